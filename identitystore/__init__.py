@@ -1,0 +1,32 @@
+"""An embeddable identity store with Auth0's user semantics."""
+
+from . import errors
+from ._models import Connection, User
+from ._store import IdentityStore
+from .errors import IdentityStoreError
+from .hashing import Hasher, PasswordHasher
+from .notify import InMemoryNotifier, Message, Notifier
+from .passwords import PasswordPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Connection",
+    "Hasher",
+    "IdentityStore",
+    "IdentityStoreError",
+    "InMemoryNotifier",
+    "Message",
+    "Notifier",
+    "PasswordHasher",
+    "PasswordPolicy",
+    "User",
+    "__version__",
+    "errors",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = __name__
+del _name, _obj

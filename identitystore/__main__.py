@@ -1,0 +1,5 @@
+"""``python -m identitystore``: the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,167 @@
+"""A small JSON-schema checker that reports problems in Auth0's (z-schema's) words and order.
+
+Only the keywords Auth0's request schemas use are supported: ``type``, ``enum``, ``minLength``,
+``maxLength``, ``pattern``, ``format`` (``email``, ``strict-uri``), ``minimum``, ``maximum``,
+``properties``, ``required``, ``additionalProperties``, ``items``, ``maxItems``, ``description``.
+z-schema checks an object's own keywords first (``additionalProperties``, then ``required``), then
+walks the value's keys in reverse order; every problem is reported, none stops the walk.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from . import _formats
+from .errors import PayloadValidationError
+
+__all__ = ["Schema", "json_type", "problems"]
+
+Schema = Mapping[str, Any]
+
+_FORMATS: dict[str, Callable[[str], bool]] = {
+    "email": _formats.is_email,
+    "strict-uri": _formats.is_strict_uri,
+}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_type(value: object) -> str:
+    """The JSON type name z-schema reports for ``value`` (a Python type name for non-JSON values)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "not-a-number"
+        if math.isinf(value):
+            return "unknown-number"
+        return "integer" if value.is_integer() else "number"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    return type(value).__name__
+
+
+def _type_matches(expected: str | list[str], actual: str) -> bool:
+    allowed = [expected] if isinstance(expected, str) else expected
+    return actual in allowed or (actual == "integer" and "number" in allowed)
+
+
+@lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True when ``text`` holds a lone surrogate, which no UTF-8 storage can keep."""
+    return _SURROGATE.search(text) is not None
+
+
+def problems(value: object, schema: Schema, path: str = "") -> list[str]:
+    """Every problem of ``value`` against ``schema``, each a full Auth0 sentence, in Auth0's order."""
+    found: list[str] = []
+    _walk(value, schema, path, found)
+    return found
+
+
+def _report(found: list[str], problem: str, path: str, schema: Schema) -> None:
+    if not path:
+        found.append(PayloadValidationError.format(problem))
+        return
+    description = schema.get("description")
+    if description is None:
+        found.append(f"Payload validation error: '{problem}' on property {path}.")
+    else:
+        found.append(PayloadValidationError.format(problem, path, description.rstrip(".")))
+
+
+def _walk(value: object, schema: Schema, path: str, found: list[str]) -> None:
+    actual = json_type(value)
+    expected = schema.get("type")
+    if expected is not None and not _type_matches(expected, actual):
+        shown = expected if isinstance(expected, str) else ",".join(expected)
+        _report(found, f"Expected type {shown} but found type {actual}", path, schema)
+        return
+    if "enum" in schema and value not in schema["enum"]:
+        _report(found, f"No enum match for: {_js(value)}", path, schema)
+    if isinstance(value, str):
+        _string(value, schema, path, found)
+    elif actual in ("integer", "number"):
+        _number(value, schema, path, found)  # type: ignore[arg-type]
+    elif isinstance(value, Mapping):
+        _object(value, schema, path, found)
+    elif isinstance(value, (list, tuple)):
+        _array(value, schema, path, found)
+
+
+def _string(value: str, schema: Schema, path: str, found: list[str]) -> None:
+    if has_lone_surrogate(value):
+        _report(found, "String contains a lone surrogate, which is not valid Unicode", path, schema)
+        return
+    length = len(value.encode("utf-16-le")) // 2  # JavaScript counts UTF-16 code units
+    fmt = schema.get("format")
+    if fmt in _FORMATS and not _FORMATS[fmt](value):
+        _report(found, f"Object didn't pass validation for format {fmt}: {value}", path, schema)
+    if "pattern" in schema and not _compiled(schema["pattern"]).search(value):
+        _report(found, f"String does not match pattern {schema['pattern']}: {value}", path, schema)
+    if "maxLength" in schema and length > schema["maxLength"]:
+        _report(
+            found, f"String is too long ({length} chars), maximum {schema['maxLength']}", path, schema
+        )
+    if "minLength" in schema and length < schema["minLength"]:
+        _report(
+            found, f"String is too short ({length} chars), minimum {schema['minLength']}", path, schema
+        )
+
+
+def _number(value: float, schema: Schema, path: str, found: list[str]) -> None:
+    if "maximum" in schema and value > schema["maximum"]:
+        _report(found, f"Value {_js(value)} is greater than maximum {schema['maximum']}", path, schema)
+    if "minimum" in schema and value < schema["minimum"]:
+        _report(found, f"Value {_js(value)} is less than minimum {schema['minimum']}", path, schema)
+
+
+def _object(value: Mapping[Any, Any], schema: Schema, path: str, found: list[str]) -> None:
+    properties: Mapping[str, Schema] = schema.get("properties", {})
+    if schema.get("additionalProperties", True) is False:
+        extra = [str(k) for k in value if k not in properties]
+        if extra:
+            _report(found, f"Additional properties not allowed: {','.join(extra)}", path, schema)
+    for name in reversed(schema.get("required", ())):
+        if name not in value:
+            _report(found, f"Missing required property: {name}", path, schema)
+    for key in reversed(list(value)):
+        if key in properties:
+            child = f"{path}.{key}" if path else str(key)
+            _walk(value[key], properties[key], child, found)
+
+
+def _array(value: list[Any] | tuple[Any, ...], schema: Schema, path: str, found: list[str]) -> None:
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        _report(
+            found, f"Array is too long ({len(value)}), maximum {schema['maxItems']}", path, schema
+        )
+    items = schema.get("items")
+    if items is not None:
+        for index in reversed(range(len(value))):
+            _walk(value[index], items, f"{path}[{index}]", found)
+
+
+def _js(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,192 @@
+"""Value objects: users, connections and the record a new user is stored as, with Auth0's defaults."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import threading
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "Connection",
+    "NewUserRecord",
+    "User",
+    "default_picture",
+    "format_timestamp",
+    "new_object_id",
+]
+
+_AVATAR_CDN = "https://cdn.auth0.com/avatars/"
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO-8601 in UTC with milliseconds and ``Z``, like ``2023-01-25T19:00:26.187Z``."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+class _ObjectIds:
+    """MongoDB-style ObjectIds: 4 bytes of Unix time, 5 random bytes per process, a 3-byte counter."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._process_bytes = os.urandom(5)
+        self._counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+    def new(self, moment: datetime) -> str:
+        with self._lock:
+            if os.getpid() != self._pid:  # forked: a child must not repeat its parent's ids
+                self._reset()
+            count = next(self._counter) & 0xFFFFFF
+        seconds = int(moment.timestamp()) & 0xFFFFFFFF
+        return (seconds.to_bytes(4, "big") + self._process_bytes + count.to_bytes(3, "big")).hex()
+
+
+_object_ids = _ObjectIds()
+
+
+def new_object_id(moment: datetime) -> str:
+    """A 24-hex ObjectId whose first 4 bytes are ``moment`` in Unix seconds."""
+    return _object_ids.new(moment)
+
+
+def _initials(name: str) -> str | None:
+    words = name.split()
+    initials = (words[0][0] + words[1][0]) if len(words) == 2 else name[:2]
+    initials = initials.lower()
+    if len(initials) == 2 and initials.isascii() and initials.isalnum():
+        return initials
+    return None
+
+
+def default_picture(name: str, email: str | None) -> str:
+    """Auth0's default picture: gravatar of the email with an initials avatar as fallback."""
+    initials = _initials(name)
+    avatar = f"{_AVATAR_CDN}{initials or 'default'}.png"
+    if email is None:
+        return avatar
+    digest = hashlib.md5(email.lower().encode("utf-8"), usedforsecurity=False).hexdigest()
+    fallback = urllib.parse.quote(avatar, safe="")
+    return f"https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d={fallback}"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A connection users are created in, e.g. ``Username-Password-Authentication``.
+
+    Two connections are equal when every field is equal. ``options`` uses Auth0's own option names
+    (``passwordPolicy``, ``requires_username``, ...).
+    """
+
+    id: str
+    name: str
+    strategy: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The connection as Auth0's Management API shows it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "strategy": self.strategy,
+            "options": dict(self.options),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A stored user; ``to_dict()`` is exactly Auth0's user body.
+
+    Built by the store, never by hand. Two users are equal when every field is equal. Fields that
+    are None are absent from ``to_dict()``, as Auth0 omits them.
+    """
+
+    user_id: str
+    connection: str
+    provider: str
+    created_at: str
+    updated_at: str
+    name: str
+    email: str | None = None
+    email_verified: bool | None = None
+    username: str | None = None
+    phone_number: str | None = None
+    phone_verified: bool | None = None
+    nickname: str | None = None
+    picture: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    blocked: bool | None = None
+    user_metadata: Mapping[str, Any] | None = None
+    app_metadata: Mapping[str, Any] | None = None
+    last_login: str | None = None
+    last_ip: str | None = None
+    logins_count: int | None = None
+
+    @property
+    def identity_user_id(self) -> str:
+        """The id inside the connection: ``user_id`` without its ``<provider>|`` prefix."""
+        return self.user_id[len(self.provider) + 1 :]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Auth0's user body: ``user_id`` first, then the present fields in alphabetical order."""
+        body: dict[str, Any] = {
+            "app_metadata": _copy_json(self.app_metadata),
+            "blocked": self.blocked,
+            "created_at": self.created_at,
+            "email": self.email,
+            "email_verified": self.email_verified,
+            "family_name": self.family_name,
+            "given_name": self.given_name,
+            "identities": [
+                {
+                    "connection": self.connection,
+                    "user_id": self.identity_user_id,
+                    "provider": self.provider,
+                    "isSocial": False,
+                }
+            ],
+            "last_ip": self.last_ip,
+            "last_login": self.last_login,
+            "logins_count": self.logins_count,
+            "name": self.name,
+            "nickname": self.nickname,
+            "phone_number": self.phone_number,
+            "phone_verified": self.phone_verified,
+            "picture": self.picture,
+            "updated_at": self.updated_at,
+            "user_metadata": _copy_json(self.user_metadata),
+            "username": self.username,
+        }
+        return {"user_id": self.user_id} | {k: v for k, v in body.items() if v is not None}
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class NewUserRecord:
+    """What storage writes for a new user: the user, its connection id and its password hash.
+
+    ``password_hash`` is None for users without a password; it is masked in the repr.
+    """
+
+    user: User
+    connection_id: str
+    password_hash: str | None = field(default=None, repr=False)
+    verification_token_hash: str | None = field(default=None, repr=False)
+    verification_expires_at: str | None = None

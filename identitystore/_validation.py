@@ -1,0 +1,420 @@
+"""Request bodies to validated input: Auth0's schema, then the connection's own rules.
+
+Stage A (``check_create_body``) needs no connection: JSON types, formats, lengths, unknown and
+missing properties, metadata rules. Stage C/D (``validate_for_connection``) applies the
+connection: which fields its strategy takes and requires, username and phone rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _formats, limits
+from ._jsonschema import has_lone_surrogate, json_type, problems
+from .connections import ConnectionStrategy
+from .errors import (
+    FieldNotAllowedError,
+    InvalidUsernameError,
+    PayloadValidationError,
+    UsernameNotAllowedError,
+)
+
+__all__ = [
+    "CONNECTION_OPTIONS_SCHEMA",
+    "CREATE_USER_SCHEMA",
+    "CreateUserInput",
+    "check_connection",
+    "check_create_body",
+    "username_limits",
+    "validate_for_connection",
+]
+
+
+def _string(name: str, **rules: Any) -> dict[str, Any]:
+    return {"type": "string", "description": limits.FIELD_DESCRIPTIONS[name], **rules}
+
+
+def _boolean(name: str) -> dict[str, Any]:
+    return {"type": "boolean", "description": limits.FIELD_DESCRIPTIONS[name]}
+
+
+def _object(name: str) -> dict[str, Any]:
+    return {"type": "object", "description": limits.FIELD_DESCRIPTIONS[name]}
+
+
+#: Auth0's ``CreateUserRequestContent`` (placeholder defaults left out).
+CREATE_USER_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["connection"],
+    "properties": {
+        "email": _string("email", format="email"),
+        "phone_number": _string("phone_number", pattern=limits.PHONE_NUMBER_PATTERN),
+        "user_metadata": _object("user_metadata"),
+        "blocked": _boolean("blocked"),
+        "email_verified": _boolean("email_verified"),
+        "phone_verified": _boolean("phone_verified"),
+        "app_metadata": _object("app_metadata"),
+        "given_name": _string("given_name", minLength=1, maxLength=150),
+        "family_name": _string("family_name", minLength=1, maxLength=150),
+        "name": _string("name", minLength=1, maxLength=300),
+        "nickname": _string("nickname", minLength=1, maxLength=300),
+        "picture": _string("picture", format="strict-uri"),
+        "user_id": _string(
+            "user_id", minLength=0, maxLength=limits.USER_ID_MAX, pattern=limits.USER_ID_PATTERN
+        ),
+        "connection": _string("connection", minLength=1),
+        "password": _string("password", minLength=1),
+        "verify_email": _boolean("verify_email"),
+        "username": _string("username", minLength=1, maxLength=limits.USERNAME_SCHEMA_MAX),
+    },
+}
+
+_USERNAME_CHARS = re.compile("^[A-Za-z0-9" + re.escape(limits.USERNAME_SYMBOLS) + "]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class CreateUserInput:
+    """A create-user request that passed validation, normalised (emails and usernames lower-cased).
+
+    ``password`` is kept out of the repr; ``send_verification_email`` applies Auth0's
+    ``verify_email`` / ``email_verified`` table.
+    """
+
+    connection: str
+    email: str | None = None
+    username: str | None = None
+    phone_number: str | None = None
+    password: str | None = field(default=None, repr=False)
+    user_id: str | None = None
+    email_verified: bool | None = None
+    phone_verified: bool | None = None
+    blocked: bool | None = None
+    name: str | None = None
+    nickname: str | None = None
+    picture: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    user_metadata: Mapping[str, Any] | None = None
+    app_metadata: Mapping[str, Any] | None = None
+    send_verification_email: bool = False
+
+
+def check_create_body(body: Mapping[str, Any]) -> None:
+    """Raise ``PayloadValidationError`` listing every schema and metadata problem of ``body``."""
+    found = problems(body, CREATE_USER_SCHEMA)
+    for key in ("user_metadata", "app_metadata"):
+        value = body.get(key)
+        if isinstance(value, Mapping):
+            found.extend(_metadata_problems(key, value))
+    if found:
+        raise PayloadValidationError(found)
+
+
+def _metadata_problems(prop: str, value: Mapping[Any, Any]) -> list[str]:
+    description = limits.FIELD_DESCRIPTIONS[prop]
+    found: list[str] = []
+
+    def report(problem: str) -> None:
+        found.append(PayloadValidationError.format(problem, prop, description))
+
+    if prop == "app_metadata":
+        reserved = [k for k in value if k in limits.APP_METADATA_RESERVED_KEYS]
+        if reserved:
+            report(f"Reserved app_metadata field names are not allowed: {','.join(reserved)}")
+    walk_problems: list[str] = []
+    _walk_json(value, prop, 1, walk_problems)
+    for problem in walk_problems:
+        report(problem)
+    if not walk_problems:
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        if size > limits.METADATA_MAX_BYTES:
+            report(f"Metadata is too large ({size} bytes), maximum {limits.METADATA_MAX_BYTES}")
+    return found
+
+
+def _walk_json(value: Any, path: str, depth: int, found: list[str]) -> None:
+    if depth > limits.METADATA_MAX_DEPTH:
+        found.append(f"Metadata is nested too deeply at {path}, maximum depth {limits.METADATA_MAX_DEPTH}")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                found.append(f"Field names must be strings, found type {json_type(key)} at {path}")
+                continue
+            child = f"{path}.{key}"
+            if "." in key or "$" in key:
+                found.append(f"Field names must not contain '.' or '$': {child}")
+            elif has_lone_surrogate(key):
+                found.append(f"Field name contains a lone surrogate at {path}")
+                continue
+            _walk_json(item, child, depth + 1, found)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _walk_json(item, f"{path}[{index}]", depth + 1, found)
+    elif isinstance(value, str):
+        if has_lone_surrogate(value):
+            found.append(f"String contains a lone surrogate at {path}")
+    elif json_type(value) not in ("null", "boolean", "integer", "number"):
+        found.append(f"Expected a JSON value but found type {json_type(value)} at {path}")
+
+
+def validate_for_connection(
+    body: Mapping[str, Any], strategy: ConnectionStrategy, options: Mapping[str, Any]
+) -> CreateUserInput:
+    """Apply the connection's field rules to a schema-valid ``body`` and normalise it.
+
+    Raises:
+        UsernameNotAllowedError, FieldNotAllowedError, PayloadValidationError,
+        InvalidUsernameError: in that order of precedence.
+    """
+    rules = strategy.field_rules(options)
+    refused = [k for k in body if k not in rules.allowed]
+    if "username" in refused:
+        raise UsernameNotAllowedError()
+    if refused:
+        raise FieldNotAllowedError(refused)
+    missing = [k for k in rules.required if k not in body]
+    if missing:
+        raise PayloadValidationError(
+            [PayloadValidationError.format(f"Missing required property: {k}") for k in missing]
+        )
+    email = body.get("email")
+    if email is not None and strategy.lowercase_email:
+        email = email.lower()
+    username = body.get("username")
+    if username is not None:
+        _check_username(username, options)
+        username = username.lower()
+    phone = body.get("phone_number")
+    if phone is not None and options.get("phone_number_validation") == "valid":
+        _check_real_phone_number(phone)
+    user_id = body.get("user_id") or None
+    verify = body.get("verify_email")
+    verified = body.get("email_verified")
+    send = email is not None and (verify if verify is not None else not verified)
+    return CreateUserInput(
+        connection=body["connection"],
+        email=email,
+        username=username,
+        phone_number=phone,
+        password=body.get("password"),
+        user_id=user_id,
+        email_verified=(bool(verified) if email is not None else None),
+        phone_verified=(bool(body.get("phone_verified")) if phone is not None else None),
+        blocked=body.get("blocked"),
+        name=body.get("name"),
+        nickname=body.get("nickname"),
+        picture=body.get("picture"),
+        given_name=body.get("given_name"),
+        family_name=body.get("family_name"),
+        user_metadata=body.get("user_metadata"),
+        app_metadata=body.get("app_metadata"),
+        send_verification_email=bool(send),
+    )
+
+
+def username_limits(options: Mapping[str, Any]) -> tuple[int, int]:
+    """The connection's username length range (``validation.username``), default 1-15."""
+    validation = options.get("validation")
+    rules = validation.get("username") if isinstance(validation, Mapping) else None
+    if isinstance(rules, Mapping):
+        low = rules.get("min", limits.USERNAME_DEFAULT_MIN)
+        high = rules.get("max", limits.USERNAME_DEFAULT_MAX)
+        return int(low), int(high)
+    return limits.USERNAME_DEFAULT_MIN, limits.USERNAME_DEFAULT_MAX
+
+
+def _check_username(username: str, options: Mapping[str, Any]) -> None:
+    low, high = username_limits(options)
+    if len(username) < low:
+        raise InvalidUsernameError(
+            f"The username must have at least {low} characters.", reason="too_short"
+        )
+    if len(username) > high:
+        raise InvalidUsernameError(
+            f"The username must not be longer than {high} characters.", reason="too_long"
+        )
+    if not _USERNAME_CHARS.match(username):
+        raise InvalidUsernameError("The username has invalid characters.", reason="invalid_characters")
+    if _formats.is_email(username):
+        raise InvalidUsernameError("The username cannot be an email.", reason="is_email")
+
+
+def _check_real_phone_number(phone: str) -> None:
+    import phonenumbers  # imported here: only connections that ask for it pay the import
+
+    try:
+        valid = phonenumbers.is_valid_number(phonenumbers.parse(phone, None))
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
+        raise PayloadValidationError(
+            [
+                PayloadValidationError.format(
+                    f"Not a valid phone number: {phone}",
+                    "phone_number",
+                    limits.FIELD_DESCRIPTIONS["phone_number"],
+                )
+            ]
+        )
+
+
+def _int(low: int, high: int | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {"type": "integer", "minimum": low}
+    if high is not None:
+        rule["maximum"] = high
+    return rule
+
+
+def _words(*names: str, nullable: bool = False) -> dict[str, Any]:
+    return {"type": ["string", "null"] if nullable else "string", "enum": [*names, None]}
+
+
+def _string_list(max_items: int, max_length: int) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "maxItems": max_items,
+        "items": {"type": "string", "maxLength": max_length},
+    }
+
+
+_BOOL = {"type": "boolean"}
+
+#: The part of Auth0's ``ConnectionOptionsAuth0`` identitystore reads; other keys are kept as-is.
+CONNECTION_OPTIONS_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {
+        "passwordPolicy": _words(*limits.PASSWORD_POLICY_LEVELS, nullable=True),
+        "password_complexity_options": {
+            "type": "object",
+            "properties": {"min_length": _int(1, 128)},
+        },
+        "password_dictionary": {
+            "type": "object",
+            "required": ["enable"],
+            "properties": {"enable": _BOOL, "dictionary": _string_list(200, 50)},
+        },
+        "password_no_personal_info": {
+            "type": "object",
+            "required": ["enable"],
+            "properties": {"enable": _BOOL},
+        },
+        "password_history": {
+            "type": "object",
+            "required": ["enable"],
+            "properties": {"enable": _BOOL, "size": _int(0, 24)},
+        },
+        "password_options": {
+            "type": "object",
+            "properties": {
+                "complexity": {
+                    "type": "object",
+                    "properties": {
+                        "min_length": _int(1, 72),
+                        "character_types": {
+                            "type": "array",
+                            "items": _words("uppercase", "lowercase", "number", "special"),
+                        },
+                        "character_type_rule": _words("all", "three_of_four"),
+                        "identical_characters": _words("allow", "block"),
+                        "sequential_characters": _words("allow", "block"),
+                        "max_length_exceeded": _words("truncate", "error"),
+                    },
+                },
+                "dictionary": {
+                    "type": "object",
+                    "properties": {
+                        "active": _BOOL,
+                        "custom": _string_list(200, 50),
+                        "default": _words("en_10k", "en_100k"),
+                    },
+                },
+                "history": {
+                    "type": "object",
+                    "properties": {"active": _BOOL, "size": _int(1, 24)},
+                },
+                "profile_data": {
+                    "type": "object",
+                    "properties": {"active": _BOOL, "blocked_fields": _string_list(12, 100)},
+                },
+            },
+        },
+        "requires_username": _BOOL,
+        "validation": {
+            "type": ["object", "null"],
+            "properties": {
+                "username": {
+                    "type": ["object", "null"],
+                    "required": ["min", "max"],
+                    "properties": {"min": _int(1), "max": _int(1, limits.USERNAME_SCHEMA_MAX)},
+                }
+            },
+        },
+        "attributes": {"type": "object"},
+        "phone_number_validation": _words("pattern", "valid"),
+        "disable_signup": _BOOL,
+        "brute_force_protection": _BOOL,
+    },
+}
+
+_LEGACY_PASSWORD_OPTIONS = (
+    "passwordPolicy",
+    "password_complexity_options",
+    "password_dictionary",
+    "password_no_personal_info",
+    "password_history",
+)
+_CONNECTION_NAME = re.compile(limits.CONNECTION_NAME_PATTERN)
+
+
+def check_connection(name: object, strategy: object, options: object) -> None:
+    """Raise ``PayloadValidationError`` listing every problem of a new connection's settings."""
+    found: list[str] = []
+    if not isinstance(name, str) or not _CONNECTION_NAME.match(name) or len(name) > 128:
+        found.append(
+            PayloadValidationError.format(
+                f"String does not match pattern {limits.CONNECTION_NAME_PATTERN}: {name}",
+                "name",
+                "The name of the connection. Must start and end with an alphanumeric character "
+                "and can only contain alphanumeric characters and '-'. Max length 128",
+            )
+        )
+    if not isinstance(strategy, str) or not strategy:
+        found.append(PayloadValidationError.format("Missing required property: strategy"))
+    found.extend(problems(options, CONNECTION_OPTIONS_SCHEMA, "options"))
+    if isinstance(options, Mapping) and not found:
+        found.extend(_option_combination_problems(options))
+    if found:
+        raise PayloadValidationError(found)
+
+
+def _option_combination_problems(options: Mapping[str, Any]) -> list[str]:
+    found: list[str] = []
+    flexible = options.get("password_options")
+    if flexible is not None:
+        mixed = [k for k in _LEGACY_PASSWORD_OPTIONS if options.get(k) is not None]
+        if mixed:
+            found.append(
+                "Payload validation error: 'password_options cannot be combined with "
+                f"{','.join(mixed)}' on property options.password_options."
+            )
+        complexity = flexible.get("complexity") or {}
+        types = set(complexity.get("character_types") or ())
+        if complexity.get("character_type_rule") == "three_of_four" and len(types) < 4:
+            found.append(
+                "Payload validation error: 'three_of_four requires all four character_types' "
+                "on property options.password_options.complexity.character_type_rule."
+            )
+    validation = options.get("validation")
+    rules = validation.get("username") if isinstance(validation, Mapping) else None
+    if isinstance(rules, Mapping) and rules["min"] > rules["max"]:
+        found.append(
+            "Payload validation error: 'min must not be greater than max' "
+            "on property options.validation.username."
+        )
+    return found

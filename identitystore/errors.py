@@ -1,0 +1,286 @@
+"""identitystore's errors; each one knows its Auth0 error body.
+
+The tree (status code, Auth0 ``errorCode``)::
+
+    IdentityStoreError                      status_code, error, error_code, message, to_dict()
+    ├── BadRequestError                     400  (also ValueError)
+    │   ├── PayloadValidationError          400 invalid_body            "Payload validation error: ..."
+    │   ├── FieldNotAllowedError            400 invalid_body            '"phone_number" is not allowed'
+    │   ├── UsernameNotAllowedError         400 invalid_body            "Cannot set username for connection ..."
+    │   ├── InvalidUsernameError            400 invalid_body            "The username has invalid characters."
+    │   ├── UnknownConnectionError          400 inexistent_connection   "The connection does not exist." (also LookupError)
+    │   ├── UnsupportedStrategyError        400 -                       "Connection does not support user creation ..."
+    │   ├── UsernameInUseError              400 auth0_idp_error         "The username provided is in use already."
+    │   └── PasswordPolicyError             400 -
+    │       ├── PasswordStrengthError                                   "PasswordStrengthError: Password is too weak"
+    │       ├── PasswordDictionaryError                                 "PasswordDictionaryError: Password is too common"
+    │       ├── PasswordNoUserInfoError                                 "PasswordNoUserInfoError: Password contains user information"
+    │       └── PasswordHistoryError                                    "PasswordHistoryError: Password has previously been used"
+    ├── NotFoundError                       404  (also LookupError)
+    │   ├── ConnectionNotFoundError         404 inexistent_connection   "The connection does not exist."
+    │   └── UserNotFoundError               404 inexistent_user         "The user does not exist."
+    ├── ConflictError                       409
+    │   ├── UserExistsError                 409 auth0_idp_error         "The user already exists."
+    │   └── ConnectionExistsError           409 connection_conflict     "A connection with the same name already exists"
+    └── StorageError                        500 storage_error
+        ├── StorageBusyError                503 storage_busy
+        └── SchemaVersionError              500 schema_version_unsupported
+
+``error`` is always the HTTP reason phrase of ``status_code``; ``to_dict()`` is the JSON body Auth0
+sends, with ``errorCode`` left out where Auth0 sends none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from typing import ClassVar
+
+__all__ = [
+    "BadRequestError",
+    "ConflictError",
+    "ConnectionExistsError",
+    "ConnectionNotFoundError",
+    "FieldNotAllowedError",
+    "IdentityStoreError",
+    "InvalidUsernameError",
+    "NotFoundError",
+    "PasswordDictionaryError",
+    "PasswordHistoryError",
+    "PasswordNoUserInfoError",
+    "PasswordPolicyError",
+    "PasswordStrengthError",
+    "PayloadValidationError",
+    "SchemaVersionError",
+    "StorageBusyError",
+    "StorageError",
+    "UnknownConnectionError",
+    "UnsupportedStrategyError",
+    "UserExistsError",
+    "UserNotFoundError",
+    "UsernameInUseError",
+    "UsernameNotAllowedError",
+]
+
+
+class IdentityStoreError(Exception):
+    """Base of every error identitystore raises for a request it refuses.
+
+    Attributes:
+        status_code: the HTTP status Auth0 answers with.
+        error_code: Auth0's ``errorCode``, or None where Auth0 sends none.
+        message: Auth0's ``message`` text.
+    """
+
+    status_code: ClassVar[int] = 500
+    error_code: ClassVar[str | None] = None
+    default_message: ClassVar[str] = "Internal error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+
+    @property
+    def error(self) -> str:
+        """The HTTP reason phrase of ``status_code`` (Auth0's ``error`` field)."""
+        return HTTPStatus(self.status_code).phrase
+
+    def to_dict(self) -> dict[str, object]:
+        """Auth0's error body: ``statusCode``, ``error``, ``message`` and ``errorCode`` if any."""
+        body: dict[str, object] = {
+            "statusCode": self.status_code,
+            "error": self.error,
+            "message": self.message,
+        }
+        if self.error_code is not None:
+            body["errorCode"] = self.error_code
+        return body
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class BadRequestError(IdentityStoreError, ValueError):
+    """A 400: the request itself is wrong."""
+
+    status_code = 400
+
+
+class PayloadValidationError(BadRequestError):
+    """The body breaks Auth0's schema; every problem is listed, joined with `` (also) ``.
+
+    Attributes:
+        errors: each problem as its own full sentence, in Auth0's order.
+    """
+
+    error_code = "invalid_body"
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        if not errors:
+            raise ValueError("PayloadValidationError needs at least one error")
+        self.errors = tuple(errors)
+        super().__init__(" (also) ".join(self.errors))
+
+    @staticmethod
+    def format(problem: str, prop: str | None = None, description: str | None = None) -> str:
+        """One problem in Auth0's words, e.g. ``Payload validation error: '...' on property x (...).``."""
+        if prop is None:
+            return f"Payload validation error: '{problem}'."
+        return f"Payload validation error: '{problem}' on property {prop} ({description})."
+
+
+class FieldNotAllowedError(BadRequestError):
+    """A field the connection's strategy does not take, e.g. ``"phone_number" is not allowed``."""
+
+    error_code = "invalid_body"
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        self.fields = tuple(fields)
+        super().__init__(" (also) ".join(f'"{f}" is not allowed' for f in self.fields))
+
+
+class UsernameNotAllowedError(BadRequestError):
+    """A username sent to a connection without ``requires_username``."""
+
+    error_code = "invalid_body"
+    default_message = "Cannot set username for connection without requires_username."
+
+
+class InvalidUsernameError(BadRequestError):
+    """The username breaks the connection's length or character rules.
+
+    Attributes:
+        reason: ``too_short``, ``too_long``, ``invalid_characters`` or ``is_email``.
+    """
+
+    error_code = "invalid_body"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class UnknownConnectionError(BadRequestError, LookupError):
+    """The request names a connection that does not exist."""
+
+    error_code = "inexistent_connection"
+    default_message = "The connection does not exist."
+
+
+class UnsupportedStrategyError(BadRequestError):
+    """The connection's strategy cannot create users in this store."""
+
+    default_message = (
+        "Connection does not support user creation through the API. "
+        "It must either be a database or passwordless connection."
+    )
+
+
+class UsernameInUseError(BadRequestError):
+    """Another user of the connection has this username."""
+
+    error_code = "auth0_idp_error"
+    default_message = "The username provided is in use already."
+
+
+class PasswordPolicyError(BadRequestError):
+    """The password breaks the connection's password policy (Auth0 sends no errorCode).
+
+    Attributes:
+        rules: codes of the rules that failed (e.g. ``("lengthAtLeast",)``), for diagnostics.
+    """
+
+    def __init__(self, message: str | None = None, *, rules: Sequence[str] = ()) -> None:
+        self.rules = tuple(rules)
+        super().__init__(message)
+
+
+class PasswordStrengthError(PasswordPolicyError):
+    """Too short, too long (``error`` mode), or missing required character kinds."""
+
+    default_message = "PasswordStrengthError: Password is too weak"
+
+
+class PasswordDictionaryError(PasswordPolicyError):
+    """The password is in the dictionary of common passwords."""
+
+    default_message = "PasswordDictionaryError: Password is too common"
+
+
+class PasswordNoUserInfoError(PasswordPolicyError):
+    """The password contains the user's name, username or email local part."""
+
+    default_message = "PasswordNoUserInfoError: Password contains user information"
+
+
+class PasswordHistoryError(PasswordPolicyError):
+    """The password was used recently by the same user."""
+
+    default_message = "PasswordHistoryError: Password has previously been used"
+
+
+class NotFoundError(IdentityStoreError, LookupError):
+    """A 404: the thing asked for does not exist."""
+
+    status_code = 404
+
+
+class ConnectionNotFoundError(NotFoundError):
+    """No connection by that name (connection management calls)."""
+
+    error_code = "inexistent_connection"
+    default_message = "The connection does not exist."
+
+
+class UserNotFoundError(NotFoundError):
+    """No user with that ``user_id``."""
+
+    error_code = "inexistent_user"
+    default_message = "The user does not exist."
+
+
+class ConflictError(IdentityStoreError):
+    """A 409: a unique key is taken."""
+
+    status_code = 409
+
+
+class UserExistsError(ConflictError):
+    """Email, phone number or user_id already taken.
+
+    Attributes:
+        field: which key collided (``email``, ``phone_number`` or ``user_id``), for diagnostics.
+    """
+
+    error_code = "auth0_idp_error"
+    default_message = "The user already exists."
+
+    def __init__(self, *, field: str) -> None:
+        self.field = field
+        super().__init__()
+
+
+class ConnectionExistsError(ConflictError):
+    """A connection with that name exists already."""
+
+    error_code = "connection_conflict"
+    default_message = "A connection with the same name already exists"
+
+
+class StorageError(IdentityStoreError):
+    """The storage failed (disk full, read-only file, ...); nothing was written."""
+
+    error_code = "storage_error"
+
+
+class StorageBusyError(StorageError):
+    """The storage stayed locked by other writers for longer than the store waits."""
+
+    status_code = 503
+    error_code = "storage_busy"
+
+
+class SchemaVersionError(StorageError):
+    """The database was written by a newer identitystore; it was left untouched."""
+
+    error_code = "schema_version_unsupported"
