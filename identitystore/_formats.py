@@ -3,6 +3,7 @@
 A port of validator.js 13.15.35 (the npm release; ``src/lib/isEmail.js``, ``isURL.js``,
 ``isFQDN.js``, ``isIP.js``, ``isByteLength.js``) restricted to the options z-schema passes:
 ``isEmail(s, {require_tld: true})`` and ``isURL(s)`` with every other option at its default.
+This release's ``isURL`` allows up to 2084 UTF-16 units (its ``max_allowed_length`` default).
 
 JavaScript strings are UTF-16, so every input is first rewritten with each astral character as
 its surrogate pair. Lengths, ``\\uXXXX`` character classes and slices then behave as in JS: for

@@ -30,7 +30,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def json_type(value: object) -> str:
-    """The JSON type name z-schema reports for ``value`` (a Python type name for non-JSON values)."""
+    """The JSON type z-schema reports for ``value`` (the Python type name for non-JSON values)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -68,7 +68,7 @@ def has_lone_surrogate(text: str) -> bool:
 
 
 def problems(value: object, schema: Schema, path: str = "") -> list[str]:
-    """Every problem of ``value`` against ``schema``, each a full Auth0 sentence, in Auth0's order."""
+    """Every problem of ``value`` against ``schema`` as full Auth0 sentences, in Auth0's order."""
     found: list[str] = []
     _walk(value, schema, path, found)
     return found
@@ -116,17 +116,25 @@ def _string(value: str, schema: Schema, path: str, found: list[str]) -> None:
         _report(found, f"String does not match pattern {schema['pattern']}: {value}", path, schema)
     if "maxLength" in schema and length > schema["maxLength"]:
         _report(
-            found, f"String is too long ({length} chars), maximum {schema['maxLength']}", path, schema
+            found,
+            f"String is too long ({length} chars), maximum {schema['maxLength']}",
+            path,
+            schema,
         )
     if "minLength" in schema and length < schema["minLength"]:
         _report(
-            found, f"String is too short ({length} chars), minimum {schema['minLength']}", path, schema
+            found,
+            f"String is too short ({length} chars), minimum {schema['minLength']}",
+            path,
+            schema,
         )
 
 
 def _number(value: float, schema: Schema, path: str, found: list[str]) -> None:
     if "maximum" in schema and value > schema["maximum"]:
-        _report(found, f"Value {_js(value)} is greater than maximum {schema['maximum']}", path, schema)
+        _report(
+            found, f"Value {_js(value)} is greater than maximum {schema['maximum']}", path, schema
+        )
     if "minimum" in schema and value < schema["minimum"]:
         _report(found, f"Value {_js(value)} is less than minimum {schema['minimum']}", path, schema)
 

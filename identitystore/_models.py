@@ -1,4 +1,4 @@
-"""Value objects: users, connections and the record a new user is stored as, with Auth0's defaults."""
+"""Value objects: users, connections and new-user records, with Auth0's defaults."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def format_timestamp(moment: datetime) -> str:
 
 
 class _ObjectIds:
-    """MongoDB-style ObjectIds: 4 bytes of Unix time, 5 random bytes per process, a 3-byte counter."""
+    """MongoDB ObjectIds: 4 bytes of Unix time, 5 random bytes per process, a 3-byte counter."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -34,8 +34,8 @@ from .errors import (
     UnknownConnectionError,
     UnsupportedStrategyError,
     UserExistsError,
-    UserNotFoundError,
     UsernameInUseError,
+    UserNotFoundError,
 )
 from .hashing import Hasher, PasswordHasher
 from .notify import InMemoryNotifier, Message, Notifier
@@ -317,4 +317,3 @@ def _new_user(
         user_metadata=data.user_metadata,
         app_metadata=data.app_metadata,
     )
-

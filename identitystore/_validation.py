@@ -139,7 +139,9 @@ def _metadata_problems(prop: str, value: Mapping[Any, Any]) -> list[str]:
 
 def _walk_json(value: Any, path: str, depth: int, found: list[str]) -> None:
     if depth > limits.METADATA_MAX_DEPTH:
-        found.append(f"Metadata is nested too deeply at {path}, maximum depth {limits.METADATA_MAX_DEPTH}")
+        found.append(
+            f"Metadata is nested too deeply at {path}, maximum depth {limits.METADATA_MAX_DEPTH}"
+        )
         return
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -240,7 +242,9 @@ def _check_username(username: str, options: Mapping[str, Any]) -> None:
             f"The username must not be longer than {high} characters.", reason="too_long"
         )
     if not _USERNAME_CHARS.match(username):
-        raise InvalidUsernameError("The username has invalid characters.", reason="invalid_characters")
+        raise InvalidUsernameError(
+            "The username has invalid characters.", reason="invalid_characters"
+        )
     if _formats.is_email(username):
         raise InvalidUsernameError("The username cannot be an email.", reason="is_email")
 

@@ -50,7 +50,7 @@ def _read_password_stdin() -> str:
 )
 @click.version_option(package_name="identitystore")
 @click.pass_context
-def cli(ctx: click.Context, db_path: str) -> None:
+def cli(ctx: click.Context, /, *, db_path: str) -> None:
     """An identity store with Auth0's user semantics, on a SQLite file."""
     ctx.obj = db_path
 
@@ -97,6 +97,8 @@ def _field_options(func: Any) -> Any:
 @click.pass_context
 def create_user(
     ctx: click.Context,
+    /,
+    *,
     connection: str | None,
     password: str | None,
     password_stdin: bool,
@@ -147,7 +149,7 @@ def create_user(
 @click.option("--options", "options_json", help="Connection options as a JSON object.")
 @click.pass_context
 def create_connection(
-    ctx: click.Context, name: str, strategy: str, options_json: str | None
+    ctx: click.Context, /, *, name: str, strategy: str, options_json: str | None
 ) -> None:
     """Create a connection and print it as JSON."""
     options = _parse_json(options_json) if options_json is not None else None

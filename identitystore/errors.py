@@ -1,27 +1,27 @@
 """identitystore's errors; each one knows its Auth0 error body.
 
-The tree (status code, Auth0 ``errorCode``)::
+The tree (status code, Auth0 ``errorCode``; each class's docstring gives its message)::
 
     IdentityStoreError                      status_code, error, error_code, message, to_dict()
     ├── BadRequestError                     400  (also ValueError)
-    │   ├── PayloadValidationError          400 invalid_body            "Payload validation error: ..."
-    │   ├── FieldNotAllowedError            400 invalid_body            '"phone_number" is not allowed'
-    │   ├── UsernameNotAllowedError         400 invalid_body            "Cannot set username for connection ..."
-    │   ├── InvalidUsernameError            400 invalid_body            "The username has invalid characters."
-    │   ├── UnknownConnectionError          400 inexistent_connection   "The connection does not exist." (also LookupError)
-    │   ├── UnsupportedStrategyError        400 -                       "Connection does not support user creation ..."
-    │   ├── UsernameInUseError              400 auth0_idp_error         "The username provided is in use already."
+    │   ├── PayloadValidationError          400 invalid_body
+    │   ├── FieldNotAllowedError            400 invalid_body
+    │   ├── UsernameNotAllowedError         400 invalid_body
+    │   ├── InvalidUsernameError            400 invalid_body
+    │   ├── UnknownConnectionError          400 inexistent_connection  (also LookupError)
+    │   ├── UnsupportedStrategyError        400 -
+    │   ├── UsernameInUseError              400 auth0_idp_error
     │   └── PasswordPolicyError             400 -
-    │       ├── PasswordStrengthError                                   "PasswordStrengthError: Password is too weak"
-    │       ├── PasswordDictionaryError                                 "PasswordDictionaryError: Password is too common"
-    │       ├── PasswordNoUserInfoError                                 "PasswordNoUserInfoError: Password contains user information"
-    │       └── PasswordHistoryError                                    "PasswordHistoryError: Password has previously been used"
+    │       ├── PasswordStrengthError       400 -
+    │       ├── PasswordDictionaryError     400 -
+    │       ├── PasswordNoUserInfoError     400 -
+    │       └── PasswordHistoryError        400 -
     ├── NotFoundError                       404  (also LookupError)
-    │   ├── ConnectionNotFoundError         404 inexistent_connection   "The connection does not exist."
-    │   └── UserNotFoundError               404 inexistent_user         "The user does not exist."
+    │   ├── ConnectionNotFoundError         404 inexistent_connection
+    │   └── UserNotFoundError               404 inexistent_user
     ├── ConflictError                       409
-    │   ├── UserExistsError                 409 auth0_idp_error         "The user already exists."
-    │   └── ConnectionExistsError           409 connection_conflict     "A connection with the same name already exists"
+    │   ├── UserExistsError                 409 auth0_idp_error
+    │   └── ConnectionExistsError           409 connection_conflict
     └── StorageError                        500 storage_error
         ├── StorageBusyError                503 storage_busy
         └── SchemaVersionError              500 schema_version_unsupported
@@ -123,7 +123,7 @@ class PayloadValidationError(BadRequestError):
 
     @staticmethod
     def format(problem: str, prop: str | None = None, description: str | None = None) -> str:
-        """One problem in Auth0's words, e.g. ``Payload validation error: '...' on property x (...).``."""
+        """One problem in Auth0's words: ``Payload validation error: '...' on property x (...).``"""
         if prop is None:
             return f"Payload validation error: '{problem}'."
         return f"Payload validation error: '{problem}' on property {prop} ({description})."

@@ -93,7 +93,7 @@ class PasswordHasher:
 
     @classmethod
     def fast_for_tests(cls) -> PasswordHasher:
-        """bcrypt at the minimum cost (4), 64 times cheaper than 10: real hashes, for test suites only.
+        """bcrypt at the minimum cost (4), 64 times cheaper than 10: real hashes, for tests only.
 
         Its hashes verify under the production profiles and are reported ``needs_update`` there.
         """

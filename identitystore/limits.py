@@ -58,7 +58,9 @@ FIELD_DESCRIPTIONS: Final = {
         "verification email after creation if `email_verified` is false or not specified"
     ),
     "phone_verified": "Whether this phone number has been verified (true) or not (false)",
-    "app_metadata": "Data related to the user that does affect the application's core functionality",
+    "app_metadata": (
+        "Data related to the user that does affect the application's core functionality"
+    ),
     "given_name": "The user's given name(s)",
     "family_name": "The user's family name(s)",
     "name": "The user's full name",

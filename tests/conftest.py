@@ -42,7 +42,9 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture(params=["memory", "file"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> Iterator[IdentityStore]:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+) -> Iterator[IdentityStore]:
     """A fresh store, once in memory and once on a real SQLite file."""
     target = ":memory:" if request.param == "memory" else tmp_path / "users.db"
     with IdentityStore(target, hasher=FAST, clock=clock) as s:

@@ -57,7 +57,7 @@ def test_recorded_minimal_database_user_with_username(store: IdentityStore, memb
         "https%3A%2F%2Fcdn.auth0.com%2Favatars%2Fch.png",
         "username": "chuck",
     }
-    assert list(body)[0] == "user_id"
+    assert next(iter(body)) == "user_id"
     assert re.fullmatch(r"auth0\|[0-9a-f]{24}", body["user_id"])
     assert body["identities"][0]["user_id"] == body["user_id"].removeprefix("auth0|")
     assert TIMESTAMP.match(body["created_at"])
@@ -142,7 +142,8 @@ def test_passwordless_users(store: IdentityStore) -> None:
     assert sms_user["user_id"].startswith("sms|")
     assert sms_user["name"] == "+14258831929"
     assert sms_user["phone_verified"] is True
-    assert "email" not in sms_user and "email_verified" not in sms_user
+    assert "email" not in sms_user
+    assert "email_verified" not in sms_user
     assert sms_user["picture"] == "https://cdn.auth0.com/avatars/default.png"
 
 
@@ -273,7 +274,11 @@ def test_missing_connection_is_a_schema_error(store: IdentityStore) -> None:
     ("connection", "fields", "error", "message"),
     [
         pytest.param(
-            "nope", {}, errors.UnknownConnectionError, "The connection does not exist.", id="unknown"
+            "nope",
+            {},
+            errors.UnknownConnectionError,
+            "The connection does not exist.",
+            id="unknown",
         ),
         pytest.param(
             DB,
@@ -444,7 +449,9 @@ def test_user_id_is_unique_across_database_connections(store: IdentityStore, mem
     ("flags", "sent", "stored"),
     [
         pytest.param({"verify_email": True}, True, False, id="verify-true"),
-        pytest.param({"verify_email": True, "email_verified": True}, True, True, id="verify-true-v"),
+        pytest.param(
+            {"verify_email": True, "email_verified": True}, True, True, id="verify-true-v"
+        ),
         pytest.param({"verify_email": False}, False, False, id="verify-false"),
         pytest.param({"email_verified": True}, False, True, id="verified"),
         pytest.param({"email_verified": False}, True, False, id="unverified"),
@@ -463,7 +470,9 @@ def test_verification_email_table(
         assert message.kind == "verification_email"
         assert message.recipient == "jane@example.com"
         assert message.user_id == user.user_id
-        assert message.token and message.link and message.token in message.link
+        assert message.token
+        assert message.link
+        assert message.token in message.link
         assert message.token not in repr(message)
 
 
@@ -491,7 +500,9 @@ def test_metadata_rules(store: IdentityStore, fields: dict[str, Any], fragment: 
 
 def test_metadata_round_trips_exactly(store: IdentityStore) -> None:
     metadata = {"nested": {"list": [1, 2.5, None, True, "ünï\x00code"]}, "sql": "'; DROP TABLE x"}
-    user = store.create_user(DB, email="a@example.com", password=GOOD_PASSWORD, user_metadata=metadata)
+    user = store.create_user(
+        DB, email="a@example.com", password=GOOD_PASSWORD, user_metadata=metadata
+    )
     assert store.get_user(user.user_id).user_metadata == metadata
 
 

@@ -91,15 +91,13 @@ def migrate(conn: sqlite3.Connection) -> int:
     Returns the version. Raises ``SchemaVersionError`` (touching nothing) for a newer database.
     """
     version = _user_version(conn)
-    if version > SCHEMA_VERSION:
-        raise _too_new(version)
+    _refuse_newer(version)
     if version == SCHEMA_VERSION:
         return version
     conn.execute("BEGIN IMMEDIATE")  # one writer migrates; the others wait, then find it done
     try:
         version = _user_version(conn)
-        if version > SCHEMA_VERSION:
-            raise _too_new(version)
+        _refuse_newer(version)
         if version < SCHEMA_VERSION:
             MIGRATIONS.apply(Database(conn, execute_plugins=False, recursive_triggers=False))
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -115,8 +113,9 @@ def _user_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def _too_new(version: int) -> SchemaVersionError:
-    return SchemaVersionError(
-        f"The database has schema version {version}; this identitystore reads up to "
-        f"{SCHEMA_VERSION}. Upgrade identitystore to open it."
-    )
+def _refuse_newer(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"The database has schema version {version}; this identitystore reads up to "
+            f"{SCHEMA_VERSION}. Upgrade identitystore to open it."
+        )

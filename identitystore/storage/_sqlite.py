@@ -166,7 +166,7 @@ class SQLiteBackend:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
         with self._session() as conn:
             self._guard(lambda: conn.execute("BEGIN IMMEDIATE"))
             try:
@@ -199,7 +199,12 @@ class SQLiteBackend:
                 conn.execute(
                     "INSERT INTO connections (id, name, strategy, options, created_at) "
                     "VALUES (?, ?, ?, ?, datetime('now'))",
-                    (connection.id, connection.name, connection.strategy, _json(connection.options)),
+                    (
+                        connection.id,
+                        connection.name,
+                        connection.strategy,
+                        _json(connection.options),
+                    ),
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateKey("name") from exc
@@ -283,7 +288,9 @@ class SQLiteBackend:
     def count_users(self) -> int:
         """How many users are stored."""
         with self._session() as conn:
-            return int(self._guard(lambda: conn.execute("SELECT count(*) FROM users").fetchone()[0]))
+            return int(
+                self._guard(lambda: conn.execute("SELECT count(*) FROM users").fetchone()[0])
+            )
 
     def close(self) -> None:
         """Close every SQLite connection this backend opened, from any thread."""
