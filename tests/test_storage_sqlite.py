@@ -1,0 +1,120 @@
+"""The SQLite backend: schema versions, durability settings, storage errors, lock discipline."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from identitystore import IdentityStore, PasswordHasher, errors
+from identitystore.storage import Backend
+from identitystore.storage._schema import SCHEMA_VERSION
+
+DB = "Username-Password-Authentication"
+FAST = PasswordHasher.fast_for_tests()
+
+
+def test_new_file_gets_the_current_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    with IdentityStore(path, hasher=FAST) as store:
+        assert store.backend.schema_version == SCHEMA_VERSION
+        assert isinstance(store.backend, Backend)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        applied = conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
+        assert [name for (name,) in applied] == ["m001_initial"]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    IdentityStore(path, hasher=FAST).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    before = path.read_bytes()
+    with pytest.raises(errors.SchemaVersionError) as caught:
+        IdentityStore(path, hasher=FAST)
+    assert caught.value.status_code == 500
+    assert "Upgrade identitystore" in caught.value.message
+    assert path.read_bytes() == before
+
+
+def test_not_a_database_is_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    path.write_bytes(b"this is not a SQLite file" * 100)
+    with pytest.raises(errors.StorageError):
+        IdentityStore(path, hasher=FAST)
+
+
+@pytest.mark.parametrize(("durability", "level"), [("full", 2), ("normal", 1)])
+def test_durability_sets_synchronous(tmp_path: Path, durability: str, level: int) -> None:
+    with IdentityStore(tmp_path / "u.db", hasher=FAST, durability=durability) as store:  # type: ignore[arg-type]
+        with store.backend._session() as conn:  # type: ignore[attr-defined]
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == level
+
+
+def test_unknown_durability_is_a_programming_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="durability"):
+        IdentityStore(tmp_path / "u.db", durability="fast")  # type: ignore[arg-type]
+
+
+class _LockProbe:
+    """A hasher that checks, while hashing, that no write lock is held on the database."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.inner = PasswordHasher.fast_for_tests()
+        self.free_while_hashing: list[bool] = []
+
+    def hash(self, secret: bytes) -> str:
+        probe = sqlite3.connect(self.path, timeout=0.05, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            self.free_while_hashing.append(True)
+        except sqlite3.OperationalError:
+            self.free_while_hashing.append(False)
+        finally:
+            probe.close()
+        return self.inner.hash(secret)
+
+    def verify(self, secret: bytes, hashed: str) -> bool:
+        return self.inner.verify(secret, hashed)
+
+    def needs_update(self, hashed: str) -> bool:
+        return self.inner.needs_update(hashed)
+
+    def dummy_verify(self) -> None:
+        self.inner.dummy_verify()
+
+
+def test_hashing_happens_outside_the_write_transaction(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    probe = _LockProbe(path)
+    with IdentityStore(path, hasher=probe) as store:
+        store.create_user(DB, email="a@x.io", password="Correct-Horse-9")
+    assert probe.free_while_hashing == [True]
+
+
+def test_closed_store_refuses_work(tmp_path: Path) -> None:
+    store = IdentityStore(tmp_path / "u.db", hasher=FAST)
+    store.close()
+    with pytest.raises(errors.StorageError, match="closed"):
+        store.create_user("sms", phone_number="+15551234567")
+
+
+def test_a_failed_write_leaves_the_store_usable(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    with IdentityStore(path, hasher=FAST) as store:
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock...
+        with store.backend._session() as conn:  # type: ignore[attr-defined]
+            conn.execute("PRAGMA busy_timeout = 50")  # give up quickly instead of after 60 s
+        with pytest.raises(errors.StorageBusyError) as caught:
+            store.create_user("sms", phone_number="+15551234567")
+        assert caught.value.status_code == 503
+        blocker.execute("ROLLBACK")  # ...and lets go
+        blocker.close()
+        assert store.create_user("sms", phone_number="+15551234567").phone_number
+        assert store.backend.count_users() == 1
