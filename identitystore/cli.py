@@ -27,16 +27,22 @@ def _fail(exc: IdentityStoreError) -> NoReturn:
     sys.exit(1)
 
 
+def _reject_constant(name: str) -> Any:
+    # NaN, Infinity and -Infinity are Python extensions, not JSON: Auth0 refuses such a body.
+    raise ValueError(f"{name} is not JSON")
+
+
 def _parse_json(text: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_reject_constant)
     except ValueError:
         _fail(_InvalidJSON())
 
 
 def _read_password_stdin() -> str:
+    """The first stdin line without its line ending (``\\n`` or ``\\r\\n``)."""
     line = sys.stdin.readline()
-    return line[:-1] if line.endswith("\n") else line
+    return line.removesuffix("\n").removesuffix("\r")
 
 
 @click.group()
@@ -130,7 +136,8 @@ def create_user(
     if password_stdin:
         password = _read_password_stdin()
     elif password_prompt:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        # prompts go to stderr so that stdout stays the user's JSON
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
     if password is not None:
         body["password"] = password
     name = connection if connection is not None else body.pop("connection", None)
