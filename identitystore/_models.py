@@ -7,15 +7,18 @@ import itertools
 import os
 import threading
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 __all__ = [
     "Connection",
+    "Event",
     "NewUserRecord",
+    "Ticket",
     "User",
+    "UsersPage",
     "default_picture",
     "format_timestamp",
     "new_object_id",
@@ -190,3 +193,94 @@ class NewUserRecord:
     password_hash: str | None = field(default=None, repr=False)
     verification_token_hash: str | None = field(default=None, repr=False)
     verification_expires_at: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of the event log, with Auth0's log event type codes (``s``, ``f``, ``ss``, ...).
+
+    Two events are equal when every field is equal; ``to_dict()`` is Auth0's log event shape.
+    """
+
+    log_id: str
+    date: str
+    type: str
+    description: str | None = None
+    connection: str | None = None
+    connection_id: str | None = None
+    user_id: str | None = None
+    user_name: str | None = None
+    ip: str | None = None
+    details: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as Auth0's ``GET /api/v2/logs`` shows one (absent fields left out)."""
+        body = {
+            "date": self.date,
+            "type": self.type,
+            "description": self.description,
+            "connection": self.connection,
+            "connection_id": self.connection_id,
+            "ip": self.ip,
+            "user_id": self.user_id,
+            "user_name": self.user_name,
+            "details": _copy_json(self.details),
+            "log_id": self.log_id,
+        }
+        return {k: v for k, v in body.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class UsersPage:
+    """One page of ``list_users``. Iterating it yields its users.
+
+    ``to_dict()`` is Auth0's body: the bare list of users, or with ``include_totals`` an object
+    with ``start``, ``limit``, ``length``, ``total`` and ``users``.
+    """
+
+    users: tuple[User, ...]
+    start: int
+    limit: int
+    total: int | None = None
+
+    @property
+    def length(self) -> int:
+        """How many users this page holds."""
+        return len(self.users)
+
+    def __iter__(self) -> Iterator[User]:
+        return iter(self.users)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def to_dict(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """Auth0's response body for ``GET /api/v2/users``."""
+        users = [u.to_dict() for u in self.users]
+        if self.total is None:
+            return users
+        return {
+            "start": self.start,
+            "limit": self.limit,
+            "length": self.length,
+            "total": self.total,
+            "users": users,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """An email verification ticket: a single-use link that expires.
+
+    ``token`` is the secret inside ``url`` (both kept out of the repr); ``to_dict()`` is Auth0's
+    ``{"ticket": url}``.
+    """
+
+    user_id: str
+    expires_at: str
+    url: str = field(repr=False)
+    token: str = field(repr=False)
+
+    def to_dict(self) -> dict[str, str]:
+        """Auth0's body for ``POST /api/v2/tickets/email-verification``."""
+        return {"ticket": self.url}

@@ -10,37 +10,55 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 from ._models import (
     Connection,
+    Event,
     NewUserRecord,
+    Ticket,
     User,
+    UsersPage,
     default_picture,
     format_timestamp,
     new_object_id,
 )
+from ._query import parse_query, parse_sort
 from ._validation import (
     CreateUserInput,
     check_connection,
     check_create_body,
+    check_update_body,
     validate_for_connection,
+    validate_update,
 )
 from .connections import ConnectionStrategy, builtin_strategies
 from .errors import (
+    BadRequestError,
+    CodeAttemptsExceededError,
     ConnectionExistsError,
     ConnectionNotFoundError,
+    IdentityStoreError,
+    InvalidQueryError,
+    InvalidTicketError,
+    PasswordHistoryError,
     PayloadValidationError,
+    SignupDisabledError,
+    TooManyAttemptsError,
     UnknownConnectionError,
     UnsupportedStrategyError,
+    UserBlockedError,
     UserExistsError,
     UsernameInUseError,
     UserNotFoundError,
+    WrongCodeError,
+    WrongCredentialsError,
 )
 from .hashing import Hasher, PasswordHasher
+from .limits import BCRYPT_MAX_BYTES
 from .notify import InMemoryNotifier, Message, Notifier
 from .passwords import PasswordPolicy, ProfileData
-from .storage import Backend, DuplicateKey, Durability, open_backend
+from .storage import Backend, DuplicateKey, Durability, UserQuery, open_backend
 
 __all__ = ["DEFAULT_CONNECTIONS", "IdentityStore"]
 
@@ -52,6 +70,14 @@ DEFAULT_CONNECTIONS: tuple[tuple[str, str, Mapping[str, Any]], ...] = (
 )
 #: How long a verification email link works (Auth0's default: 5 days).
 VERIFICATION_TTL = timedelta(days=5)
+#: Auth0 pages through at most this many users of one query.
+MAX_LISTED_USERS = 1000
+#: Largest ``per_page`` Auth0 accepts.
+MAX_PER_PAGE = 100
+#: Passwordless codes: digits and lifetime (Auth0's ``totp`` defaults) and wrong guesses allowed.
+CODE_LENGTH = 6
+CODE_LIFETIME = timedelta(seconds=180)
+CODE_MAX_ATTEMPTS = 3
 
 
 def _utc_now() -> datetime:
@@ -77,6 +103,9 @@ class IdentityStore:
             (faster; survives an application crash, not a power loss). SQLite files only.
         strategies: extra connection strategies besides ``auth0``, ``email`` and ``sms``.
         tenant_domain: the host name in verification links.
+        max_login_attempts: failed sign-ins of one user from one IP before brute-force
+            protection blocks that pair (Auth0's default 10; 0 turns it off).
+        login_block: how long such a block lasts.
     """
 
     def __init__(
@@ -89,11 +118,15 @@ class IdentityStore:
         durability: Durability = "full",
         strategies: Iterable[ConnectionStrategy] = (),
         tenant_domain: str = "identitystore.local",
+        max_login_attempts: int = 10,
+        login_block: timedelta = timedelta(minutes=15),
     ) -> None:
         self.hasher: Hasher = hasher if hasher is not None else PasswordHasher.bcrypt()
         self.notifier: Notifier = notifier if notifier is not None else InMemoryNotifier()
         self.clock: Callable[[], datetime] = clock if clock is not None else _utc_now
         self.tenant_domain = tenant_domain
+        self.max_login_attempts = max_login_attempts
+        self.login_block = login_block
         self._strategies: dict[str, ConnectionStrategy] = {}
         for strategy in (*builtin_strategies(), *strategies):
             self.register_strategy(strategy)
@@ -199,7 +232,37 @@ class IdentityStore:
                 self._policies[key] = policy
         return policy
 
+    def update_connection(self, name: str, *, options: Mapping[str, Any]) -> Connection:
+        """Replace a connection's options; policy changes apply to new passwords only.
+
+        Raises:
+            ConnectionNotFoundError: no such connection.
+            PayloadValidationError: bad options.
+        """
+        connection = self.get_connection(name)
+        check_connection(name, connection.strategy, options)
+        updated = Connection(connection.id, connection.name, connection.strategy, dict(options))
+        self._backend.update_connection(updated)
+        return updated
+
+    def delete_connection(self, name: str) -> None:
+        """Delete a connection and, atomically with it, all of its users (as Auth0 does)."""
+        connection = self.get_connection(name)
+        event = self._event(
+            "sapi", connection=connection, description="Delete a connection and its users"
+        )
+        self._backend.delete_connection(connection.id, events=[event])
+
     # -- users ----------------------------------------------------------------------------------
+
+    def _connection_and_strategy(self, name: object) -> tuple[Connection, ConnectionStrategy]:
+        conn = self._backend.get_connection(name) if isinstance(name, str) else None
+        if conn is None:
+            raise UnknownConnectionError()
+        strategy = self._strategies.get(conn.strategy)
+        if strategy is None:
+            raise UnsupportedStrategyError()
+        return conn, strategy
 
     def create_user(self, connection: str, /, **fields: Any) -> User:
         """Create a user like Auth0's ``POST /api/v2/users``; ``fields`` are its body properties.
@@ -215,13 +278,13 @@ class IdentityStore:
             raise TypeError("create_user() got the connection twice")
         body = {"connection": connection, **fields}
         check_create_body(body)
-        conn = self._backend.get_connection(connection)
-        if conn is None:
-            raise UnknownConnectionError()
-        strategy = self._strategies.get(conn.strategy)
-        if strategy is None:
-            raise UnsupportedStrategyError()
+        conn, strategy = self._connection_and_strategy(connection)
         data = validate_for_connection(body, strategy, conn.options)
+        return self._insert(data, conn, strategy)
+
+    def _insert(
+        self, data: CreateUserInput, conn: Connection, strategy: ConnectionStrategy
+    ) -> User:
         password_hash = None
         if strategy.takes_password and data.password is not None:
             policy = self.password_policy(conn)
@@ -238,34 +301,569 @@ class IdentityStore:
             verification_token_hash=_token_hash(token) if token else None,
             verification_expires_at=expires,
         )
+        event = self._event("ss", user=user, connection=conn, date=user.created_at)
         try:
-            self._backend.insert_user(record)
+            self._backend.insert_user(record, events=[event])
         except DuplicateKey as exc:
-            if exc.key == "username":
-                raise UsernameInUseError() from None
-            raise UserExistsError(field=exc.key) from None
-        if token is not None and user.email is not None:
-            self.notifier.send(
-                Message(
-                    kind="verification_email",
-                    recipient=user.email,
-                    user_id=user.user_id,
-                    connection=user.connection,
-                    created_at=user.created_at,
-                    link=f"https://{self.tenant_domain}/u/email-verification?"
-                    + urllib.parse.urlencode({"ticket": token}),
-                    token=token,
-                    expires_at=expires,
-                )
-            )
+            raise _duplicate(exc) from None
+        if token is not None and expires is not None and user.email is not None:
+            self._send_verification(user, token, expires)
         return user
+
+    def _send_verification(self, user: User, token: str, expires: str) -> str:
+        link = f"https://{self.tenant_domain}/u/email-verification?" + urllib.parse.urlencode(
+            {"ticket": token}
+        )
+        self.notifier.send(
+            Message(
+                kind="verification_email",
+                recipient=str(user.email),
+                user_id=user.user_id,
+                connection=user.connection,
+                created_at=format_timestamp(self.clock()),
+                link=link,
+                token=token,
+                expires_at=expires,
+            )
+        )
+        return link
 
     def get_user(self, user_id: str) -> User:
         """The user with exactly this ``user_id``. Raises ``UserNotFoundError``."""
-        user = self._backend.get_user(user_id)
+        user = self._backend.get_user(user_id) if isinstance(user_id, str) else None
         if user is None:
             raise UserNotFoundError()
         return user
+
+    def get_users_by_email(self, email: str) -> list[User]:
+        """Users of every connection with this email, compared case-insensitively, oldest first."""
+        if not isinstance(email, str):
+            raise TypeError("email must be a string")
+        return self._backend.get_users_by_email(email.lower())
+
+    def list_users(
+        self,
+        connection: str | None = None,
+        q: str | None = None,
+        page: int = 0,
+        per_page: int = 50,
+        sort: str | None = None,
+        *,
+        include_totals: bool = False,
+    ) -> UsersPage:
+        """A page of users, like Auth0's ``GET /api/v2/users`` (query syntax: docs/lifecycle.md).
+
+        Raises:
+            UnknownConnectionError: no connection of that name.
+            InvalidQueryError: bad ``q``, ``sort``, ``page`` or ``per_page``, or a page beyond
+                the first 1000 results.
+        """
+        if not isinstance(page, int) or page < 0:
+            raise InvalidQueryError("page must be an integer >= 0")
+        if not isinstance(per_page, int) or not 0 < per_page <= MAX_PER_PAGE:
+            raise InvalidQueryError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}")
+        if (page + 1) * per_page > MAX_LISTED_USERS:
+            raise InvalidQueryError(
+                f"You can only page through the first {MAX_LISTED_USERS} records. "
+                "Narrow the query to see the others."
+            )
+        connection_id = None
+        if connection is not None:
+            conn = self._backend.get_connection(connection)
+            if conn is None:
+                raise UnknownConnectionError()
+            connection_id = conn.id
+        field, descending = parse_sort(sort)
+        query = UserQuery(
+            connection_id=connection_id,
+            filters=parse_query(q),
+            sort=field,
+            descending=descending,
+            offset=page * per_page,
+            limit=per_page,
+            with_total=include_totals,
+        )
+        users, total = self._backend.list_users(query)
+        return UsersPage(tuple(users), start=page * per_page, limit=per_page, total=total)
+
+    def update_user(self, user_id: str, /, **fields: Any) -> User:
+        """Change a user like Auth0's ``PATCH /api/v2/users/{id}``.
+
+        Metadata objects merge at the top level (a key set to None is removed; ``{}`` empties
+        the object); None unsets other optional fields. A new email is lower-cased and resets
+        ``email_verified`` unless that is given too; a new password follows the connection's
+        policy and history. Nothing is written when an error is raised.
+        """
+        check_update_body(fields)
+        current = self.get_user(user_id)
+        conn, strategy = self._connection_and_strategy(current.connection)
+        if "connection" in fields and fields["connection"] != conn.name:
+            raise UnknownConnectionError()
+        changes = validate_update(fields, strategy, conn.options)
+        password = changes.pop("password", None)
+        password_hash = None
+        history = 0
+        events: list[Event] = []
+        if password is not None:
+            policy = self.password_policy(conn)
+            profile = _merged_profile(current, changes)
+            policy.enforce(password, profile=profile)
+            secret = policy.secret_for_hashing(password)
+            history = policy.history_size
+            if history and any(
+                self.hasher.verify(secret, old)
+                for old in self._backend.password_history(current.user_id, history)
+            ):
+                raise PasswordHistoryError(rules=("history",))
+            password_hash = self.hasher.hash(secret)
+            events.append(self._event("scp", user=current, connection=conn))
+        if "email" in changes and changes["email"] != current.email:
+            changes.setdefault("email_verified", False)
+        now = self.clock()
+        stamp = format_timestamp(now)
+        events.append(
+            self._event(
+                "sapi", user=current, connection=conn, date=stamp, description="Update a user"
+            )
+        )
+
+        def apply(user: User) -> dict[str, Any]:
+            return _patch_columns(user, changes, stamp)
+
+        try:
+            updated = self._backend.update_user(
+                current.user_id,
+                apply,
+                password_hash=password_hash,
+                history_size=history,
+                events=events,
+            )
+        except DuplicateKey as exc:
+            raise _duplicate(exc) from None
+        if updated is None:
+            raise UserNotFoundError()
+        if fields.get("verify_email") is True and updated.email is not None:
+            self.create_email_verification_ticket(updated.user_id, send=True)
+        return updated
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete a user and everything attached to it. Raises ``UserNotFoundError``."""
+        user = self.get_user(user_id)
+        event = self._event("sdu", user=user, description="Delete a user")
+        if not self._backend.delete_user(user.user_id, events=[event]):
+            raise UserNotFoundError()
+
+    # -- sign-in --------------------------------------------------------------------------------
+
+    def authenticate(
+        self, connection: str, username_or_email: str, password: str, ip: str | None = None
+    ) -> User:
+        """Sign in with a password, like Auth0's resource-owner password grant.
+
+        Wrong password and unknown user raise the same ``WrongCredentialsError`` in about the
+        same time. An outdated hash is upgraded on success.
+
+        Raises:
+            WrongCredentialsError, UserBlockedError, TooManyAttemptsError, UnknownConnectionError.
+        """
+        conn, strategy = self._connection_and_strategy(connection)
+        if not strategy.takes_password:
+            raise UnsupportedStrategyError()
+        address = ip or "0.0.0.0"
+        login = username_or_email if isinstance(username_or_email, str) else ""
+        found = self._backend.find_user(conn.id, "email", login.lower())
+        if found is None and conn.options.get("requires_username") is True:
+            found = self._backend.find_user(conn.id, "username", login.lower())
+        policy = self.password_policy(conn)
+        secret = _login_secret(password, policy)
+        if found is None or found[1] is None or secret is None:
+            self.hasher.dummy_verify()
+            self._fail(conn, None, login, address, "fu" if found is None else "fp")
+        user, hashed = found[0], str(found[1])
+        now = self.clock()
+        blocked_until = self._backend.blocked_until(user.user_id, address)
+        if blocked_until is not None and blocked_until > format_timestamp(now):
+            self.hasher.dummy_verify()
+            self._record(self._event("limit_wc", user=user, connection=conn, ip=address))
+            raise TooManyAttemptsError()
+        if not self.hasher.verify(secret, hashed):
+            self._fail(conn, user, login, address, "fp")
+        if user.blocked:
+            self._record(
+                self._event(
+                    "f", user=user, connection=conn, ip=address, description="user is blocked"
+                )
+            )
+            raise UserBlockedError()
+        new_hash = self.hasher.hash(secret) if self.hasher.needs_update(hashed) else None
+        stamp = format_timestamp(now)
+        signed_in = self._backend.record_login(
+            user.user_id,
+            date=stamp,
+            ip=ip,
+            new_hash=new_hash,
+            event=self._event("s", user=user, connection=conn, ip=address, date=stamp),
+        )
+        if signed_in is None:
+            raise WrongCredentialsError()
+        return signed_in
+
+    def _fail(
+        self, conn: Connection, user: User | None, login: str, ip: str, kind: str
+    ) -> NoReturn:
+        now = self.clock()
+        protect = self.max_login_attempts if conn.options.get("brute_force_protection", True) else 0
+        event = self._event(
+            kind,
+            user=user,
+            connection=conn,
+            ip=ip,
+            description="Wrong email or password.",
+            user_name=login,
+        )
+        self._backend.record_failure(
+            user.user_id if user is not None else None,
+            ip=ip,
+            block_after=protect,
+            blocked_until=format_timestamp(now + self.login_block),
+            event=event,
+        )
+        raise WrongCredentialsError()
+
+    # -- passwordless ---------------------------------------------------------------------------
+
+    def start_passwordless(
+        self,
+        connection: str,
+        *,
+        email: str | None = None,
+        phone_number: str | None = None,
+        send: Literal["code", "link"] = "code",
+        ip: str | None = None,
+    ) -> Message:
+        """Send a one-time code (or magic link) like Auth0's ``POST /passwordless/start``.
+
+        The user is created on first use unless the connection has ``disable_signup``. The code
+        is stored hashed; the message sent (also returned) carries it.
+        """
+        conn, key, value = self._passwordless_target(connection, email, phone_number)
+        if send not in ("code", "link"):
+            raise BadRequestError("send must be 'code' or 'link'")
+        found = self._backend.find_user(conn.id, key, value)
+        if found is None:
+            if conn.options.get("disable_signup") is True:
+                raise SignupDisabledError()
+            strategy = self._strategies[conn.strategy]
+            data = validate_for_connection(
+                {
+                    "connection": conn.name,
+                    key: value,
+                    **({"verify_email": False} if key == "email" else {}),
+                },
+                strategy,
+                conn.options,
+            )
+            try:
+                user = self._insert(data, conn, strategy)
+            except UserExistsError:  # created meanwhile by another caller
+                found = self._backend.find_user(conn.id, key, value)
+                if found is None:
+                    raise
+                user = found[0]
+        else:
+            user = found[0]
+        totp = conn.options.get("totp")
+        if not isinstance(totp, Mapping):
+            totp = {}
+        length = int(totp.get("length", CODE_LENGTH))
+        lifetime = timedelta(seconds=int(totp.get("time_step", CODE_LIFETIME.total_seconds())))
+        code = "".join(secrets.choice("0123456789") for _ in range(length))
+        now = self.clock()
+        expires = format_timestamp(now + lifetime)
+        self._backend.put_code(
+            conn.id,
+            value,
+            _code_hash(conn.id, value, code),
+            created_at=format_timestamp(now),
+            expires_at=expires,
+        )
+        link = None
+        if send == "link":
+            link = f"https://{self.tenant_domain}/passwordless/verify_redirect?" + (
+                urllib.parse.urlencode(
+                    {"connection": conn.name, key: value, "verification_code": code}
+                )
+            )
+        message = Message(
+            kind=f"passwordless_{send}",
+            recipient=value,
+            user_id=user.user_id,
+            connection=conn.name,
+            created_at=format_timestamp(now),
+            link=link,
+            token=code,
+            expires_at=expires,
+        )
+        self._record(self._event("cls", user=user, connection=conn, ip=ip))
+        self.notifier.send(message)
+        return message
+
+    def verify_passwordless(
+        self,
+        connection: str,
+        *,
+        code: str,
+        email: str | None = None,
+        phone_number: str | None = None,
+        ip: str | None = None,
+    ) -> User:
+        """Sign in with a one-time code: accepted once, marks the email or phone verified.
+
+        Raises:
+            WrongCodeError: wrong, expired or already used code.
+            CodeAttemptsExceededError: too many wrong guesses; the code is void.
+        """
+        conn, key, value = self._passwordless_target(connection, email, phone_number)
+        wrong = WrongCodeError(
+            "Wrong email or verification code."
+            if key == "email"
+            else "Wrong phone number or verification code."
+        )
+        now = format_timestamp(self.clock())
+        outcome = self._backend.use_code(
+            conn.id,
+            value,
+            _code_hash(conn.id, value, code if isinstance(code, str) else ""),
+            now=now,
+            max_attempts=CODE_MAX_ATTEMPTS,
+        )
+        found = self._backend.find_user(conn.id, key, value)
+        user = found[0] if found else None
+        if outcome != "ok" or user is None:
+            self._record(
+                self._event(
+                    "f",
+                    user=user,
+                    connection=conn,
+                    ip=ip,
+                    user_name=value,
+                    description=wrong.message,
+                )
+            )
+            if outcome == "exhausted":
+                raise CodeAttemptsExceededError()
+            raise wrong
+        if user.blocked:
+            raise UserBlockedError()
+        verified = "email_verified" if key == "email" else "phone_verified"
+        if getattr(user, verified) is not True:
+            self._backend.update_user(user.user_id, lambda u: {verified: True, "updated_at": now})
+        signed_in = self._backend.record_login(
+            user.user_id,
+            date=now,
+            ip=ip,
+            new_hash=None,
+            event=self._event("s", user=user, connection=conn, ip=ip, date=now),
+        )
+        if signed_in is None:
+            raise wrong
+        return signed_in
+
+    def _passwordless_target(
+        self, connection: str, email: str | None, phone_number: str | None
+    ) -> tuple[Connection, str, str]:
+        conn, strategy = self._connection_and_strategy(connection)
+        key = (
+            "email"
+            if strategy.name == "email"
+            else "phone_number"
+            if strategy.name == "sms"
+            else None
+        )
+        if key is None:
+            raise UnsupportedStrategyError("Passwordless sign-in needs an email or sms connection.")
+        value = email if key == "email" else phone_number
+        other = phone_number if key == "email" else email
+        body = {"connection": conn.name, key: value}
+        if other is not None or value is None:
+            missing = "email" if key == "email" else "phone_number"
+            raise PayloadValidationError(
+                [PayloadValidationError.format(f"Missing required property: {missing}")]
+                if value is None
+                else [f'"{"phone_number" if key == "email" else "email"}" is not allowed']
+            )
+        check_create_body(body)
+        return conn, key, str(value).lower() if key == "email" else str(value)
+
+    # -- email verification ---------------------------------------------------------------------
+
+    def create_email_verification_ticket(
+        self,
+        user_id: str,
+        *,
+        ttl_sec: int = int(VERIFICATION_TTL.total_seconds()),
+        send: bool = False,
+    ) -> Ticket:
+        """A single-use, expiring link that verifies the user's email (stored hashed).
+
+        With ``send`` the link is also emailed through the notifier.
+        """
+        if not isinstance(ttl_sec, int) or not 0 < ttl_sec <= 30 * 24 * 3600:
+            raise BadRequestError("ttl_sec must be between 1 and 2592000 seconds")
+        user = self.get_user(user_id)
+        if user.email is None:
+            raise BadRequestError("The user does not have an email address.")
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        expires = format_timestamp(now + timedelta(seconds=ttl_sec))
+        self._backend.insert_ticket(
+            _token_hash(token),
+            kind="email_verification",
+            user_id=user.user_id,
+            created_at=format_timestamp(now),
+            expires_at=expires,
+        )
+        if send:
+            url = self._send_verification(user, token, expires)
+        else:
+            url = f"https://{self.tenant_domain}/u/email-verification?" + urllib.parse.urlencode(
+                {"ticket": token}
+            )
+        return Ticket(user_id=user.user_id, expires_at=expires, url=url, token=token)
+
+    def verify_email(self, ticket_token: str) -> User:
+        """Use a verification ticket: the user's email becomes verified. Single use.
+
+        Raises:
+            InvalidTicketError: unknown, expired or already used ticket.
+        """
+        now = format_timestamp(self.clock())
+        user_id = (
+            self._backend.use_ticket(_token_hash(ticket_token), kind="email_verification", now=now)
+            if isinstance(ticket_token, str) and ticket_token.isascii()
+            else None
+        )
+        if user_id is None:
+            self._record(self._event("fv", description=InvalidTicketError.default_message))
+            raise InvalidTicketError()
+        user = self.get_user(user_id)
+        event = self._event("sv", user=user, date=now)
+        updated = self._backend.update_user(
+            user_id, lambda u: {"email_verified": True, "updated_at": now}, events=[event]
+        )
+        if updated is None:
+            raise InvalidTicketError()
+        return updated
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def list_events(
+        self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
+    ) -> list[Event]:
+        """The event log, oldest first: the last ``limit`` events, of one type or user if asked.
+
+        Types are Auth0's log codes: ``ss`` signup, ``s`` sign-in, ``f``/``fp``/``fu`` failed
+        sign-in, ``scp`` password change, ``sapi`` API change, ``sdu`` user deleted, ``cls``
+        code or link sent, ``sv``/``fv`` email verification, ``limit_wc`` blocked sign-in.
+        """
+        return self._backend.list_events(type=type, user_id=user_id, limit=limit)
+
+    def _event(
+        self,
+        kind: str,
+        *,
+        user: User | None = None,
+        connection: Connection | None = None,
+        ip: str | None = None,
+        date: str | None = None,
+        description: str | None = None,
+        user_name: str | None = None,
+    ) -> Event:
+        now = self.clock()
+        return Event(
+            log_id=new_object_id(now),
+            date=date or format_timestamp(now),
+            type=kind,
+            description=description,
+            connection=connection.name if connection else (user.connection if user else None),
+            connection_id=connection.id if connection else None,
+            user_id=user.user_id if user else None,
+            user_name=user_name
+            or (user.email or user.username or user.phone_number if user else None),
+            ip=ip,
+        )
+
+    def _record(self, event: Event) -> None:
+        try:
+            self._backend.add_event(event)
+        except IdentityStoreError:
+            pass  # the log must never turn a refusal into a storage failure
+
+
+def _duplicate(exc: DuplicateKey) -> IdentityStoreError:
+    if exc.key == "username":
+        return UsernameInUseError()
+    return UserExistsError(field=exc.key)
+
+
+def _login_secret(password: object, policy: PasswordPolicy) -> bytes | None:
+    """The bytes a stored hash was made from, or None for a password that cannot match."""
+    if not isinstance(password, str) or not password:
+        return None
+    try:
+        raw = password.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    if len(raw) > BCRYPT_MAX_BYTES and not policy.truncates:
+        return None
+    return raw[:BCRYPT_MAX_BYTES]
+
+
+def _code_hash(connection_id: str, identifier: str, code: str) -> str:
+    return hashlib.sha256(f"{connection_id}\x00{identifier}\x00{code}".encode()).hexdigest()
+
+
+def _merged_profile(user: User, changes: Mapping[str, Any]) -> ProfileData:
+    metadata = dict(user.user_metadata or {})
+    metadata.update(changes.get("user_metadata") or {})
+    return ProfileData(
+        email=changes.get("email", user.email),
+        username=changes.get("username", user.username),
+        name=changes.get("name", user.name),
+        nickname=changes.get("nickname", user.nickname),
+        user_metadata=metadata,
+    )
+
+
+def _merge(current: Mapping[str, Any] | None, patch: Mapping[str, Any]) -> dict[str, Any] | None:
+    if not patch:
+        return None  # Auth0: an empty object removes the whole metadata
+    merged = dict(current or {})
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged or None
+
+
+def _patch_columns(user: User, changes: Mapping[str, Any], stamp: str) -> dict[str, Any]:
+    """Column values for a PATCH of ``user``: metadata merged, unset defaults re-derived."""
+    columns: dict[str, Any] = {"updated_at": stamp}
+    for key, value in changes.items():
+        if key in ("user_metadata", "app_metadata"):
+            columns[key] = _merge(getattr(user, key), value)
+        else:
+            columns[key] = value
+    email = columns.get("email", user.email)
+    identifier = email or columns.get("phone_number", user.phone_number) or user.user_id
+    if "name" in columns and columns["name"] is None:
+        columns["name"] = identifier
+    if "nickname" in columns and columns["nickname"] is None:
+        columns["nickname"] = email.rsplit("@", 1)[0] if email else identifier
+    if "picture" in columns and columns["picture"] is None:
+        columns["picture"] = default_picture(columns.get("name", user.name), email)
+    return columns
 
 
 def _profile(data: CreateUserInput) -> ProfileData:

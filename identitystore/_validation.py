@@ -26,11 +26,15 @@ from .errors import (
 __all__ = [
     "CONNECTION_OPTIONS_SCHEMA",
     "CREATE_USER_SCHEMA",
+    "PATCH_HINT",
+    "UPDATE_USER_SCHEMA",
     "CreateUserInput",
     "check_connection",
     "check_create_body",
+    "check_update_body",
     "username_limits",
     "validate_for_connection",
+    "validate_update",
 ]
 
 
@@ -422,3 +426,134 @@ def _option_combination_problems(options: Mapping[str, Any]) -> list[str]:
             "on property options.validation.username."
         )
     return found
+
+
+_PATCH_DESCRIPTIONS = {
+    "blocked": "Whether this user was blocked by an administrator (true) or not (false)",
+    "email_verified": (
+        "Whether this email address is verified (true) or unverified (false). If set to false "
+        "the user will not receive a verification email unless `verify_email` is set to true"
+    ),
+    "email": "Email address of this user",
+    "phone_number": "The user's phone number (following the E.164 recommendation)",
+    "phone_verified": "Whether this phone number has been verified (true) or not (false)",
+    "user_metadata": "User metadata to which this user has read/write access",
+    "app_metadata": "User metadata to which this user has read-only access",
+    "given_name": "Given name/first name/forename of this user",
+    "family_name": "Family name/last name/surname of this user",
+    "name": "Name of this user",
+    "nickname": "Preferred nickname or alias of this user",
+    "picture": "URL to picture, photo, or avatar of this user",
+    "verify_email": (
+        "Whether this user will receive a verification email after creation (true) or no email "
+        "(false). Overrides behavior of `email_verified` parameter"
+    ),
+    "verify_phone_number": (
+        "Whether this user will receive a text after changing the phone number (true) or no "
+        "text (false). Only valid when changing phone number for SMS connections"
+    ),
+    "password": "New password for this user. Only valid for database connections",
+    "connection": "Name of the connection to target for this user update",
+    "client_id": "Auth0 client ID. Only valid when updating email address",
+    "username": "The user's username. Only valid if the connection requires a username",
+}
+
+
+def _patch(name: str, kind: str | list[str], **rules: Any) -> dict[str, Any]:
+    return {"type": kind, "description": _PATCH_DESCRIPTIONS[name], **rules}
+
+
+_NULLABLE_STRING = ["string", "null"]
+
+#: Auth0's ``UpdateUserRequestContent`` (PATCH /api/v2/users/{id}).
+UPDATE_USER_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "blocked": _patch("blocked", "boolean"),
+        "email_verified": _patch("email_verified", "boolean"),
+        "email": _patch("email", _NULLABLE_STRING, format="email"),
+        "phone_number": _patch(
+            "phone_number", _NULLABLE_STRING, pattern=limits.PHONE_NUMBER_PATTERN
+        ),
+        "phone_verified": _patch("phone_verified", "boolean"),
+        "user_metadata": _patch("user_metadata", "object"),
+        "app_metadata": _patch("app_metadata", "object"),
+        "given_name": _patch("given_name", _NULLABLE_STRING, minLength=1, maxLength=150),
+        "family_name": _patch("family_name", _NULLABLE_STRING, minLength=1, maxLength=150),
+        "name": _patch("name", _NULLABLE_STRING, minLength=1, maxLength=300),
+        "nickname": _patch("nickname", _NULLABLE_STRING, minLength=1, maxLength=300),
+        "picture": _patch("picture", _NULLABLE_STRING, format="strict-uri"),
+        "verify_email": _patch("verify_email", "boolean"),
+        "verify_phone_number": _patch("verify_phone_number", "boolean"),
+        "password": _patch("password", _NULLABLE_STRING, minLength=1),
+        "connection": _patch("connection", "string", minLength=1),
+        "client_id": _patch("client_id", "string", minLength=1),
+        "username": _patch(
+            "username", _NULLABLE_STRING, minLength=1, maxLength=limits.USERNAME_SCHEMA_MAX
+        ),
+    },
+}
+
+#: What Auth0 appends to unknown-property errors on PATCH.
+PATCH_HINT = (
+    ' (consider storing them in app_metadata or user_metadata. See "Users Metadata" in '
+    "https://auth0.com/docs/api/v2/changes for more details)"
+)
+
+
+def check_update_body(body: Mapping[str, Any]) -> None:
+    """Raise ``PayloadValidationError`` listing every schema and metadata problem of a PATCH."""
+    found = problems(body, UPDATE_USER_SCHEMA)
+    found = [
+        f"{p[:-1]}{PATCH_HINT}." if p.startswith("Payload validation error: 'Additional") else p
+        for p in found
+    ]
+    for key in ("user_metadata", "app_metadata"):
+        value = body.get(key)
+        if isinstance(value, Mapping):
+            found.extend(_metadata_problems(key, value))
+    if found:
+        raise PayloadValidationError(found)
+
+
+#: PATCH fields that only decide side effects or routing, never stored.
+_PATCH_CONTROL = frozenset({"verify_email", "verify_phone_number", "connection", "client_id"})
+
+
+def validate_update(
+    body: Mapping[str, Any], strategy: ConnectionStrategy, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Apply the connection's field rules to a schema-valid PATCH body; return normalised fields.
+
+    Raises:
+        UsernameNotAllowedError, FieldNotAllowedError, PayloadValidationError,
+        InvalidUsernameError: as for create.
+    """
+    rules = strategy.field_rules(options)
+    allowed = rules.allowed | {"verify_phone_number", "client_id"}
+    refused = [k for k in body if k not in allowed]
+    if "username" in refused:
+        raise UsernameNotAllowedError()
+    if refused:
+        raise FieldNotAllowedError(refused)
+    unset_required = [k for k in rules.required if k in body and body[k] is None]
+    if unset_required:
+        raise PayloadValidationError(
+            [
+                PayloadValidationError.format(
+                    "Expected type string but found type null", k, _PATCH_DESCRIPTIONS[k]
+                )
+                for k in unset_required
+            ]
+        )
+    fields = {k: v for k, v in body.items() if k not in _PATCH_CONTROL}
+    if fields.get("email") is not None and strategy.lowercase_email:
+        fields["email"] = fields["email"].lower()
+    if fields.get("username") is not None:
+        _check_username(fields["username"], options)
+        fields["username"] = fields["username"].lower()
+    phone = fields.get("phone_number")
+    if phone is not None and options.get("phone_number_validation") == "valid":
+        _check_real_phone_number(phone)
+    return fields

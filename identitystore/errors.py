@@ -11,11 +11,20 @@ The tree (status code, Auth0 ``errorCode``; each class's docstring gives its mes
     │   ├── UnknownConnectionError          400 inexistent_connection  (also LookupError)
     │   ├── UnsupportedStrategyError        400 -
     │   ├── UsernameInUseError              400 auth0_idp_error
+    │   ├── InvalidQueryError               400 invalid_query_string
+    │   ├── InvalidTicketError              400 invalid_ticket
+    │   ├── SignupDisabledError             400 signup_disabled
     │   └── PasswordPolicyError             400 -
     │       ├── PasswordStrengthError       400 -
     │       ├── PasswordDictionaryError     400 -
     │       ├── PasswordNoUserInfoError     400 -
     │       └── PasswordHistoryError        400 -
+    ├── AuthenticationError                 (Authentication API errors; to_oauth_dict())
+    │   ├── WrongCredentialsError           403 invalid_grant
+    │   ├── WrongCodeError                  403 invalid_grant
+    │   ├── CodeAttemptsExceededError       403 invalid_grant
+    │   ├── UserBlockedError                401 unauthorized
+    │   └── TooManyAttemptsError            429 too_many_attempts
     ├── NotFoundError                       404  (also LookupError)
     │   ├── ConnectionNotFoundError         404 inexistent_connection
     │   └── UserNotFoundError               404 inexistent_user
@@ -37,12 +46,16 @@ from http import HTTPStatus
 from typing import ClassVar
 
 __all__ = [
+    "AuthenticationError",
     "BadRequestError",
+    "CodeAttemptsExceededError",
     "ConflictError",
     "ConnectionExistsError",
     "ConnectionNotFoundError",
     "FieldNotAllowedError",
     "IdentityStoreError",
+    "InvalidQueryError",
+    "InvalidTicketError",
     "InvalidUsernameError",
     "NotFoundError",
     "PasswordDictionaryError",
@@ -52,14 +65,19 @@ __all__ = [
     "PasswordStrengthError",
     "PayloadValidationError",
     "SchemaVersionError",
+    "SignupDisabledError",
     "StorageBusyError",
     "StorageError",
+    "TooManyAttemptsError",
     "UnknownConnectionError",
     "UnsupportedStrategyError",
+    "UserBlockedError",
     "UserExistsError",
     "UserNotFoundError",
     "UsernameInUseError",
     "UsernameNotAllowedError",
+    "WrongCodeError",
+    "WrongCredentialsError",
 ]
 
 
@@ -183,6 +201,26 @@ class UsernameInUseError(BadRequestError):
     default_message = "The username provided is in use already."
 
 
+class InvalidQueryError(BadRequestError):
+    """A ``list_users`` query, sort or page that cannot be served."""
+
+    error_code = "invalid_query_string"
+
+
+class InvalidTicketError(BadRequestError):
+    """A verification ticket that is unknown, already used or expired."""
+
+    error_code = "invalid_ticket"
+    default_message = "This ticket is invalid, expired or was already used."
+
+
+class SignupDisabledError(BadRequestError):
+    """Passwordless sign-in for an unknown user on a connection with ``disable_signup``."""
+
+    error_code = "signup_disabled"
+    default_message = "Public signup is disabled"
+
+
 class PasswordPolicyError(BadRequestError):
     """The password breaks the connection's password policy (Auth0 sends no errorCode).
 
@@ -217,6 +255,54 @@ class PasswordHistoryError(PasswordPolicyError):
     """The password was used recently by the same user."""
 
     default_message = "PasswordHistoryError: Password has previously been used"
+
+
+class AuthenticationError(IdentityStoreError):
+    """A refused sign-in. ``to_oauth_dict()`` is the Authentication API's error body."""
+
+    status_code = 403
+    error_code = "invalid_grant"
+
+    def to_oauth_dict(self) -> dict[str, str]:
+        """``{"error": error_code, "error_description": message}``, as ``/oauth/token`` answers."""
+        return {"error": str(self.error_code), "error_description": self.message}
+
+
+class WrongCredentialsError(AuthenticationError):
+    """Wrong password or unknown user: the same answer for both."""
+
+    default_message = "Wrong email or password."
+
+
+class WrongCodeError(AuthenticationError):
+    """A passwordless code that is wrong, expired or already used."""
+
+    default_message = "Wrong email or verification code."
+
+
+class CodeAttemptsExceededError(AuthenticationError):
+    """Too many wrong guesses of one passwordless code; the code is void."""
+
+    default_message = "You've reached the maximum number of attempts. Please try to login again."
+
+
+class UserBlockedError(AuthenticationError):
+    """The user is blocked (``blocked: true``)."""
+
+    status_code = 401
+    error_code = "unauthorized"
+    default_message = "user is blocked"
+
+
+class TooManyAttemptsError(AuthenticationError):
+    """Brute-force protection: too many failed sign-ins for this user from this IP."""
+
+    status_code = 429
+    error_code = "too_many_attempts"
+    default_message = (
+        "Your account has been blocked after multiple consecutive login attempts. "
+        "We've sent you an email with instructions on how to unblock it."
+    )
 
 
 class NotFoundError(IdentityStoreError, LookupError):

@@ -23,7 +23,7 @@ def test_new_file_gets_the_current_schema_version(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         applied = conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
-        assert [name for (name,) in applied] == ["m001_initial"]
+        assert [name for (name,) in applied] == ["m001_initial", "m002_lifecycle"]
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

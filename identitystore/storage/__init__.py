@@ -8,14 +8,77 @@ collisions, never a read before the write.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from .._models import Connection, NewUserRecord, User
+from .._models import Connection, Event, NewUserRecord, User
 
-__all__ = ["Backend", "DuplicateKey", "Durability", "open_backend"]
+__all__ = [
+    "Backend",
+    "CodeOutcome",
+    "DuplicateKey",
+    "Durability",
+    "Filter",
+    "UserQuery",
+    "open_backend",
+]
 
 Durability = Literal["full", "normal"]
+#: What checking a one-time code found.
+CodeOutcome = Literal["ok", "wrong", "expired", "exhausted", "missing"]
+#: User columns a query may filter or sort on (metadata paths are ``user_metadata.<key>``).
+QUERY_FIELDS = frozenset(
+    {
+        "user_id",
+        "email",
+        "username",
+        "phone_number",
+        "name",
+        "nickname",
+        "given_name",
+        "family_name",
+        "blocked",
+        "email_verified",
+        "phone_verified",
+        "created_at",
+        "updated_at",
+        "last_login",
+        "logins_count",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One condition of a user query.
+
+    ``field`` is a column of ``QUERY_FIELDS`` or ``user_metadata.<key>`` / ``app_metadata.<key>``;
+    ``op`` is ``eq`` (``value``), ``prefix`` (``value`` is the prefix), or ``range`` (``low`` /
+    ``high``, None for open ends, with inclusive flags); ``negate`` inverts it.
+    """
+
+    field: str
+    op: Literal["eq", "prefix", "range"]
+    value: Any = None
+    low: Any = None
+    high: Any = None
+    include_low: bool = True
+    include_high: bool = True
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UserQuery:
+    """A page of users: filters (all must hold), one sort key, offset and limit."""
+
+    connection_id: str | None = None
+    filters: tuple[Filter, ...] = ()
+    sort: str = "created_at"
+    descending: bool = False
+    offset: int = 0
+    limit: int = 50
+    with_total: bool = False
 
 
 class DuplicateKey(Exception):
@@ -48,8 +111,8 @@ class Backend(Protocol):
         """Every connection, oldest first."""
         ...
 
-    def insert_user(self, record: NewUserRecord) -> None:
-        """Store a new user in one transaction. Raises ``DuplicateKey`` naming the taken key."""
+    def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
+        """Store a new user (and ``events``) in one transaction. Raises ``DuplicateKey``."""
         ...
 
     def get_user(self, user_id: str) -> User | None:
@@ -58,6 +121,106 @@ class Backend(Protocol):
 
     def count_users(self) -> int:
         """How many users are stored."""
+        ...
+
+    def update_connection(self, connection: Connection) -> None:
+        """Replace the options of the connection with ``connection.id``."""
+        ...
+
+    def delete_connection(self, connection_id: str, *, events: Sequence[Event] = ()) -> int:
+        """Delete a connection and all its users in one transaction; return how many users."""
+        ...
+
+    def get_users_by_email(self, email: str) -> list[User]:
+        """Users of every connection whose email is ``email`` (already lower-cased)."""
+        ...
+
+    def find_user(self, connection_id: str, key: str, value: str) -> tuple[User, str | None] | None:
+        """The user of a connection whose ``key`` (email, username, phone_number) is ``value``,
+        with its password hash."""
+        ...
+
+    def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
+        """A page of users and, if ``query.with_total``, how many match in all."""
+        ...
+
+    def update_user(
+        self,
+        user_id: str,
+        changes: Callable[[User], Mapping[str, Any]],
+        *,
+        password_hash: str | None = None,
+        history_size: int = 0,
+        events: Sequence[Event] = (),
+    ) -> User | None:
+        """Apply ``changes(current)`` (column -> value) in one transaction; None if no such user.
+
+        With ``password_hash``, the old hash goes to the history, trimmed to ``history_size``.
+        Raises ``DuplicateKey`` when a unique key is taken.
+        """
+        ...
+
+    def password_history(self, user_id: str, size: int) -> list[str]:
+        """The current password hash and up to ``size - 1`` previous ones, newest first."""
+        ...
+
+    def delete_user(self, user_id: str, *, events: Sequence[Event] = ()) -> bool:
+        """Delete a user and everything attached; False if there was none."""
+        ...
+
+    def record_login(
+        self, user_id: str, *, date: str, ip: str | None, new_hash: str | None, event: Event
+    ) -> User | None:
+        """Count a successful sign-in (``logins_count``, ``last_login``, ``last_ip``), clear its
+        failures, optionally replace the password hash, and log ``event``."""
+        ...
+
+    def record_failure(
+        self, user_id: str | None, *, ip: str, block_after: int, blocked_until: str, event: Event
+    ) -> int:
+        """Log a failed sign-in; for a known user count it per IP and return the count."""
+        ...
+
+    def blocked_until(self, user_id: str, ip: str) -> str | None:
+        """Until when sign-in for ``user_id`` from ``ip`` is blocked, or None."""
+        ...
+
+    def put_code(
+        self,
+        connection_id: str,
+        identifier: str,
+        code_hash: str,
+        *,
+        created_at: str,
+        expires_at: str,
+    ) -> None:
+        """Store the one-time code of an identifier, replacing any earlier one."""
+        ...
+
+    def use_code(
+        self, connection_id: str, identifier: str, code_hash: str, *, now: str, max_attempts: int
+    ) -> CodeOutcome:
+        """Check and consume a one-time code atomically (a wrong guess counts an attempt)."""
+        ...
+
+    def insert_ticket(
+        self, token_hash: str, *, kind: str, user_id: str, created_at: str, expires_at: str
+    ) -> None:
+        """Store a single-use ticket."""
+        ...
+
+    def use_ticket(self, token_hash: str, *, kind: str, now: str) -> str | None:
+        """Consume a ticket: its user id, or None if unknown, used or expired."""
+        ...
+
+    def add_event(self, event: Event) -> None:
+        """Append an event to the log."""
+        ...
+
+    def list_events(
+        self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
+    ) -> list[Event]:
+        """Events, oldest first, optionally of one type or one user (the last ``limit``)."""
         ...
 
     def close(self) -> None:

@@ -82,6 +82,94 @@ def m001_initial(db: Database) -> None:
     db.execute("CREATE INDEX tickets_user ON tickets(user_id)")
 
 
+@MIGRATIONS()
+def m002_lifecycle(db: Database) -> None:
+    """Look-up indexes, user counts, password history, one-time codes, events, login failures."""
+    for name, columns in (
+        ("users_email", "email"),
+        ("users_username", "username"),
+        ("users_phone_number", "phone_number"),
+        ("users_name", "name"),
+        ("users_created", "created_at, user_id"),
+        ("users_connection_created", "connection_id, created_at, user_id"),
+    ):
+        db.execute(f"CREATE INDEX {name} ON users({columns})")
+    db.execute("CREATE TABLE user_counts (connection_id TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    db.execute(
+        "INSERT INTO user_counts (connection_id, n) "
+        "SELECT connection_id, count(*) FROM users GROUP BY connection_id"
+    )
+    db.execute(
+        """
+        CREATE TRIGGER users_counted AFTER INSERT ON users BEGIN
+            INSERT INTO user_counts (connection_id, n) VALUES (NEW.connection_id, 1)
+            ON CONFLICT (connection_id) DO UPDATE SET n = n + 1;
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER users_uncounted AFTER DELETE ON users BEGIN
+            UPDATE user_counts SET n = n - 1 WHERE connection_id = OLD.connection_id;
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE password_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+            password_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX password_history_user ON password_history(user_id, id)")
+    db.execute(
+        """
+        CREATE TABLE one_time_codes (
+            connection_id TEXT NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+            identifier TEXT NOT NULL,
+            code_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (connection_id, identifier)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            log_id TEXT NOT NULL UNIQUE,
+            date TEXT NOT NULL,
+            type TEXT NOT NULL,
+            description TEXT,
+            connection TEXT,
+            connection_id TEXT,
+            user_id TEXT,
+            user_name TEXT,
+            ip TEXT,
+            details TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX events_user ON events(user_id, seq)")
+    db.execute("CREATE INDEX events_type ON events(type, seq)")
+    db.execute(
+        """
+        CREATE TABLE login_failures (
+            user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+            ip TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            blocked_until TEXT,
+            PRIMARY KEY (user_id, ip)
+        )
+        """
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS._migrations)
 
 

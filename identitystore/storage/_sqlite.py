@@ -12,12 +12,12 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .._models import Connection, NewUserRecord, User
+from .._models import Connection, Event, NewUserRecord, User
 from ..errors import StorageBusyError, StorageError
-from . import DuplicateKey, Durability
+from . import QUERY_FIELDS, CodeOutcome, DuplicateKey, Durability, Filter, UserQuery
 from ._schema import migrate
 
 __all__ = ["SQLiteBackend"]
@@ -58,6 +58,161 @@ _SELECT_USER = (
     "username, phone_number, phone_verified, nickname, picture, given_name, family_name, blocked, "
     "user_metadata, app_metadata, last_login, last_ip, logins_count FROM users"
 )
+
+
+_SELECT_USER_AND_HASH = _SELECT_USER.replace(" FROM users", ", password_hash FROM users")
+_DELETE_CODE = "DELETE FROM one_time_codes WHERE connection_id = ? AND identifier = ?"
+_INSERT_EVENT = (
+    "INSERT INTO events (log_id, date, type, description, connection, connection_id, user_id, "
+    "user_name, ip, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATABLE = frozenset(
+    {
+        "email",
+        "email_verified",
+        "username",
+        "phone_number",
+        "phone_verified",
+        "name",
+        "nickname",
+        "picture",
+        "given_name",
+        "family_name",
+        "blocked",
+        "user_metadata",
+        "app_metadata",
+        "updated_at",
+        "password_hash",
+    }
+)
+_SORTABLE = QUERY_FIELDS - {"blocked", "email_verified", "phone_verified"}
+
+
+def _event_from_row(r: Sequence[Any]) -> Event:
+    return Event(
+        log_id=r[0],
+        date=r[1],
+        type=r[2],
+        description=r[3],
+        connection=r[4],
+        connection_id=r[5],
+        user_id=r[6],
+        user_name=r[7],
+        ip=r[8],
+        details=None if r[9] is None else json.loads(r[9]),
+    )
+
+
+def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
+    for e in events:
+        conn.execute(
+            _INSERT_EVENT,
+            (
+                e.log_id,
+                e.date,
+                e.type,
+                e.description,
+                e.connection,
+                e.connection_id,
+                e.user_id,
+                e.user_name,
+                e.ip,
+                _json(e.details),
+            ),
+        )
+
+
+def _remember_password(
+    conn: sqlite3.Connection, user_id: str, old_hash: str, date: str, keep: int
+) -> None:
+    if keep <= 1:
+        conn.execute("DELETE FROM password_history WHERE user_id = ?", (user_id,))
+        return
+    conn.execute(
+        "INSERT INTO password_history (user_id, password_hash, created_at) VALUES (?, ?, ?)",
+        (user_id, old_hash, date),
+    )
+    conn.execute(
+        "DELETE FROM password_history WHERE user_id = ? AND id NOT IN "
+        "(SELECT id FROM password_history WHERE user_id = ? ORDER BY id DESC LIMIT ?)",
+        (user_id, user_id, keep - 1),
+    )
+
+
+def _column(key: str) -> str:
+    if key not in _UPDATABLE:
+        raise ValueError(f"cannot update column {key!r}")
+    return key
+
+
+def _column_value(key: str, value: Any) -> Any:
+    return _json(value) if key in ("user_metadata", "app_metadata") else value
+
+
+def _field_sql(name: str) -> str:
+    """The SQL expression of a query field (a column, or a JSON path into metadata)."""
+    if name in QUERY_FIELDS:
+        return name
+    column, _, path = name.partition(".")
+    if column not in ("user_metadata", "app_metadata") or not path:
+        raise ValueError(f"cannot query {name!r}")
+    return f"json_extract({column}, {_sql_string('$.' + _json_path(path))})"
+
+
+def _json_path(path: str) -> str:
+    return ".".join('"' + part.replace('"', "") + '"' for part in path.split("."))
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _filter_sql(f: Filter, params: list[Any]) -> str:
+    expr = _field_sql(f.field)
+    if f.op == "eq":
+        params.append(f.value)
+        clause = f"{expr} = ?"
+    elif f.op == "prefix":
+        params.extend([f.value, f.value + "\U0010ffff"])
+        clause = f"({expr} >= ? AND {expr} < ?)"
+    else:
+        parts = []
+        if f.low is not None:
+            parts.append(f"{expr} {'>=' if f.include_low else '>'} ?")
+            params.append(f.low)
+        if f.high is not None:
+            parts.append(f"{expr} {'<=' if f.include_high else '<'} ?")
+            params.append(f.high)
+        clause = f"({' AND '.join(parts) or expr + ' IS NOT NULL'})"
+    return f"NOT coalesce({clause}, 0)" if f.negate else clause
+
+
+def _where(query: UserQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.connection_id is not None:
+        clauses.append("connection_id = ?")
+        params.append(query.connection_id)
+    clauses.extend(_filter_sql(f, params) for f in query.filters)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def _order(query: UserQuery) -> str:
+    if query.sort not in _SORTABLE:
+        raise ValueError(f"cannot sort by {query.sort!r}")
+    direction = "DESC" if query.descending else "ASC"
+    return f"{query.sort} {direction}, user_id {direction}"
+
+
+def _count(conn: sqlite3.Connection, query: UserQuery, where: str, params: list[Any]) -> int:
+    if not query.filters:  # kept by triggers: constant time at any size
+        sql = "SELECT coalesce(sum(n), 0) FROM user_counts"
+        args: list[Any] = []
+        if query.connection_id is not None:
+            sql += " WHERE connection_id = ?"
+            args.append(query.connection_id)
+        return int(conn.execute(sql, args).fetchone()[0])
+    return int(conn.execute(f"SELECT count(*) FROM users{where}", params).fetchone()[0])
 
 
 def _json(value: Any) -> str | None:
@@ -229,8 +384,8 @@ class SQLiteBackend:
             )
         return [Connection(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
-    def insert_user(self, record: NewUserRecord) -> None:
-        """Store the user (and its verification ticket) in one transaction."""
+    def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
+        """Store the user (with its verification ticket and ``events``) in one transaction."""
         user = record.user
         row = (
             user.user_id,
@@ -269,6 +424,7 @@ class SQLiteBackend:
                             record.verification_expires_at,
                         ),
                     )
+                _insert_events(conn, events)
             except sqlite3.IntegrityError as exc:
                 duplicate = _duplicate_key(exc)
                 if duplicate is None:
@@ -291,6 +447,312 @@ class SQLiteBackend:
             return int(
                 self._guard(lambda: conn.execute("SELECT count(*) FROM users").fetchone()[0])
             )
+
+    # -- connections, continued ------------------------------------------------------------------
+
+    def update_connection(self, connection: Connection) -> None:
+        """Replace the options of the connection with ``connection.id``."""
+        with self._write() as conn:
+            self._guard(
+                lambda: conn.execute(
+                    "UPDATE connections SET options = ? WHERE id = ?",
+                    (_json(connection.options), connection.id),
+                )
+            )
+
+    def delete_connection(self, connection_id: str, *, events: Sequence[Event] = ()) -> int:
+        """Delete a connection with all its users (and their tickets, codes, history)."""
+        with self._write() as conn:
+            try:
+                deleted = conn.execute(
+                    "DELETE FROM users WHERE connection_id = ?", (connection_id,)
+                ).rowcount
+                conn.execute("DELETE FROM user_counts WHERE connection_id = ?", (connection_id,))
+                conn.execute("DELETE FROM connections WHERE id = ?", (connection_id,))
+                _insert_events(conn, events)
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
+        return int(deleted)
+
+    # -- users, continued -----------------------------------------------------------------------
+
+    def get_users_by_email(self, email: str) -> list[User]:
+        """Users of every connection with this (lower-cased) email, oldest first."""
+        with self._session() as conn:
+            rows = self._guard(
+                lambda: conn.execute(
+                    _SELECT_USER + " WHERE email = ? ORDER BY created_at, user_id", (email,)
+                ).fetchall()
+            )
+        return [_user_from_row(r) for r in rows]
+
+    def find_user(self, connection_id: str, key: str, value: str) -> tuple[User, str | None] | None:
+        """The connection's user whose ``key`` is ``value``, with its password hash."""
+        if key not in ("email", "username", "phone_number"):
+            raise ValueError(f"cannot find users by {key}")
+        with self._session() as conn:
+            row = self._guard(
+                lambda: conn.execute(
+                    _SELECT_USER_AND_HASH + f" WHERE connection_id = ? AND {key} = ?",
+                    (connection_id, value),
+                ).fetchone()
+            )
+        return None if row is None else (_user_from_row(row), row[-1])
+
+    def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
+        """A page of users matching ``query``, and their total if asked."""
+        where, params = _where(query)
+        order = _order(query)
+        with self._session() as conn:
+            rows = self._guard(
+                lambda: conn.execute(
+                    f"{_SELECT_USER}{where} ORDER BY {order} LIMIT ? OFFSET ?",
+                    (*params, query.limit, query.offset),
+                ).fetchall()
+            )
+            total = None
+            if query.with_total:
+                total = self._guard(lambda: _count(conn, query, where, params))
+        return [_user_from_row(r) for r in rows], total
+
+    def update_user(
+        self,
+        user_id: str,
+        changes: Callable[[User], Mapping[str, Any]],
+        *,
+        password_hash: str | None = None,
+        history_size: int = 0,
+        events: Sequence[Event] = (),
+    ) -> User | None:
+        """Apply ``changes(current)`` in one transaction; None if there is no such user."""
+        with self._write() as conn:
+            try:
+                row = conn.execute(
+                    _SELECT_USER_AND_HASH + " WHERE user_id = ?", (user_id,)
+                ).fetchone()
+                if row is None:
+                    return None
+                values = {k: _column_value(k, v) for k, v in changes(_user_from_row(row)).items()}
+                if password_hash is not None:
+                    values["password_hash"] = password_hash
+                if values:
+                    assignments = ", ".join(f"{_column(k)} = ?" for k in values)
+                    conn.execute(
+                        f"UPDATE users SET {assignments} WHERE user_id = ?",
+                        (*values.values(), user_id),
+                    )
+                if password_hash is not None and row[-1] is not None:
+                    _remember_password(conn, user_id, row[-1], row[4], history_size)
+                _insert_events(conn, events)
+                updated = conn.execute(_SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
+            except sqlite3.IntegrityError as exc:
+                duplicate = _duplicate_key(exc)
+                if duplicate is None:
+                    raise StorageError(f"The database refused the change: {exc}") from exc
+                raise duplicate from exc
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
+        return _user_from_row(updated)
+
+    def password_history(self, user_id: str, size: int) -> list[str]:
+        """The current hash and up to ``size - 1`` earlier ones, newest first."""
+        with self._session() as conn:
+            current = self._guard(
+                lambda: conn.execute(
+                    "SELECT password_hash FROM users WHERE user_id = ?", (user_id,)
+                ).fetchone()
+            )
+            older = self._guard(
+                lambda: conn.execute(
+                    "SELECT password_hash FROM password_history WHERE user_id = ? "
+                    "ORDER BY id DESC LIMIT ?",
+                    (user_id, max(size - 1, 0)),
+                ).fetchall()
+            )
+        hashes = [current[0]] if current and current[0] else []
+        return hashes + [h for (h,) in older]
+
+    def delete_user(self, user_id: str, *, events: Sequence[Event] = ()) -> bool:
+        """Delete the user and what hangs off it; False if there was none."""
+        with self._write() as conn:
+            try:
+                deleted = conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,)).rowcount
+                if deleted:
+                    _insert_events(conn, events)
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
+        return bool(deleted)
+
+    def record_login(
+        self, user_id: str, *, date: str, ip: str | None, new_hash: str | None, event: Event
+    ) -> User | None:
+        """Count a sign-in, clear its failures, maybe re-hash, log ``event``."""
+        with self._write() as conn:
+            try:
+                changed = conn.execute(
+                    "UPDATE users SET logins_count = coalesce(logins_count, 0) + 1, "
+                    "last_login = ?, last_ip = ?, password_hash = coalesce(?, password_hash) "
+                    "WHERE user_id = ?",
+                    (date, ip, new_hash, user_id),
+                ).rowcount
+                if not changed:
+                    return None
+                conn.execute("DELETE FROM login_failures WHERE user_id = ?", (user_id,))
+                _insert_events(conn, [event])
+                row = conn.execute(_SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
+        return _user_from_row(row)
+
+    def record_failure(
+        self, user_id: str | None, *, ip: str, block_after: int, blocked_until: str, event: Event
+    ) -> int:
+        """Log a failed sign-in; count it for a known user and IP, blocking at ``block_after``."""
+        with self._write() as conn:
+            try:
+                _insert_events(conn, [event])
+                if user_id is None:
+                    return 0
+                conn.execute(
+                    "INSERT INTO login_failures (user_id, ip, failures) VALUES (?, ?, 1) "
+                    "ON CONFLICT (user_id, ip) DO UPDATE SET failures = failures + 1",
+                    (user_id, ip),
+                )
+                (failures,) = conn.execute(
+                    "SELECT failures FROM login_failures WHERE user_id = ? AND ip = ?",
+                    (user_id, ip),
+                ).fetchone()
+                if block_after and failures >= block_after:
+                    conn.execute(
+                        "UPDATE login_failures SET blocked_until = ?, failures = 0 "
+                        "WHERE user_id = ? AND ip = ?",
+                        (blocked_until, user_id, ip),
+                    )
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
+        return int(failures)
+
+    def blocked_until(self, user_id: str, ip: str) -> str | None:
+        """Until when sign-in is blocked for this user from this IP, or None."""
+        with self._session() as conn:
+            row = self._guard(
+                lambda: conn.execute(
+                    "SELECT blocked_until FROM login_failures WHERE user_id = ? AND ip = ?",
+                    (user_id, ip),
+                ).fetchone()
+            )
+        return None if row is None else row[0]
+
+    # -- codes, tickets, events -----------------------------------------------------------------
+
+    def put_code(
+        self,
+        connection_id: str,
+        identifier: str,
+        code_hash: str,
+        *,
+        created_at: str,
+        expires_at: str,
+    ) -> None:
+        """Store the identifier's one-time code, replacing any earlier one."""
+        with self._write() as conn:
+            self._guard(
+                lambda: conn.execute(
+                    "INSERT INTO one_time_codes "
+                    "(connection_id, identifier, code_hash, created_at, expires_at, attempts) "
+                    "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (connection_id, identifier) DO UPDATE "
+                    "SET code_hash = excluded.code_hash, created_at = excluded.created_at, "
+                    "expires_at = excluded.expires_at, attempts = 0",
+                    (connection_id, identifier, code_hash, created_at, expires_at),
+                )
+            )
+
+    def use_code(
+        self, connection_id: str, identifier: str, code_hash: str, *, now: str, max_attempts: int
+    ) -> CodeOutcome:
+        """Check and consume a one-time code in one transaction."""
+        key = (connection_id, identifier)
+        with self._write() as conn:
+            try:
+                row = conn.execute(
+                    "SELECT code_hash, expires_at, attempts FROM one_time_codes "
+                    "WHERE connection_id = ? AND identifier = ?",
+                    key,
+                ).fetchone()
+                if row is None:
+                    return "missing"
+                stored, expires_at, attempts = row
+                if expires_at <= now:
+                    conn.execute(_DELETE_CODE, key)
+                    return "expired"
+                if stored == code_hash:
+                    outcome: CodeOutcome = "ok"
+                elif attempts + 1 >= max_attempts:
+                    outcome = "exhausted"
+                else:
+                    outcome = "wrong"
+                if outcome == "wrong":
+                    conn.execute(
+                        "UPDATE one_time_codes SET attempts = attempts + 1 "
+                        "WHERE connection_id = ? AND identifier = ?",
+                        key,
+                    )
+                else:
+                    conn.execute(_DELETE_CODE, key)
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
+        return outcome
+
+    def insert_ticket(
+        self, token_hash: str, *, kind: str, user_id: str, created_at: str, expires_at: str
+    ) -> None:
+        """Store a single-use ticket for ``user_id``."""
+        with self._write() as conn:
+            self._guard(
+                lambda: conn.execute(
+                    _INSERT_TICKET, (token_hash, kind, user_id, created_at, expires_at)
+                )
+            )
+
+    def use_ticket(self, token_hash: str, *, kind: str, now: str) -> str | None:
+        """Mark a ticket used and return its user id; None if unknown, used or expired."""
+        with self._write() as conn:
+            try:
+                row = conn.execute(
+                    "UPDATE tickets SET used_at = ? WHERE token_hash = ? AND kind = ? "
+                    "AND used_at IS NULL AND expires_at > ? RETURNING user_id",
+                    (now, token_hash, kind, now),
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
+        return None if row is None else str(row[0])
+
+    def add_event(self, event: Event) -> None:
+        """Append ``event`` to the log."""
+        with self._write() as conn:
+            self._guard(lambda: _insert_events(conn, [event]))
+
+    def list_events(
+        self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
+    ) -> list[Event]:
+        """The last ``limit`` events (optionally of one type / user), oldest first."""
+        clauses, params = [], []
+        if type is not None:
+            clauses.append("type = ?")
+            params.append(type)
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._session() as conn:
+            rows = self._guard(
+                lambda: conn.execute(
+                    f"SELECT log_id, date, type, description, connection, connection_id, user_id, "
+                    f"user_name, ip, details FROM events{where} ORDER BY seq DESC LIMIT ?",
+                    (*params, limit),
+                ).fetchall()
+            )
+        return [_event_from_row(r) for r in reversed(rows)]
 
     def close(self) -> None:
         """Close every SQLite connection this backend opened, from any thread."""

@@ -1,0 +1,132 @@
+"""``list_users`` queries: a small subset of Auth0's Lucene syntax, parsed to storage filters.
+
+Grammar: terms separated by spaces (or ``AND``), each optionally preceded by ``NOT`` or ``-``::
+
+    field:value            exact match (value may be "quoted")
+    field:prefix*          starts with
+    field:[low TO high]    range, inclusive; {low TO high} exclusive; * for an open end
+
+Fields: the user columns of ``storage.QUERY_FIELDS`` plus ``user_metadata.<key>`` and
+``app_metadata.<key>`` (dotted paths go deeper). ``blocked``, ``email_verified`` and
+``phone_verified`` take ``true``/``false``; ``logins_count`` takes integers; emails and usernames
+compare lower-cased, as they are stored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import InvalidQueryError
+from .storage import QUERY_FIELDS, Filter
+
+__all__ = ["parse_query", "parse_sort"]
+
+_TERM = re.compile(
+    r"""\s*(?P<neg>NOT\s+|-)?(?P<field>[A-Za-z_][\w.]*):
+        (?:"(?P<quoted>(?:[^"\\]|\\.)*)"
+          |(?P<range>[\[{][^\]}]*[\]}])
+          |(?P<bare>[^\s"\[{]+))""",
+    re.VERBOSE,
+)
+_RANGE = re.compile(r"^([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])$")
+_BOOLEANS = {"blocked", "email_verified", "phone_verified"}
+_LOWERED = {"email", "username"}
+_SORTABLE = sorted(QUERY_FIELDS - _BOOLEANS)
+
+
+def _check_field(field: str) -> None:
+    if field in QUERY_FIELDS:
+        return
+    column, _, path = field.partition(".")
+    if column in ("user_metadata", "app_metadata") and path and "" not in path.split("."):
+        return
+    raise InvalidQueryError(f"Unsupported field in query: {field}")
+
+
+def _value(field: str, text: str) -> Any:
+    if field in _BOOLEANS:
+        if text not in ("true", "false"):
+            raise InvalidQueryError(f"{field} takes true or false, not {text}")
+        return 1 if text == "true" else 0
+    if field == "logins_count":
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidQueryError(f"logins_count takes an integer, not {text}") from None
+    if field.startswith(("user_metadata.", "app_metadata.")):
+        if text in ("true", "false"):
+            return 1 if text == "true" else 0  # how SQLite's json_extract returns JSON booleans
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    return text.lower() if field in _LOWERED else text
+
+
+def parse_query(q: str | None) -> tuple[Filter, ...]:
+    """The filters of query ``q`` (all must hold). Raises ``InvalidQueryError``."""
+    if q is None or not q.strip():
+        return ()
+    filters: list[Filter] = []
+    position = 0
+    text = q.strip()
+    while position < len(text):
+        if text.startswith("AND ", position):
+            position += 4
+            continue
+        match = _TERM.match(text, position)
+        if match is None or match.end() == position:
+            raise InvalidQueryError(f"Cannot parse the query near: {text[position:][:40]}")
+        position = match.end()
+        while position < len(text) and text[position].isspace():
+            position += 1
+        field = match["field"]
+        _check_field(field)
+        negate = match["neg"] is not None
+        if match["range"] is not None:
+            filters.append(_range(field, match["range"], negate=negate))
+        elif match["quoted"] is not None:
+            value = re.sub(r"\\(.)", r"\1", match["quoted"])
+            filters.append(Filter(field, "eq", _value(field, value), negate=negate))
+        else:
+            bare = match["bare"]
+            if bare.endswith("*") and "*" not in bare[:-1] and len(bare) > 1:
+                prefix = _value(field, bare[:-1])
+                filters.append(Filter(field, "prefix", prefix, negate=negate))
+            elif bare == "*":
+                filters.append(Filter(field, "range", negate=negate))
+            elif "*" in bare or "?" in bare:
+                raise InvalidQueryError("Only a trailing * wildcard is supported")
+            else:
+                filters.append(Filter(field, "eq", _value(field, bare), negate=negate))
+    return tuple(filters)
+
+
+def _range(field: str, text: str, *, negate: bool) -> Filter:
+    match = _RANGE.match(text)
+    if match is None:
+        raise InvalidQueryError(f"Cannot parse the range {text}")
+    opening, low, high, closing = match.groups()
+    return Filter(
+        field,
+        "range",
+        low=None if low == "*" else _value(field, low),
+        high=None if high == "*" else _value(field, high),
+        include_low=opening == "[",
+        include_high=closing == "]",
+        negate=negate,
+    )
+
+
+def parse_sort(sort: str | None) -> tuple[str, bool]:
+    """``field:1`` or ``field:-1`` to (field, descending); default ``created_at`` ascending."""
+    if sort is None:
+        return "created_at", False
+    field, _, direction = sort.partition(":")
+    if field not in _SORTABLE or direction not in ("1", "-1"):
+        raise InvalidQueryError(
+            f"Cannot sort by {sort}: use <field>:1 or <field>:-1 with one of "
+            + ", ".join(_SORTABLE)
+        )
+    return field, direction == "-1"
