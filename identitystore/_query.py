@@ -8,15 +8,18 @@ Grammar: terms separated by spaces (or ``AND``), each optionally preceded by ``N
 
 Fields: the user columns of ``storage.QUERY_FIELDS`` plus ``user_metadata.<key>`` and
 ``app_metadata.<key>`` (dotted paths go deeper). ``blocked``, ``email_verified`` and
-``phone_verified`` take ``true``/``false``; ``logins_count`` takes integers; emails and usernames
-compare lower-cased, as they are stored.
+``phone_verified`` take ``true``/``false``; ``logins_count`` takes integers; ``created_at``,
+``updated_at`` and ``last_login`` take ISO dates (``2026-01-02`` is its midnight UTC); emails and
+usernames compare lower-cased, as they are stored. ``*`` prefixes apply to text only.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Any
 
+from ._models import format_timestamp
 from .errors import InvalidQueryError
 from .storage import QUERY_FIELDS, Filter
 
@@ -32,6 +35,7 @@ _TERM = re.compile(
 _RANGE = re.compile(r"^([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])$")
 _BOOLEANS = {"blocked", "email_verified", "phone_verified"}
 _LOWERED = {"email", "username"}
+_DATES = {"created_at", "updated_at", "last_login"}
 _SORTABLE = sorted(QUERY_FIELDS - _BOOLEANS)
 
 
@@ -61,11 +65,33 @@ def _value(field: str, text: str) -> Any:
             return int(text)
         except ValueError:
             pass
+    if field in _DATES:
+        return _timestamp(field, text)
+    return text.lower() if field in _LOWERED else text
+
+
+def _timestamp(field: str, text: str) -> str:
+    """A date or date-time as stored (``2026-01-02T00:00:00.000Z``), so bounds compare exactly."""
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise InvalidQueryError(f"{field} takes a date, not {text}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return format_timestamp(moment)
+
+
+def _prefix(field: str, text: str) -> str:
+    """The text a ``field:text*`` value starts with (compared as text, never converted)."""
+    if field in _BOOLEANS or field == "logins_count":
+        raise InvalidQueryError(f"{field} does not take a * wildcard")
     return text.lower() if field in _LOWERED else text
 
 
 def parse_query(q: str | None) -> tuple[Filter, ...]:
     """The filters of query ``q`` (all must hold). Raises ``InvalidQueryError``."""
+    if q is not None and not isinstance(q, str):
+        raise InvalidQueryError("q must be a string")
     if q is None or not q.strip():
         return ()
     filters: list[Filter] = []
@@ -92,7 +118,7 @@ def parse_query(q: str | None) -> tuple[Filter, ...]:
         else:
             bare = match["bare"]
             if bare.endswith("*") and "*" not in bare[:-1] and len(bare) > 1:
-                prefix = _value(field, bare[:-1])
+                prefix = _prefix(field, bare[:-1])
                 filters.append(Filter(field, "prefix", prefix, negate=negate))
             elif bare == "*":
                 filters.append(Filter(field, "range", negate=negate))
@@ -123,6 +149,8 @@ def parse_sort(sort: str | None) -> tuple[str, bool]:
     """``field:1`` or ``field:-1`` to (field, descending); default ``created_at`` ascending."""
     if sort is None:
         return "created_at", False
+    if not isinstance(sort, str):
+        raise InvalidQueryError("sort must be a string")
     field, _, direction = sort.partition(":")
     if field not in _SORTABLE or direction not in ("1", "-1"):
         raise InvalidQueryError(

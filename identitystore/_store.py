@@ -78,6 +78,10 @@ MAX_PER_PAGE = 100
 CODE_LENGTH = 6
 CODE_LIFETIME = timedelta(seconds=180)
 CODE_MAX_ATTEMPTS = 3
+#: Bounds of ``options.totp``: Auth0's ``length`` 4 to 40 digits and ``time_step`` of at least
+#: 60 s (the upper bound of a year is ours: it keeps expiry dates in range).
+CODE_LENGTH_RANGE = (4, 40)
+CODE_TIME_STEP_RANGE = (60, 365 * 24 * 3600)
 
 
 def _utc_now() -> datetime:
@@ -204,7 +208,7 @@ class IdentityStore:
 
     def get_connection(self, name: str) -> Connection:
         """The connection called ``name``. Raises ``ConnectionNotFoundError``."""
-        connection = self._backend.get_connection(name)
+        connection = self._backend.get_connection(name) if isinstance(name, str) else None
         if connection is None:
             raise ConnectionNotFoundError()
         return connection
@@ -369,7 +373,7 @@ class IdentityStore:
             )
         connection_id = None
         if connection is not None:
-            conn = self._backend.get_connection(connection)
+            conn = self._backend.get_connection(connection) if isinstance(connection, str) else None
             if conn is None:
                 raise UnknownConnectionError()
             connection_id = conn.id
@@ -449,7 +453,8 @@ class IdentityStore:
     def delete_user(self, user_id: str) -> None:
         """Delete a user and everything attached to it. Raises ``UserNotFoundError``."""
         user = self.get_user(user_id)
-        event = self._event("sdu", user=user, description="Delete a user")
+        connection = self._backend.get_connection(user.connection)
+        event = self._event("sdu", user=user, connection=connection, description="Delete a user")
         if not self._backend.delete_user(user.user_id, events=[event]):
             raise UserNotFoundError()
 
@@ -470,22 +475,25 @@ class IdentityStore:
         if not strategy.takes_password:
             raise UnsupportedStrategyError()
         address = ip or "0.0.0.0"
-        login = username_or_email if isinstance(username_or_email, str) else ""
+        login = username_or_email if _is_utf8(username_or_email) else ""
         found = self._backend.find_user(conn.id, "email", login.lower())
         if found is None and conn.options.get("requires_username") is True:
             found = self._backend.find_user(conn.id, "username", login.lower())
         policy = self.password_policy(conn)
         secret = _login_secret(password, policy)
-        if found is None or found[1] is None or secret is None:
+        if found is None:
             self.hasher.dummy_verify()
-            self._fail(conn, None, login, address, "fu" if found is None else "fp")
-        user, hashed = found[0], str(found[1])
+            self._fail(conn, None, login, address, "fu")
+        user, hashed = found
         now = self.clock()
         blocked_until = self._backend.blocked_until(user.user_id, address)
         if blocked_until is not None and blocked_until > format_timestamp(now):
             self.hasher.dummy_verify()
             self._record(self._event("limit_wc", user=user, connection=conn, ip=address))
             raise TooManyAttemptsError()
+        if secret is None or hashed is None:  # a password that cannot match, or no password set
+            self.hasher.dummy_verify()
+            self._fail(conn, user, login, address, "fp")
         if not self.hasher.verify(secret, hashed):
             self._fail(conn, user, login, address, "fp")
         if user.blocked:
@@ -549,6 +557,7 @@ class IdentityStore:
         conn, key, value = self._passwordless_target(connection, email, phone_number)
         if send not in ("code", "link"):
             raise BadRequestError("send must be 'code' or 'link'")
+        length, lifetime = _totp(conn.options)
         found = self._backend.find_user(conn.id, key, value)
         if found is None:
             if conn.options.get("disable_signup") is True:
@@ -572,11 +581,6 @@ class IdentityStore:
                 user = found[0]
         else:
             user = found[0]
-        totp = conn.options.get("totp")
-        if not isinstance(totp, Mapping):
-            totp = {}
-        length = int(totp.get("length", CODE_LENGTH))
-        lifetime = timedelta(seconds=int(totp.get("time_step", CODE_LIFETIME.total_seconds())))
         code = "".join(secrets.choice("0123456789") for _ in range(length))
         now = self.clock()
         expires = format_timestamp(now + lifetime)
@@ -633,7 +637,7 @@ class IdentityStore:
         outcome = self._backend.use_code(
             conn.id,
             value,
-            _code_hash(conn.id, value, code if isinstance(code, str) else ""),
+            _code_hash(conn.id, value, code if _is_utf8(code) else ""),
             now=now,
             max_attempts=CODE_MAX_ATTEMPTS,
         )
@@ -706,10 +710,15 @@ class IdentityStore:
     ) -> Ticket:
         """A single-use, expiring link that verifies the user's email (stored hashed).
 
-        With ``send`` the link is also emailed through the notifier.
+        ``ttl_sec`` is at most 30 days; 0 means the 5-day default, as in Auth0. With ``send`` the
+        link is also emailed through the notifier.
         """
-        if not isinstance(ttl_sec, int) or not 0 < ttl_sec <= 30 * 24 * 3600:
-            raise BadRequestError("ttl_sec must be between 1 and 2592000 seconds")
+        if isinstance(ttl_sec, bool) or not isinstance(ttl_sec, int):
+            raise BadRequestError("ttl_sec must be an integer")
+        if not 0 <= ttl_sec <= 30 * 24 * 3600:
+            raise BadRequestError("ttl_sec must be between 0 and 2592000 seconds")
+        if ttl_sec == 0:  # Auth0: "If unspecified or set to 0", the 5-day default
+            ttl_sec = int(VERIFICATION_TTL.total_seconds())
         user = self.get_user(user_id)
         if user.email is None:
             raise BadRequestError("The user does not have an email address.")
@@ -819,6 +828,37 @@ def _login_secret(password: object, policy: PasswordPolicy) -> bytes | None:
     return raw[:BCRYPT_MAX_BYTES]
 
 
+def _is_utf8(value: object) -> bool:
+    """Whether ``value`` is a string SQLite and hashing can take (no lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _totp(options: Mapping[str, Any]) -> tuple[int, timedelta]:
+    """Code length and lifetime from ``options.totp``; a missing or unusable value is the default.
+
+    A value outside Auth0's bounds (e.g. ``length: 0``, which would make the empty string a valid
+    code) or of the wrong type is ignored rather than trusted.
+    """
+    totp = options.get("totp")
+    if not isinstance(totp, Mapping):
+        totp = {}
+    length, step = totp.get("length"), totp.get("time_step")
+    low, high = CODE_LENGTH_RANGE
+    low_step, high_step = CODE_TIME_STEP_RANGE
+    if not (isinstance(length, int) and not isinstance(length, bool) and low <= length <= high):
+        length = CODE_LENGTH
+    lifetime = CODE_LIFETIME
+    if isinstance(step, int) and not isinstance(step, bool) and low_step <= step <= high_step:
+        lifetime = timedelta(seconds=step)
+    return length, lifetime
+
+
 def _code_hash(connection_id: str, identifier: str, code: str) -> str:
     return hashlib.sha256(f"{connection_id}\x00{identifier}\x00{code}".encode()).hexdigest()
 
@@ -856,7 +896,9 @@ def _patch_columns(user: User, changes: Mapping[str, Any], stamp: str) -> dict[s
         else:
             columns[key] = value
     email = columns.get("email", user.email)
-    identifier = email or columns.get("phone_number", user.phone_number) or user.user_id
+    phone = columns.get("phone_number", user.phone_number)
+    username = columns.get("username", user.username)
+    identifier = email or phone or username or user.identity_user_id  # as _new_user derives it
     if "name" in columns and columns["name"] is None:
         columns["name"] = identifier
     if "nickname" in columns and columns["nickname"] is None:

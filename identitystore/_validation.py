@@ -119,8 +119,10 @@ def check_create_body(body: Mapping[str, Any]) -> None:
         raise PayloadValidationError(found)
 
 
-def _metadata_problems(prop: str, value: Mapping[Any, Any]) -> list[str]:
-    description = limits.FIELD_DESCRIPTIONS[prop]
+def _metadata_problems(
+    prop: str, value: Mapping[Any, Any], description: str | None = None
+) -> list[str]:
+    description = description or limits.FIELD_DESCRIPTIONS[prop]
     found: list[str] = []
 
     def report(problem: str) -> None:
@@ -512,7 +514,7 @@ def check_update_body(body: Mapping[str, Any]) -> None:
     for key in ("user_metadata", "app_metadata"):
         value = body.get(key)
         if isinstance(value, Mapping):
-            found.extend(_metadata_problems(key, value))
+            found.extend(_metadata_problems(key, value, _PATCH_DESCRIPTIONS[key]))
     if found:
         raise PayloadValidationError(found)
 

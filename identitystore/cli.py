@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from . import IdentityStore, IdentityStoreError
-from .errors import BadRequestError
+from . import IdentityStore, IdentityStoreError, User
+from .errors import BadRequestError, PayloadValidationError
 
 __all__ = ["main"]
 
 DEFAULT_DB = "identitystore.db"
+
+_T = TypeVar("_T")
 
 
 class _InvalidJSON(BadRequestError):
@@ -25,6 +29,10 @@ class _InvalidJSON(BadRequestError):
 def _fail(exc: IdentityStoreError) -> NoReturn:
     click.echo(json.dumps(exc.to_dict()), err=True)
     sys.exit(1)
+
+
+def _print(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def _reject_constant(name: str) -> Any:
@@ -68,6 +76,17 @@ def _open(ctx: click.Context) -> IdentityStore:
         _fail(exc)
 
 
+def _call(ctx: click.Context, action: Callable[[IdentityStore], _T]) -> _T:
+    """``action(store)`` on the command's database; an ``IdentityStoreError`` becomes its body."""
+    with _open(ctx) as store:
+        try:
+            return action(store)
+        except IdentityStoreError as exc:
+            _fail(exc)
+
+
+# -- shared options ------------------------------------------------------------------------------
+
 _FIELD_OPTIONS = [
     ("--email", "email"),
     ("--username", "username"),
@@ -91,63 +110,232 @@ def _field_options(func: Any) -> Any:
     return func
 
 
-@cli.command("create-user")
-@click.option("--connection", help="Connection name (or the body's 'connection').")
-@_field_options
-@click.option("--password", help="Initial password (prefer --password-stdin or --password-prompt).")
-@click.option("--password-stdin", is_flag=True, help="Read the password from the first stdin line.")
-@click.option("--password-prompt", is_flag=True, help="Ask for the password without echoing it.")
-@click.option("--user-metadata", help="user_metadata as a JSON object.")
-@click.option("--app-metadata", help="app_metadata as a JSON object.")
-@click.option("--json", "json_body", help="A whole Auth0 request body as JSON, or - for stdin.")
-@click.pass_context
-def create_user(
-    ctx: click.Context,
-    /,
-    *,
-    connection: str | None,
-    password: str | None,
-    password_stdin: bool,
-    password_prompt: bool,
+def _password_options(func: Any) -> Any:
+    """``--password``, ``--password-stdin`` and ``--password-prompt``: see ``_PasswordSource``."""
+    func = click.option(
+        "--password-prompt", is_flag=True, help="Ask for the password without echoing it."
+    )(func)
+    func = click.option(
+        "--password-stdin", is_flag=True, help="Read the password from the first stdin line."
+    )(func)
+    return click.option(
+        "--password", help="The password (prefer --password-stdin or --password-prompt)."
+    )(func)
+
+
+def _body_options(func: Any) -> Any:
+    """``--user-metadata``, ``--app-metadata`` and ``--json``: see ``_request_body``."""
+    func = click.option(
+        "--json", "json_body", help="A whole Auth0 request body as JSON, or - for stdin."
+    )(func)
+    func = click.option("--app-metadata", help="app_metadata as a JSON object.")(func)
+    return click.option("--user-metadata", help="user_metadata as a JSON object.")(func)
+
+
+@dataclass(frozen=True)
+class _PasswordSource:
+    """Where the password comes from: ``--password``, ``--password-stdin`` or a prompt."""
+
+    password: str | None
+    stdin: bool
+    prompt: bool
+
+    def check(self, *, json_body: str | None = None, required: bool = False) -> None:
+        """Refuse (usage error, exit 2) two sources, none if ``required``, or two stdin readers."""
+        given = sum([self.password is not None, self.stdin, self.prompt])
+        if required and not given:
+            raise click.UsageError(
+                "give the password with --password, --password-stdin or --password-prompt"
+            )
+        if given > 1:
+            raise click.UsageError("give the password one way only")
+        if self.stdin and json_body == "-":
+            raise click.UsageError("--password-stdin and --json - both read stdin")
+
+    def read(self, *, confirm: bool) -> str | None:
+        """The password from the option, the first stdin line or a prompt; None if not given."""
+        if self.stdin:
+            return _read_password_stdin()
+        if self.prompt:
+            # prompts go to stderr so that stdout stays the command's JSON
+            text: str = click.prompt(
+                "Password", hide_input=True, confirmation_prompt=confirm, err=True
+            )
+            return text
+        return self.password
+
+
+def _request_body(
+    json_body: str | None,
     user_metadata: str | None,
     app_metadata: str | None,
-    json_body: str | None,
-    **fields: Any,
-) -> None:
-    """Create a user (Auth0's POST /api/v2/users) and print it as JSON.
-
-    Options given next to --json override the body's properties. On failure, Auth0's error body
-    is printed to stderr and the exit status is 1.
-    """
-    if sum([password is not None, password_stdin, password_prompt]) > 1:
-        raise click.UsageError("give the password one way only")
-    if password_stdin and json_body == "-":
-        raise click.UsageError("--password-stdin and --json - both read stdin")
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``--json`` body (text or - for stdin), overridden by the options that were given."""
     body: dict[str, Any] = {}
     if json_body is not None:
         parsed = _parse_json(sys.stdin.read() if json_body == "-" else json_body)
         if not isinstance(parsed, dict):
             _fail(_InvalidJSON())
         body.update(parsed)
-    body.update({k: v for k, v in fields.items() if v is not None})
+    body.update({k: v for k, v in options.items() if v is not None})
     for key, text in (("user_metadata", user_metadata), ("app_metadata", app_metadata)):
         if text is not None:
             body[key] = _parse_json(text)
-    if password_stdin:
-        password = _read_password_stdin()
-    elif password_prompt:
-        # prompts go to stderr so that stdout stays the user's JSON
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return body
+
+
+def _user_body(
+    *,
+    password: str | None,
+    password_stdin: bool,
+    password_prompt: bool,
+    user_metadata: str | None,
+    app_metadata: str | None,
+    json_body: str | None,
+    **options: Any,
+) -> dict[str, Any]:
+    """The create-user or update-user body from the shared options (password included)."""
+    source = _PasswordSource(password, stdin=password_stdin, prompt=password_prompt)
+    source.check(json_body=json_body)
+    body = _request_body(json_body, user_metadata, app_metadata, options)
+    password = source.read(confirm=True)
     if password is not None:
         body["password"] = password
-    name = connection if connection is not None else body.pop("connection", None)
-    body.pop("connection", None)
-    with _open(ctx) as store:
-        try:
-            user = store.create_user(name, **body)
-        except IdentityStoreError as exc:
-            _fail(exc)
-    click.echo(json.dumps(user.to_dict(), indent=2, ensure_ascii=False))
+    return body
+
+
+def _null_connection_problems(store: IdentityStore, body: dict[str, Any]) -> list[str]:
+    try:
+        store.create_user(None, **body)  # type: ignore[arg-type]
+    except PayloadValidationError as exc:
+        return list(exc.errors)
+    raise AssertionError("a null connection always breaks the schema")  # pragma: no cover
+
+
+def _missing_connection(store: IdentityStore, body: dict[str, Any]) -> PayloadValidationError:
+    """Auth0's error for a create body without ``connection``, every other problem included.
+
+    ``create_user`` takes the connection positionally, so the body is checked with a null one
+    and that type error is swapped for "Missing required property", which z-schema reports
+    right after "Additional properties not allowed" and before the properties' own problems.
+    """
+    (null_connection,) = _null_connection_problems(store, {})
+    found = _null_connection_problems(store, body)
+    found.remove(null_connection)
+    at = 1 if found and found[0].startswith("Payload validation error: 'Additional") else 0
+    found.insert(at, PayloadValidationError.format("Missing required property: connection"))
+    return PayloadValidationError(found)
+
+
+# -- users ---------------------------------------------------------------------------------------
+
+
+@cli.command("create-user")
+@click.option("--connection", help="Connection name (or the body's 'connection').")
+@_field_options
+@_password_options
+@_body_options
+@click.pass_context
+def create_user(ctx: click.Context, /, **options: Any) -> None:
+    """Create a user (Auth0's POST /api/v2/users) and print it as JSON.
+
+    Options given next to --json override the body's properties. On failure, Auth0's error body
+    is printed to stderr and the exit status is 1.
+    """
+    body = _user_body(**options)
+
+    def create(store: IdentityStore) -> User:
+        if "connection" not in body:
+            raise _missing_connection(store, body)
+        return store.create_user(body.pop("connection"), **body)
+
+    _print(_call(ctx, create).to_dict())
+
+
+@cli.command("get-user")
+@click.argument("user_id")
+@click.pass_context
+def get_user(ctx: click.Context, /, *, user_id: str) -> None:
+    """Print the user with this user_id as JSON."""
+    _print(_call(ctx, lambda store: store.get_user(user_id)).to_dict())
+
+
+@cli.command("list-users")
+@click.option("--connection", help="Only users of this connection.")
+@click.option("--q", help="A query in Auth0's Lucene syntax, e.g. 'email:\"jane@example.com\"'.")
+@click.option("--page", type=int, help="The page to show, from 0.  [default: 0]")
+@click.option("--per-page", type=int, help="Users per page, 1 to 100.  [default: 50]")
+@click.option("--sort", help="FIELD:1 (ascending) or FIELD:-1 (descending).")
+@click.option("--include-totals", is_flag=True, help="Wrap the page with start/limit/total.")
+@click.pass_context
+def list_users(ctx: click.Context, /, *, include_totals: bool, **query: Any) -> None:
+    """Print a page of users as JSON (Auth0's GET /api/v2/users)."""
+    given = {k: v for k, v in query.items() if v is not None}
+    page = _call(ctx, lambda store: store.list_users(**given, include_totals=include_totals))
+    _print(page.to_dict())
+
+
+@cli.command("users-by-email")
+@click.argument("email")
+@click.pass_context
+def users_by_email(ctx: click.Context, /, *, email: str) -> None:
+    """Print the users of every connection with this email (any case) as a JSON array."""
+    users = _call(ctx, lambda store: store.get_users_by_email(email))
+    _print([u.to_dict() for u in users])
+
+
+@cli.command("update-user")
+@click.argument("target", metavar="USER_ID")
+@click.option("--connection", help="The connection to target (the body's 'connection').")
+@_field_options
+@_password_options
+@_body_options
+@click.pass_context
+def update_user(ctx: click.Context, /, *, target: str, **options: Any) -> None:
+    """Change a user (Auth0's PATCH /api/v2/users/{id}) and print it as JSON.
+
+    Only what is given changes; metadata objects merge at the top level. To unset a field, set
+    it to null in the body, e.g. --json '{"nickname": null}'.
+    """
+    body = _user_body(**options)
+    _print(_call(ctx, lambda store: store.update_user(target, **body)).to_dict())
+
+
+@cli.command("delete-user")
+@click.argument("user_id")
+@click.pass_context
+def delete_user(ctx: click.Context, /, *, user_id: str) -> None:
+    """Delete a user and everything attached to it; prints nothing."""
+    _call(ctx, lambda store: store.delete_user(user_id))
+
+
+@cli.command("authenticate")
+@click.option("--connection", required=True, help="The database connection's name.")
+@click.option("--username-or-email", required=True, help="The user's email (or username).")
+@_password_options
+@click.option("--ip", help="The client's IP address (brute-force protection, event log).")
+@click.pass_context
+def authenticate(
+    ctx: click.Context,
+    /,
+    *,
+    connection: str,
+    username_or_email: str,
+    password: str | None,
+    password_stdin: bool,
+    password_prompt: bool,
+    ip: str | None,
+) -> None:
+    """Sign in with a password and print the user as JSON (exit 1 and Auth0's body if refused)."""
+    source = _PasswordSource(password, stdin=password_stdin, prompt=password_prompt)
+    source.check(required=True)
+    secret = str(source.read(confirm=False))
+    user = _call(ctx, lambda store: store.authenticate(connection, username_or_email, secret, ip))
+    _print(user.to_dict())
+
+
+# -- connections and events ----------------------------------------------------------------------
 
 
 @cli.command("create-connection")
@@ -160,21 +348,31 @@ def create_connection(
 ) -> None:
     """Create a connection and print it as JSON."""
     options = _parse_json(options_json) if options_json is not None else None
-    with _open(ctx) as store:
-        try:
-            connection = store.create_connection(name, strategy=strategy, options=options)
-        except IdentityStoreError as exc:
-            _fail(exc)
-    click.echo(json.dumps(connection.to_dict(), indent=2))
+    connection = _call(
+        ctx, lambda store: store.create_connection(name, strategy=strategy, options=options)
+    )
+    _print(connection.to_dict())
 
 
 @cli.command("list-connections")
 @click.pass_context
 def list_connections(ctx: click.Context) -> None:
     """Print every connection as a JSON array."""
-    with _open(ctx) as store:
-        connections = store.list_connections()
-    click.echo(json.dumps([c.to_dict() for c in connections], indent=2))
+    _print([c.to_dict() for c in _call(ctx, lambda store: store.list_connections())])
+
+
+@cli.command("events")
+@click.option("--type", "type_", help="Only events of this Auth0 log type (s, f, ss, sapi, ...).")
+@click.option("--user-id", help="Only events of this user.")
+@click.option("--limit", type=click.IntRange(min=0), help="The last N events.  [default: 100]")
+@click.pass_context
+def events(
+    ctx: click.Context, /, *, type_: str | None, user_id: str | None, limit: int | None
+) -> None:
+    """Print the event log, oldest first, as a JSON array."""
+    query = {"type": type_, "user_id": user_id, "limit": limit}
+    given: dict[str, Any] = {k: v for k, v in query.items() if v is not None}
+    _print([e.to_dict() for e in _call(ctx, lambda store: store.list_events(**given))])
 
 
 def main(argv: list[str] | None = None) -> None:

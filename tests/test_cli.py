@@ -23,6 +23,7 @@ from click.testing import CliRunner, Result
 from identitystore import IdentityStore, IdentityStoreError, PasswordHasher, errors
 from identitystore.cli import cli
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DB = "Username-Password-Authentication"
 GOOD_PASSWORD = "I have a password and its a secret"
 
@@ -244,8 +245,12 @@ def test_json_body_without_connection_is_a_schema_error(
     run: Callable[..., Result], db_path: Path
 ) -> None:
     body = error_output(run("create-user", "--json", '{"email": "a@example.com"}'))
-    assert body["errorCode"] == "invalid_body"
-    assert "on property connection" in body["message"]
+    assert body == {
+        "statusCode": 400,
+        "error": "Bad Request",
+        "message": "Payload validation error: 'Missing required property: connection'.",
+        "errorCode": "invalid_body",
+    }
     assert count_users(db_path) == 0
 
 
@@ -686,6 +691,8 @@ def _run_module(
     args: list[str], *, cwd: Path, env_db: str | None, stdin: str = ""
 ) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "IDENTITYSTORE_DB"}
+    # this checkout's package first, whether or not (and wherever) identitystore is installed
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     if env_db is not None:
         env["IDENTITYSTORE_DB"] = env_db
     return subprocess.run(
@@ -755,3 +762,586 @@ def test_end_to_end_environment_database(tmp_path: Path) -> None:
     listed = _run_module(["list-connections"], cwd=tmp_path, env_db=str(env_db))
     assert listed.returncode == 0
     assert [c["name"] for c in json.loads(listed.stdout)] == [DB, "email", "sms"]
+
+
+def test_end_to_end_user_commands_exit_codes(tmp_path: Path) -> None:
+    db = str(tmp_path / "e2e.db")
+    created = _run_module(
+        ["create-user", "--connection", "email", "--email", "e2e@example.com"],
+        cwd=tmp_path,
+        env_db=db,
+    )
+    assert created.returncode == 0, created.stderr
+    user_id = json.loads(created.stdout)["user_id"]
+    deleted = _run_module(["delete-user", user_id], cwd=tmp_path, env_db=db)
+    assert (deleted.returncode, deleted.stdout, deleted.stderr) == (0, b"", b"")
+    again = _run_module(["get-user", user_id], cwd=tmp_path, env_db=db)
+    assert again.returncode == 1
+    assert again.stdout == b""
+    assert json.loads(again.stderr) == errors.UserNotFoundError().to_dict()
+
+
+# -- reading, changing and deleting users --------------------------------------------------------
+#
+# These users are made through the Python API with the fast hasher; the command's own hasher
+# (cost 10) verifies their cost-4 hashes cheaply and upgrades one on a successful sign-in.
+
+SEED_PASSWORD = "Seed-Passw0rd-for-the-CLI"
+
+
+@pytest.fixture
+def seeded(db_path: Path) -> dict[str, str]:
+    """user_id by role: a database user, an email user with the same address, an sms user."""
+    with IdentityStore(db_path, hasher=PasswordHasher.fast_for_tests()) as store:
+        return {
+            "db": store.create_user(
+                DB, email="Shared@Example.com", password=SEED_PASSWORD, name="Db User"
+            ).user_id,
+            "email": store.create_user(
+                "email", email="shared@example.com", nickname="Nick", user_metadata={"a": 1}
+            ).user_id,
+            "sms": store.create_user("sms", phone_number="+15550100").user_id,
+        }
+
+
+def api_error(db_path: Path, call: Callable[[IdentityStore], object]) -> dict[str, object]:
+    """The error body the Python API raises for ``call`` (a failing call writes nothing)."""
+    with IdentityStore(db_path, hasher=PasswordHasher.fast_for_tests()) as store:
+        with pytest.raises(IdentityStoreError) as caught:
+            call(store)
+    return caught.value.to_dict()
+
+
+def json_output(result: Result) -> Any:
+    """What a successful command printed: indented JSON on stdout, nothing on stderr."""
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    assert result.stderr == ""
+    printed = json.loads(result.stdout)
+    assert result.stdout == json.dumps(printed, indent=2, ensure_ascii=False) + "\n"
+    return printed
+
+
+def test_get_user(run: Callable[..., Result], db_path: Path, seeded: dict[str, str]) -> None:
+    for user_id in seeded.values():
+        assert_stored(db_path, run("get-user", user_id))
+    assert json_output(run("get-user", seeded["db"]))["user_id"] == seeded["db"]
+
+
+def test_get_unknown_user_is_404(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    expected = api_error(db_path, lambda store: store.get_user("auth0|nope"))
+    assert expected["statusCode"] == 404
+    assert error_output(run("get-user", "auth0|nope")) == expected
+    assert error_output(run("get-user", seeded["db"].upper())) == expected  # exact user_id only
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        pytest.param([], {}, id="all"),
+        pytest.param(["--connection", "email"], {"connection": "email"}, id="connection"),
+        pytest.param(["--q", 'email:"shared@example.com"'], {"q": 'email:"shared@example.com"'}),
+        pytest.param(
+            ["--page", "1", "--per-page", "2", "--sort", "created_at:-1"],
+            {"page": 1, "per_page": 2, "sort": "created_at:-1"},
+            id="paging",
+        ),
+        pytest.param(
+            ["--per-page", "2", "--include-totals"],
+            {"per_page": 2, "include_totals": True},
+            id="totals",
+        ),
+    ],
+)
+def test_list_users(
+    run: Callable[..., Result],
+    db_path: Path,
+    seeded: dict[str, str],
+    args: list[str],
+    kwargs: dict[str, Any],
+) -> None:
+    printed = json_output(run("list-users", *args))
+    with IdentityStore(db_path) as store:
+        assert printed == store.list_users(**kwargs).to_dict()
+    assert printed  # every case finds someone
+
+
+def test_list_users_totals_shape(run: Callable[..., Result], seeded: dict[str, str]) -> None:
+    printed = json_output(run("list-users", "--include-totals", "--per-page", "2", "--page", "1"))
+    assert {k: v for k, v in printed.items() if k != "users"} == {
+        "start": 2,
+        "limit": 2,
+        "length": 1,
+        "total": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        pytest.param(["--connection", "nope"], {"connection": "nope"}, id="unknown-connection"),
+        pytest.param(["--per-page", "0"], {"per_page": 0}, id="per-page-0"),
+        pytest.param(["--per-page", "101"], {"per_page": 101}, id="per-page-101"),
+        pytest.param(["--page", "-1"], {"page": -1}, id="negative-page"),
+        pytest.param(["--page", "20"], {"page": 20}, id="beyond-1000"),
+        pytest.param(["--sort", "password:1"], {"sort": "password:1"}, id="sort"),
+        pytest.param(["--q", "password:x"], {"q": "password:x"}, id="query-field"),
+        pytest.param(["--q", 'email:"a'], {"q": 'email:"a'}, id="query-syntax"),
+    ],
+)
+def test_list_users_errors(
+    run: Callable[..., Result], db_path: Path, args: list[str], kwargs: dict[str, Any]
+) -> None:
+    expected = api_error(db_path, lambda store: store.list_users(**kwargs))
+    assert error_output(run("list-users", *args)) == expected
+
+
+def test_list_users_bad_number_is_a_usage_error(run: Callable[..., Result]) -> None:
+    result = run("list-users", "--page", "two")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+def test_users_by_email(run: Callable[..., Result], db_path: Path, seeded: dict[str, str]) -> None:
+    printed = json_output(run("users-by-email", "SHARED@example.com"))
+    with IdentityStore(db_path) as store:
+        assert printed == [u.to_dict() for u in store.get_users_by_email("shared@example.com")]
+    assert [u["user_id"] for u in printed] == [seeded["db"], seeded["email"]]
+    assert json_output(run("users-by-email", "nobody@example.com")) == []
+
+
+def test_update_user_fields(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    result = run(
+        "update-user",
+        seeded["email"],
+        "--name",
+        "Renamed",
+        "--given-name",
+        "Zoë",
+        "--blocked",
+        "--user-metadata",
+        '{"b": 2}',
+        "--app-metadata",
+        '{"plan": "pro"}',
+    )
+    user = assert_stored(db_path, result)
+    assert (user["name"], user["given_name"], user["blocked"]) == ("Renamed", "Zoë", True)
+    assert user["nickname"] == "Nick"  # not given, unchanged
+    assert user["user_metadata"] == {"a": 1, "b": 2}  # merged
+    assert user["app_metadata"] == {"plan": "pro"}
+
+
+def test_update_user_json_null_unsets(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    assert "given_name" in user_output(run("update-user", seeded["email"], "--given-name", "G"))
+    body = {
+        "given_name": None,
+        "nickname": None,
+        "user_metadata": {"a": None},
+        "family_name": "Body",
+    }
+    result = run("update-user", seeded["email"], "--json", json.dumps(body), "--no-blocked")
+    user = assert_stored(db_path, result)
+    assert "given_name" not in user
+    assert user["nickname"] == "shared"  # back to the default, from the email
+    assert "user_metadata" not in user  # its only key removed
+    assert user["family_name"] == "Body"
+    assert user["blocked"] is False
+
+
+def test_update_user_json_from_stdin(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    result = run("update-user", seeded["sms"], "--json", "-", input='{"phone_verified": true}')
+    assert assert_stored(db_path, result)["phone_verified"] is True
+
+
+def test_update_user_email_resets_verification(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    assert run("update-user", seeded["email"], "--email-verified").exit_code == 0
+    result = run("update-user", seeded["email"], "--email", "New@Example.com")
+    user = assert_stored(db_path, result)
+    assert (user["email"], user["email_verified"]) == ("new@example.com", False)
+
+
+def test_update_user_password_from_stdin(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str], tmp_path: Path
+) -> None:
+    password = "Update-Canary-Passw0rd"
+    result = run("update-user", seeded["db"], "--password-stdin", input=password + "\nignored\n")
+    assert_stored(db_path, result)
+    assert password not in result.stdout
+    hashed = password_hash(db_path, seeded["db"])
+    assert hashed.startswith("$2b$10$")  # the command's own hasher
+    assert bcrypt.checkpw(password.encode(), hashed.encode())
+    assert password.encode() not in raw_database_bytes(tmp_path)
+    with IdentityStore(db_path) as store:
+        assert [e.type for e in store.list_events(user_id=seeded["db"], limit=2)] == [
+            "scp",
+            "sapi",
+        ]
+
+
+@pytest.mark.parametrize(
+    ("role", "body"),
+    [
+        pytest.param("email", {"password": GOOD_PASSWORD}, id="password-on-passwordless"),
+        pytest.param("email", {"foo": 1}, id="unknown-property"),
+        pytest.param("email", {"email": "none", "blocked": "yes"}, id="schema"),
+        pytest.param("db", {"password": "short"}, id="weak-password"),
+        pytest.param("db", {"email": None}, id="unset-required"),
+        pytest.param("db", {"username": "abc"}, id="username-not-allowed"),
+        pytest.param("db", {"connection": "email"}, id="other-connection"),
+        pytest.param("sms", {"app_metadata": {"blocked": True}}, id="reserved-metadata"),
+    ],
+)
+def test_update_user_errors_match_the_api(
+    run: Callable[..., Result],
+    db_path: Path,
+    seeded: dict[str, str],
+    role: str,
+    body: dict[str, Any],
+) -> None:
+    with IdentityStore(db_path) as store:
+        before = store.get_user(seeded[role]).to_dict()
+    expected = api_error(db_path, lambda store: store.update_user(seeded[role], **body))
+    assert error_output(run("update-user", seeded[role], "--json", json.dumps(body))) == expected
+    with IdentityStore(db_path) as store:
+        assert store.get_user(seeded[role]).to_dict() == before  # nothing written
+
+
+def test_update_user_to_a_taken_email_is_409(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    with IdentityStore(db_path) as store:
+        other = store.create_user("email", email="other@example.com").user_id
+    expected = api_error(
+        db_path, lambda store: store.update_user(other, email="shared@example.com")
+    )
+    assert expected["statusCode"] == 409
+    assert error_output(run("update-user", other, "--email", "Shared@Example.com")) == expected
+    assert count_users(db_path) == 4
+
+
+def test_update_user_options_reach_the_api(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    """An option PATCH does not take (--user-id) gets the API's answer, not a silent drop."""
+    expected = api_error(db_path, lambda store: store.update_user(seeded["email"], user_id="x"))
+    assert error_output(run("update-user", seeded["email"], "--user-id", "x")) == expected
+
+
+def test_update_unknown_user_is_404(run: Callable[..., Result], db_path: Path) -> None:
+    expected = api_error(db_path, lambda store: store.update_user("email|nope", name="x"))
+    assert expected["statusCode"] == 404
+    assert error_output(run("update-user", "email|nope", "--name", "x")) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [
+        pytest.param(["--password", "x", "--password-stdin"], "y\n", id="option-and-stdin"),
+        pytest.param(["--password-stdin", "--password-prompt"], "y\ny\n", id="stdin-and-prompt"),
+        pytest.param(["--password-stdin", "--json", "-"], "{}", id="stdin-twice"),
+    ],
+)
+def test_update_user_password_two_ways_is_a_usage_error(
+    run: Callable[..., Result], db_path: Path, args: list[str], stdin: str
+) -> None:
+    result = run("update-user", "auth0|x", *args, input=stdin)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "Usage:" in result.stderr
+    assert not db_path.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--json", "[]"], id="json-array"),
+        pytest.param(["--json", "{"], id="json"),
+        pytest.param(["--user-metadata", "{nope"], id="metadata"),
+    ],
+)
+def test_update_user_invalid_json(
+    run: Callable[..., Result], db_path: Path, args: list[str]
+) -> None:
+    assert error_output(run("update-user", "auth0|x", *args)) == INVALID_JSON
+    assert not db_path.exists()
+
+
+def test_delete_user(run: Callable[..., Result], db_path: Path, seeded: dict[str, str]) -> None:
+    result = run("delete-user", seeded["email"])
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    with IdentityStore(db_path) as store:
+        assert store.backend.count_users() == 2
+        with pytest.raises(errors.UserNotFoundError):
+            store.get_user(seeded["email"])
+        assert store.list_events(type="sdu")[0].user_id == seeded["email"]
+    expected = api_error(db_path, lambda store: store.delete_user(seeded["email"]))
+    assert expected["statusCode"] == 404
+    assert error_output(run("delete-user", seeded["email"])) == expected
+    assert count_users(db_path) == 2
+
+
+# -- authenticate (each sign-in below costs one cost-10 bcrypt operation, or none) --------------
+
+
+def test_authenticate(run: Callable[..., Result], db_path: Path, seeded: dict[str, str]) -> None:
+    result = run(
+        "authenticate",
+        "--connection",
+        DB,
+        "--username-or-email",
+        "SHARED@example.com",
+        "--password",
+        SEED_PASSWORD,
+        "--ip",
+        "203.0.113.7",
+    )
+    user = assert_stored(db_path, result)
+    assert user["user_id"] == seeded["db"]
+    assert (user["logins_count"], user["last_ip"]) == (1, "203.0.113.7")
+    assert password_hash(db_path, seeded["db"]).startswith("$2b$10$")  # upgraded from cost 4
+    with IdentityStore(db_path) as store:
+        (event,) = store.list_events(type="s")
+    assert event.ip == "203.0.113.7"
+
+
+def test_authenticate_password_stdin(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    result = run(
+        "authenticate",
+        "--connection",
+        DB,
+        "--username-or-email",
+        "shared@example.com",
+        "--password-stdin",
+        input=SEED_PASSWORD + "\n",
+    )
+    assert assert_stored(db_path, result)["logins_count"] == 1
+    assert SEED_PASSWORD not in result.stdout
+
+
+def test_authenticate_password_prompt_asks_once(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    result = run(
+        "authenticate",
+        "--connection",
+        DB,
+        "--username-or-email",
+        "shared@example.com",
+        "--password-prompt",
+        input=SEED_PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert json.loads(result.stdout)["user_id"] == seeded["db"]
+    assert "Password" in result.stderr
+    assert "Repeat" not in result.stderr  # no confirmation to sign in
+    assert SEED_PASSWORD not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("connection", "login", "password"),
+    [
+        pytest.param(DB, "shared@example.com", "Wrong-Passw0rd", id="wrong-password"),
+        pytest.param(DB, "nobody@example.com", SEED_PASSWORD, id="unknown-user"),
+        pytest.param("nope", "shared@example.com", SEED_PASSWORD, id="unknown-connection"),
+        pytest.param("email", "shared@example.com", SEED_PASSWORD, id="passwordless"),
+    ],
+)
+def test_authenticate_errors_match_the_api(
+    run: Callable[..., Result],
+    db_path: Path,
+    seeded: dict[str, str],
+    connection: str,
+    login: str,
+    password: str,
+) -> None:
+    expected = api_error(db_path, lambda store: store.authenticate(connection, login, password))
+    result = run(
+        "authenticate",
+        "--connection",
+        connection,
+        "--username-or-email",
+        login,
+        "--password",
+        password,
+    )
+    assert error_output(result) == expected
+    assert result.stderr == json.dumps(expected) + "\n"
+
+
+def test_authenticate_blocked_user(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    with IdentityStore(db_path, hasher=PasswordHasher.fast_for_tests()) as store:
+        store.update_user(seeded["db"], blocked=True)
+    expected = api_error(
+        db_path, lambda store: store.authenticate(DB, "shared@example.com", SEED_PASSWORD)
+    )
+    assert expected["statusCode"] == 401
+    result = run(
+        "authenticate",
+        "--connection",
+        DB,
+        "--username-or-email",
+        "shared@example.com",
+        "--password-stdin",
+        input=SEED_PASSWORD + "\n",
+    )
+    assert error_output(result) == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [
+        pytest.param([], None, id="no-password"),
+        pytest.param(["--password", "x", "--password-stdin"], "y\n", id="two-ways"),
+        pytest.param(["--password-stdin", "--password-prompt"], "y\n", id="stdin-and-prompt"),
+    ],
+)
+def test_authenticate_password_usage_errors(
+    run: Callable[..., Result], db_path: Path, args: list[str], stdin: str | None
+) -> None:
+    result = run(
+        "authenticate", "--connection", DB, "--username-or-email", "a@b.co", *args, input=stdin
+    )
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "Usage:" in result.stderr
+    assert not db_path.exists()
+
+
+def test_authenticate_requires_connection_and_login(run: Callable[..., Result]) -> None:
+    assert run("authenticate", "--username-or-email", "a@b.co", "--password", "x").exit_code == 2
+    assert run("authenticate", "--connection", DB, "--password", "x").exit_code == 2
+
+
+# -- events --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        pytest.param([], {}, id="all"),
+        pytest.param(["--type", "ss"], {"type": "ss"}, id="type"),
+        pytest.param(["--type", "nothing"], {"type": "nothing"}, id="no-such-type"),
+        pytest.param(["--limit", "2"], {"limit": 2}, id="limit"),
+        pytest.param(["--limit", "0"], {"limit": 0}, id="limit-0"),
+    ],
+)
+def test_events(
+    run: Callable[..., Result],
+    db_path: Path,
+    seeded: dict[str, str],
+    args: list[str],
+    kwargs: dict[str, Any],
+) -> None:
+    assert run("update-user", seeded["sms"], "--name", "Sms").exit_code == 0
+    assert run("delete-user", seeded["email"]).exit_code == 0
+    printed = json_output(run("events", *args))
+    with IdentityStore(db_path) as store:
+        assert printed == [e.to_dict() for e in store.list_events(**kwargs)]
+
+
+def test_events_of_one_user(
+    run: Callable[..., Result], db_path: Path, seeded: dict[str, str]
+) -> None:
+    assert run("update-user", seeded["sms"], "--name", "Sms").exit_code == 0
+    printed = json_output(run("events", "--user-id", seeded["sms"], "--type", "sapi"))
+    with IdentityStore(db_path) as store:
+        expected = store.list_events(user_id=seeded["sms"], type="sapi")
+    assert printed == [e.to_dict() for e in expected]
+    assert [e["description"] for e in printed] == ["Update a user"]
+    assert [e["type"] for e in json_output(run("events", "--limit", "4"))] == [
+        "ss",
+        "ss",
+        "ss",
+        "sapi",
+    ]
+
+
+def test_events_negative_limit_is_a_usage_error(run: Callable[..., Result]) -> None:
+    result = run("events", "--limit", "-1")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+# -- fixed: a body without connection, errors while listing --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"email": "a@example.com"}, id="only-missing"),
+        pytest.param({"email": "none", "blocked": "yes"}, id="with-schema-errors"),
+        pytest.param({"email": "a@example.com", "foo": 1}, id="with-unknown-property"),
+        pytest.param(
+            {"foo": 1, "user_metadata": {"a.b": 1}, "name": ""}, id="unknown-and-metadata"
+        ),
+        pytest.param({}, id="empty"),
+    ],
+)
+def test_missing_connection_is_reported_with_every_problem(
+    run: Callable[..., Result], db_path: Path, body: dict[str, Any]
+) -> None:
+    """Exactly Auth0's body (as the schema checker gives it for the body without connection)."""
+    from identitystore._validation import check_create_body
+
+    with pytest.raises(errors.PayloadValidationError) as caught:
+        check_create_body(body)
+    assert "Missing required property: connection" in caught.value.message
+    assert error_output(run("create-user", "--json", json.dumps(body))) == caught.value.to_dict()
+    assert count_users(db_path) == 0
+
+
+def test_missing_connection_with_options_only(run: Callable[..., Result], db_path: Path) -> None:
+    body = error_output(run("create-user", "--email", "a@example.com", "--name", "A"))
+    assert body["message"] == "Payload validation error: 'Missing required property: connection'."
+    assert count_users(db_path) == 0
+
+
+def test_null_connection_is_a_type_error(run: Callable[..., Result], db_path: Path) -> None:
+    """A connection given as null is there, of the wrong type (as the API reports for None)."""
+    with IdentityStore(":memory:") as store:
+        with pytest.raises(errors.PayloadValidationError) as caught:
+            store.create_user(None, email="a@example.com")  # type: ignore[arg-type]
+    result = run("create-user", "--json", '{"connection": null, "email": "a@example.com"}')
+    assert error_output(result) == caught.value.to_dict()
+    assert "Expected type string but found type null" in caught.value.message
+
+
+def test_list_connections_error_is_a_json_body(
+    run: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: IdentityStore) -> list[Any]:
+        raise errors.StorageBusyError()
+
+    monkeypatch.setattr(IdentityStore, "list_connections", broken)
+    assert error_output(run("list-connections")) == errors.StorageBusyError().to_dict()
+
+
+def test_help_lists_every_command(run: Callable[..., Result]) -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in [
+        "create-user",
+        "get-user",
+        "list-users",
+        "users-by-email",
+        "update-user",
+        "delete-user",
+        "authenticate",
+        "events",
+        "create-connection",
+        "list-connections",
+    ]:
+        assert command in result.stdout

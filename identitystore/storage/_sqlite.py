@@ -576,8 +576,14 @@ class SQLiteBackend:
         """Delete the user and what hangs off it; False if there was none."""
         with self._write() as conn:
             try:
+                row = conn.execute(
+                    "SELECT connection_id, email, phone_number FROM users WHERE user_id = ?",
+                    (user_id,),
+                ).fetchone()
                 deleted = conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,)).rowcount
                 if deleted:
+                    for identifier in {row[1], row[2]} - {None}:  # its pending one-time codes
+                        conn.execute(_DELETE_CODE, (row[0], identifier))
                     _insert_events(conn, events)
             except sqlite3.Error as exc:
                 raise _storage_error(exc) from exc
@@ -586,7 +592,12 @@ class SQLiteBackend:
     def record_login(
         self, user_id: str, *, date: str, ip: str | None, new_hash: str | None, event: Event
     ) -> User | None:
-        """Count a sign-in, clear its failures, maybe re-hash, log ``event``."""
+        """Count a sign-in, clear its failures from ``ip``, maybe re-hash, log ``event``.
+
+        Failures from other addresses stay counted (and blocked): a sign-in from one address must
+        not lift the brute-force block of another. A None ``ip`` is the ``0.0.0.0`` the store
+        counts failures of callers without an address under.
+        """
         with self._write() as conn:
             try:
                 changed = conn.execute(
@@ -597,7 +608,10 @@ class SQLiteBackend:
                 ).rowcount
                 if not changed:
                     return None
-                conn.execute("DELETE FROM login_failures WHERE user_id = ?", (user_id,))
+                conn.execute(
+                    "DELETE FROM login_failures WHERE user_id = ? AND ip = ?",
+                    (user_id, "0.0.0.0" if ip is None else ip),
+                )
                 _insert_events(conn, [event])
                 row = conn.execute(_SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
             except sqlite3.Error as exc:
