@@ -134,6 +134,7 @@ class User:
     last_login: str | None = None
     last_ip: str | None = None
     logins_count: int | None = None
+    last_password_reset: str | None = None
 
     @property
     def identity_user_id(self) -> str:
@@ -160,6 +161,7 @@ class User:
             ],
             "last_ip": self.last_ip,
             "last_login": self.last_login,
+            "last_password_reset": self.last_password_reset,
             "logins_count": self.logins_count,
             "name": self.name,
             "nickname": self.nickname,
@@ -263,8 +265,8 @@ class UsersPage:
             "start": self.start,
             "limit": self.limit,
             "length": self.length,
-            "total": self.total,
             "users": users,
+            "total": self.total,
         }
 
 

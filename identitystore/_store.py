@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 import threading
@@ -36,9 +37,11 @@ from .connections import ConnectionStrategy, builtin_strategies
 from .errors import (
     BadRequestError,
     CodeAttemptsExceededError,
+    ConflictingFieldsError,
     ConnectionExistsError,
     ConnectionNotFoundError,
     IdentityStoreError,
+    InvalidPagingError,
     InvalidQueryError,
     InvalidTicketError,
     PasswordHistoryError,
@@ -61,6 +64,8 @@ from .passwords import PasswordPolicy, ProfileData
 from .storage import Backend, DuplicateKey, Durability, UserQuery, open_backend
 
 __all__ = ["DEFAULT_CONNECTIONS", "IdentityStore"]
+
+_log = logging.getLogger("identitystore")
 
 #: The connections a new store starts with: (name, strategy, options).
 DEFAULT_CONNECTIONS: tuple[tuple[str, str, Mapping[str, Any]], ...] = (
@@ -218,6 +223,9 @@ class IdentityStore:
         return list(self._backend.list_connections())
 
     def _ensure_default_connections(self) -> None:
+        """Create the default connections once per database (deleted ones stay deleted)."""
+        if self._backend.get_setting("default_connections") is not None:
+            return
         existing = {c.name for c in self._backend.list_connections()}
         for name, strategy, options in DEFAULT_CONNECTIONS:
             if name not in existing:
@@ -225,6 +233,7 @@ class IdentityStore:
                     self.create_connection(name, strategy=strategy, options=options)
                 except ConnectionExistsError:
                     pass  # another process created it first
+        self._backend.put_setting("default_connections", "created")
 
     def password_policy(self, connection: Connection) -> PasswordPolicy:
         """The password policy of ``connection`` (cached per connection and options)."""
@@ -314,11 +323,13 @@ class IdentityStore:
             self._send_verification(user, token, expires)
         return user
 
+    def _verification_link(self, token: str) -> str:
+        query = urllib.parse.urlencode({"ticket": token})
+        return f"https://{self.tenant_domain}/u/email-verification?{query}#"
+
     def _send_verification(self, user: User, token: str, expires: str) -> str:
-        link = f"https://{self.tenant_domain}/u/email-verification?" + urllib.parse.urlencode(
-            {"ticket": token}
-        )
-        self.notifier.send(
+        link = self._verification_link(token)
+        self._notify(
             Message(
                 kind="verification_email",
                 recipient=str(user.email),
@@ -359,18 +370,15 @@ class IdentityStore:
 
         Raises:
             UnknownConnectionError: no connection of that name.
-            InvalidQueryError: bad ``q``, ``sort``, ``page`` or ``per_page``, or a page beyond
-                the first 1000 results.
+            InvalidQueryError: bad ``q``, ``sort``, ``page`` or ``per_page``.
+            InvalidPagingError: a page beyond the first 1000 results.
         """
-        if not isinstance(page, int) or page < 0:
+        if not _is_int(page) or page < 0:
             raise InvalidQueryError("page must be an integer >= 0")
-        if not isinstance(per_page, int) or not 0 < per_page <= MAX_PER_PAGE:
+        if not _is_int(per_page) or not 0 < per_page <= MAX_PER_PAGE:
             raise InvalidQueryError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}")
         if (page + 1) * per_page > MAX_LISTED_USERS:
-            raise InvalidQueryError(
-                f"You can only page through the first {MAX_LISTED_USERS} records. "
-                "Narrow the query to see the others."
-            )
+            raise InvalidPagingError()
         connection_id = None
         if connection is not None:
             conn = self._backend.get_connection(connection) if isinstance(connection, str) else None
@@ -403,6 +411,9 @@ class IdentityStore:
         conn, strategy = self._connection_and_strategy(current.connection)
         if "connection" in fields and fields["connection"] != conn.name:
             raise UnknownConnectionError()
+        for first, second in _EXCLUSIVE_PATCH_FIELDS:
+            if first in fields and second in fields:
+                raise ConflictingFieldsError(first, second)
         changes = validate_update(fields, strategy, conn.options)
         password = changes.pop("password", None)
         password_hash = None
@@ -421,10 +432,15 @@ class IdentityStore:
                 raise PasswordHistoryError(rules=("history",))
             password_hash = self.hasher.hash(secret)
             events.append(self._event("scp", user=current, connection=conn))
-        if "email" in changes and changes["email"] != current.email:
-            changes.setdefault("email_verified", False)
         now = self.clock()
         stamp = format_timestamp(now)
+        if password_hash is not None:
+            changes["last_password_reset"] = stamp
+        if "email" in changes and changes["email"] != current.email:
+            changes.setdefault("email_verified", False)
+            events.append(self._event("sce", user=current, connection=conn, date=stamp))
+        if "username" in changes and changes["username"] != current.username:
+            events.append(self._event("scu", user=current, connection=conn, date=stamp))
         events.append(
             self._event(
                 "sapi", user=current, connection=conn, date=stamp, description="Update a user"
@@ -451,12 +467,17 @@ class IdentityStore:
         return updated
 
     def delete_user(self, user_id: str) -> None:
-        """Delete a user and everything attached to it. Raises ``UserNotFoundError``."""
-        user = self.get_user(user_id)
+        """Delete a user and everything attached to it.
+
+        Like Auth0's ``DELETE /api/v2/users/{id}`` (always 204), deleting a user that does not
+        exist is not an error.
+        """
+        user = self._backend.get_user(user_id) if isinstance(user_id, str) else None
+        if user is None:
+            return
         connection = self._backend.get_connection(user.connection)
         event = self._event("sdu", user=user, connection=connection, description="Delete a user")
-        if not self._backend.delete_user(user.user_id, events=[event]):
-            raise UserNotFoundError()
+        self._backend.delete_user(user.user_id, events=[event])
 
     # -- sign-in --------------------------------------------------------------------------------
 
@@ -473,7 +494,9 @@ class IdentityStore:
         """
         conn, strategy = self._connection_and_strategy(connection)
         if not strategy.takes_password:
-            raise UnsupportedStrategyError()
+            raise UnsupportedStrategyError("This connection does not support password sign-in.")
+        if ip is not None and not _is_utf8(ip):
+            raise TypeError("ip must be a string")
         address = ip or "0.0.0.0"
         login = username_or_email if _is_utf8(username_or_email) else ""
         found = self._backend.find_user(conn.id, "email", login.lower())
@@ -609,7 +632,7 @@ class IdentityStore:
             expires_at=expires,
         )
         self._record(self._event("cls", user=user, connection=conn, ip=ip))
-        self.notifier.send(message)
+        self._notify(message)
         return message
 
     def verify_passwordless(
@@ -656,6 +679,10 @@ class IdentityStore:
             )
             if outcome == "exhausted":
                 raise CodeAttemptsExceededError()
+            if outcome == "expired":
+                raise WrongCodeError(
+                    "The verification code has expired. Please try to login again."
+                )
             raise wrong
         if user.blocked:
             raise UserBlockedError()
@@ -731,13 +758,12 @@ class IdentityStore:
             user_id=user.user_id,
             created_at=format_timestamp(now),
             expires_at=expires,
+            email=user.email,
         )
         if send:
             url = self._send_verification(user, token, expires)
         else:
-            url = f"https://{self.tenant_domain}/u/email-verification?" + urllib.parse.urlencode(
-                {"ticket": token}
-            )
+            url = self._verification_link(token)
         return Ticket(user_id=user.user_id, expires_at=expires, url=url, token=token)
 
     def verify_email(self, ticket_token: str) -> User:
@@ -747,18 +773,21 @@ class IdentityStore:
             InvalidTicketError: unknown, expired or already used ticket.
         """
         now = format_timestamp(self.clock())
-        user_id = (
+        outcome, user_id, email = (
             self._backend.use_ticket(_token_hash(ticket_token), kind="email_verification", now=now)
             if isinstance(ticket_token, str) and ticket_token.isascii()
-            else None
+            else ("missing", None, None)
         )
-        if user_id is None:
-            self._record(self._event("fv", description=InvalidTicketError.default_message))
-            raise InvalidTicketError()
-        user = self.get_user(user_id)
+        user = self._backend.get_user(user_id) if user_id is not None else None
+        if outcome == "ok" and (user is None or (email is not None and user.email != email)):
+            outcome = "missing"  # the user is gone, or the ticket was for an older email
+        if outcome != "ok" or user is None:
+            error = InvalidTicketError(_TICKET_TEXTS.get(outcome))
+            self._record(self._event("fv", user=user, description=error.message))
+            raise error
         event = self._event("sv", user=user, date=now)
         updated = self._backend.update_user(
-            user_id, lambda u: {"email_verified": True, "updated_at": now}, events=[event]
+            user.user_id, lambda u: {"email_verified": True, "updated_at": now}, events=[event]
         )
         if updated is None:
             raise InvalidTicketError()
@@ -772,9 +801,12 @@ class IdentityStore:
         """The event log, oldest first: the last ``limit`` events, of one type or user if asked.
 
         Types are Auth0's log codes: ``ss`` signup, ``s`` sign-in, ``f``/``fp``/``fu`` failed
-        sign-in, ``scp`` password change, ``sapi`` API change, ``sdu`` user deleted, ``cls``
-        code or link sent, ``sv``/``fv`` email verification, ``limit_wc`` blocked sign-in.
+        sign-in, ``scp`` password change, ``sce``/``scu`` email/username change, ``sapi`` API
+        change, ``sdu`` user deleted, ``cls`` code or link sent, ``sv``/``fv`` email
+        verification, ``limit_wc`` blocked sign-in.
         """
+        if not _is_int(limit) or limit < 0:
+            raise ValueError("limit must be an integer >= 0")
         return self._backend.list_events(type=type, user_id=user_id, limit=limit)
 
     def _event(
@@ -802,11 +834,41 @@ class IdentityStore:
             ip=ip,
         )
 
+    def _notify(self, message: Message) -> None:
+        """Send through the notifier; a failing notifier is logged, never undoes the change."""
+        try:
+            self.notifier.send(message)
+        except Exception:
+            _log.exception(
+                "notifier failed to send a %s message for %s", message.kind, message.user_id
+            )
+
     def _record(self, event: Event) -> None:
         try:
             self._backend.add_event(event)
         except IdentityStoreError:
             pass  # the log must never turn a refusal into a storage failure
+
+
+#: Auth0's texts for tickets that cannot be used.
+_TICKET_TEXTS = {
+    "used": "This ticket was already used.",
+    "expired": "This ticket was expired.",
+}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: Field pairs one PATCH may not change together (Auth0's rule).
+_EXCLUSIVE_PATCH_FIELDS = (
+    ("password", "email"),
+    ("password", "email_verified"),
+    ("username", "email"),
+    ("username", "email_verified"),
+    ("username", "password"),
+)
 
 
 def _duplicate(exc: DuplicateKey) -> IdentityStoreError:
@@ -866,7 +928,11 @@ def _code_hash(connection_id: str, identifier: str, code: str) -> str:
 def _merged_profile(user: User, changes: Mapping[str, Any]) -> ProfileData:
     metadata = dict(user.user_metadata or {})
     metadata.update(changes.get("user_metadata") or {})
+    extra = {
+        k: v for k in _PROFILE_FIELDS if isinstance(v := changes.get(k, getattr(user, k)), str)
+    }
     return ProfileData(
+        extra=extra,
         email=changes.get("email", user.email),
         username=changes.get("username", user.username),
         name=changes.get("name", user.name),
@@ -908,13 +974,26 @@ def _patch_columns(user: User, changes: Mapping[str, Any], stamp: str) -> dict[s
     return columns
 
 
+_PROFILE_FIELDS = (
+    "email",
+    "username",
+    "phone_number",
+    "name",
+    "nickname",
+    "given_name",
+    "family_name",
+)
+
+
 def _profile(data: CreateUserInput) -> ProfileData:
+    extra = {k: v for k in _PROFILE_FIELDS if isinstance(v := getattr(data, k), str)}
     return ProfileData(
         email=data.email,
         username=data.username,
         name=data.name,
         nickname=data.nickname,
         user_metadata=data.user_metadata,
+        extra=extra,
     )
 
 

@@ -12,6 +12,8 @@ The tree (status code, Auth0 ``errorCode``; each class's docstring gives its mes
     │   ├── UnsupportedStrategyError        400 -
     │   ├── UsernameInUseError              400 auth0_idp_error
     │   ├── InvalidQueryError               400 invalid_query_string
+    │   ├── InvalidPagingError              400 invalid_paging
+    │   ├── ConflictingFieldsError          400 invalid_body
     │   ├── InvalidTicketError              400 invalid_ticket
     │   ├── SignupDisabledError             400 signup_disabled
     │   └── PasswordPolicyError             400 -
@@ -50,10 +52,12 @@ __all__ = [
     "BadRequestError",
     "CodeAttemptsExceededError",
     "ConflictError",
+    "ConflictingFieldsError",
     "ConnectionExistsError",
     "ConnectionNotFoundError",
     "FieldNotAllowedError",
     "IdentityStoreError",
+    "InvalidPagingError",
     "InvalidQueryError",
     "InvalidTicketError",
     "InvalidUsernameError",
@@ -207,11 +211,31 @@ class InvalidQueryError(BadRequestError):
     error_code = "invalid_query_string"
 
 
+class InvalidPagingError(BadRequestError):
+    """A ``list_users`` page beyond the first 1000 results."""
+
+    error_code = "invalid_paging"
+    default_message = (
+        "You can only page through the first 1000 records. See "
+        "https://auth0.com/docs/users/search/v3/view-search-results-by-page#limitation"
+    )
+
+
+class ConflictingFieldsError(BadRequestError):
+    """A PATCH that changes two fields Auth0 refuses to change together."""
+
+    error_code = "invalid_body"
+
+    def __init__(self, first: str, second: str) -> None:
+        self.fields = (first, second)
+        super().__init__(f"Cannot update {first} and {second} simultaneously.")
+
+
 class InvalidTicketError(BadRequestError):
-    """A verification ticket that is unknown, already used or expired."""
+    """A verification ticket that is unknown, already used or expired (Auth0's page texts)."""
 
     error_code = "invalid_ticket"
-    default_message = "This ticket is invalid, expired or was already used."
+    default_message = "This ticket is invalid."
 
 
 class SignupDisabledError(BadRequestError):
@@ -315,7 +339,7 @@ class ConnectionNotFoundError(NotFoundError):
     """No connection by that name (connection management calls)."""
 
     error_code = "inexistent_connection"
-    default_message = "The connection does not exist."
+    default_message = "The connection does not exist"
 
 
 class UserNotFoundError(NotFoundError):

@@ -122,6 +122,11 @@ class PasswordHasher:
             return bool(self.context.verify(secret, hashed))
         except (ValueError, TypeError):
             return False
+        except RuntimeError as exc:  # passlib's MissingBackendError: e.g. argon2-cffi is absent
+            raise ImportError(
+                f"cannot verify this hash ({exc}); for argon2 hashes: "
+                "pip install 'identitystore[argon2]'"
+            ) from exc
 
     def needs_update(self, hashed: str) -> bool:
         """Whether ``hashed`` is of a non-preferred scheme or a different cost."""

@@ -20,6 +20,7 @@ __all__ = [
     "DuplicateKey",
     "Durability",
     "Filter",
+    "TicketUse",
     "UserQuery",
     "open_backend",
 ]
@@ -27,6 +28,8 @@ __all__ = [
 Durability = Literal["full", "normal"]
 #: What checking a one-time code found.
 CodeOutcome = Literal["ok", "wrong", "expired", "exhausted", "missing"]
+#: What using a ticket found: the outcome, and the ticket's user id and email when ``ok``.
+TicketUse = tuple[Literal["ok", "missing", "used", "expired"], str | None, str | None]
 #: User columns a query may filter or sort on (metadata paths are ``user_metadata.<key>``).
 QUERY_FIELDS = frozenset(
     {
@@ -204,13 +207,28 @@ class Backend(Protocol):
         ...
 
     def insert_ticket(
-        self, token_hash: str, *, kind: str, user_id: str, created_at: str, expires_at: str
+        self,
+        token_hash: str,
+        *,
+        kind: str,
+        user_id: str,
+        created_at: str,
+        expires_at: str,
+        email: str | None = None,
     ) -> None:
-        """Store a single-use ticket."""
+        """Store a single-use ticket (about ``email``, when it verifies one)."""
         ...
 
-    def use_ticket(self, token_hash: str, *, kind: str, now: str) -> str | None:
-        """Consume a ticket: its user id, or None if unknown, used or expired."""
+    def use_ticket(self, token_hash: str, *, kind: str, now: str) -> TicketUse:
+        """Consume a ticket atomically; see ``TicketUse``."""
+        ...
+
+    def get_setting(self, key: str) -> str | None:
+        """A value of the store's own settings, or None."""
+        ...
+
+    def put_setting(self, key: str, value: str) -> None:
+        """Set a value of the store's own settings."""
         ...
 
     def add_event(self, event: Event) -> None:

@@ -13,7 +13,7 @@ from sqlite_utils.migrations import Migrations
 
 from ..errors import SchemaVersionError
 
-__all__ = ["SCHEMA_VERSION", "migrate"]
+__all__ = ["SCHEMA_VERSION", "migrate", "refuse_newer"]
 
 MIGRATIONS = Migrations("identitystore")
 
@@ -86,14 +86,23 @@ def m001_initial(db: Database) -> None:
 def m002_lifecycle(db: Database) -> None:
     """Look-up indexes, user counts, password history, one-time codes, events, login failures."""
     for name, columns in (
-        ("users_email", "email"),
-        ("users_username", "username"),
-        ("users_phone_number", "phone_number"),
-        ("users_name", "name"),
+        ("users_email", "email, user_id"),
+        ("users_username", "username, user_id"),
+        ("users_phone_number", "phone_number, user_id"),
+        ("users_name", "name, user_id"),
         ("users_created", "created_at, user_id"),
+        ("users_updated", "updated_at, user_id"),
+        ("users_last_login", "last_login, user_id"),
         ("users_connection_created", "connection_id, created_at, user_id"),
     ):
         db.execute(f"CREATE INDEX {name} ON users({columns})")
+    db.execute("ALTER TABLE users ADD COLUMN last_password_reset TEXT")
+    db.execute("ALTER TABLE tickets ADD COLUMN email TEXT")
+    db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute(  # files made by version 1 already hold their default connections
+        "INSERT INTO settings (key, value) SELECT 'default_connections', 'created' "
+        "WHERE EXISTS (SELECT 1 FROM connections)"
+    )
     db.execute("CREATE TABLE user_counts (connection_id TEXT PRIMARY KEY, n INTEGER NOT NULL)")
     db.execute(
         "INSERT INTO user_counts (connection_id, n) "
@@ -170,7 +179,8 @@ def m002_lifecycle(db: Database) -> None:
     )
 
 
-SCHEMA_VERSION = len(MIGRATIONS._migrations)
+#: The number of migrations above; a test checks it against sqlite-utils' list.
+SCHEMA_VERSION = 2
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -195,6 +205,11 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
         raise
     return SCHEMA_VERSION
+
+
+def refuse_newer(conn: sqlite3.Connection) -> None:
+    """Raise ``SchemaVersionError`` if the database on ``conn`` is newer than this library."""
+    _refuse_newer(_user_version(conn))
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

@@ -17,8 +17,8 @@ from typing import Any
 
 from .._models import Connection, Event, NewUserRecord, User
 from ..errors import StorageBusyError, StorageError
-from . import QUERY_FIELDS, CodeOutcome, DuplicateKey, Durability, Filter, UserQuery
-from ._schema import migrate
+from . import QUERY_FIELDS, CodeOutcome, DuplicateKey, Durability, Filter, TicketUse, UserQuery
+from ._schema import migrate, refuse_newer
 
 __all__ = ["SQLiteBackend"]
 
@@ -51,12 +51,13 @@ _INSERT_USER = (
     f"VALUES ({', '.join('?' for _ in _USER_COLUMNS)})"
 )
 _INSERT_TICKET = (
-    "INSERT INTO tickets (token_hash, kind, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)"
+    "INSERT INTO tickets (token_hash, kind, user_id, created_at, expires_at, email) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _SELECT_USER = (
     "SELECT user_id, connection, provider, created_at, updated_at, name, email, email_verified, "
     "username, phone_number, phone_verified, nickname, picture, given_name, family_name, blocked, "
-    "user_metadata, app_metadata, last_login, last_ip, logins_count FROM users"
+    "user_metadata, app_metadata, last_login, last_ip, logins_count, last_password_reset FROM users"
 )
 
 
@@ -83,6 +84,7 @@ _UPDATABLE = frozenset(
         "app_metadata",
         "updated_at",
         "password_hash",
+        "last_password_reset",
     }
 )
 _SORTABLE = QUERY_FIELDS - {"blocked", "email_verified", "phone_verified"}
@@ -246,6 +248,7 @@ def _user_from_row(row: Sequence[Any]) -> User:
         last_login=row[18],
         last_ip=row[19],
         logins_count=row[20],
+        last_password_reset=row[21],
     )
 
 
@@ -284,18 +287,36 @@ class SQLiteBackend:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.RLock()  # guards _all; and every use of the shared memory connection
         self._closed = False
+        self._pid = os.getpid()
+        if not self.memory:  # refuse a newer file before changing anything in it (e.g. WAL mode)
+            probe = self._open()
+            try:
+                self._guard(lambda: refuse_newer(probe))
+            finally:
+                probe.close()
         self._shared = self._connect() if self.memory else None
-        with self._session() as conn:
-            self._version = self._guard(lambda: migrate(conn))
+        try:
+            with self._session() as conn:
+                self._version = self._guard(lambda: migrate(conn))
+        except BaseException:
+            self.close()
+            raise
 
     # -- connections to SQLite ------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, cached_statements=256
             )
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as exc:
+            raise StorageError(f"Cannot open the database {self.path!r}: {exc}") from exc
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = self._open()
+        try:
             conn.execute("PRAGMA foreign_keys = ON")
             if not self.memory:
                 conn.execute("PRAGMA journal_mode = WAL")
@@ -314,6 +335,11 @@ class SQLiteBackend:
             with self._lock:
                 yield self._shared
             return
+        if os.getpid() != self._pid:  # a forked child must not share its parent's connections
+            with self._lock:
+                self._pid = os.getpid()
+                self._local = threading.local()
+                self._all = []
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._local.conn = self._connect()
@@ -422,6 +448,7 @@ class SQLiteBackend:
                             user.user_id,
                             user.created_at,
                             record.verification_expires_at,
+                            user.email,
                         ),
                     )
                 _insert_events(conn, events)
@@ -541,6 +568,8 @@ class SQLiteBackend:
                         f"UPDATE users SET {assignments} WHERE user_id = ?",
                         (*values.values(), user_id),
                     )
+                if password_hash is not None:
+                    conn.execute("DELETE FROM login_failures WHERE user_id = ?", (user_id,))
                 if password_hash is not None and row[-1] is not None:
                     _remember_password(conn, user_id, row[-1], row[4], history_size)
                 _insert_events(conn, events)
@@ -718,28 +747,64 @@ class SQLiteBackend:
         return outcome
 
     def insert_ticket(
-        self, token_hash: str, *, kind: str, user_id: str, created_at: str, expires_at: str
+        self,
+        token_hash: str,
+        *,
+        kind: str,
+        user_id: str,
+        created_at: str,
+        expires_at: str,
+        email: str | None = None,
     ) -> None:
-        """Store a single-use ticket for ``user_id``."""
+        """Store a single-use ticket for ``user_id`` (and the email it is about)."""
         with self._write() as conn:
             self._guard(
                 lambda: conn.execute(
-                    _INSERT_TICKET, (token_hash, kind, user_id, created_at, expires_at)
+                    _INSERT_TICKET, (token_hash, kind, user_id, created_at, expires_at, email)
                 )
             )
 
-    def use_ticket(self, token_hash: str, *, kind: str, now: str) -> str | None:
-        """Mark a ticket used and return its user id; None if unknown, used or expired."""
+    def use_ticket(self, token_hash: str, *, kind: str, now: str) -> TicketUse:
+        """Consume a ticket: ``("ok", user_id, email)``, or why not (``missing``, ``used``,
+        ``expired``) with None ids."""
         with self._write() as conn:
             try:
                 row = conn.execute(
-                    "UPDATE tickets SET used_at = ? WHERE token_hash = ? AND kind = ? "
-                    "AND used_at IS NULL AND expires_at > ? RETURNING user_id",
-                    (now, token_hash, kind, now),
+                    "SELECT user_id, email, used_at, expires_at FROM tickets "
+                    "WHERE token_hash = ? AND kind = ?",
+                    (token_hash, kind),
                 ).fetchone()
+                if row is None:
+                    return ("missing", None, None)
+                if row[2] is not None:
+                    return ("used", None, None)
+                if row[3] <= now:
+                    return ("expired", None, None)
+                conn.execute(
+                    "UPDATE tickets SET used_at = ? WHERE token_hash = ?", (now, token_hash)
+                )
             except sqlite3.Error as exc:
                 raise _storage_error(exc) from exc
+        return ("ok", row[0], row[1])
+
+    def get_setting(self, key: str) -> str | None:
+        """A value of the store's own settings table, or None."""
+        with self._session() as conn:
+            row = self._guard(
+                lambda: conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+            )
         return None if row is None else str(row[0])
+
+    def put_setting(self, key: str, value: str) -> None:
+        """Set a value of the store's own settings table."""
+        with self._write() as conn:
+            self._guard(
+                lambda: conn.execute(
+                    "INSERT INTO settings (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
+            )
 
     def add_event(self, event: Event) -> None:
         """Append ``event`` to the log."""
