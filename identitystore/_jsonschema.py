@@ -16,9 +16,10 @@ from functools import lru_cache
 from typing import Any
 
 from . import _formats
+from ._formats import _JS_SPACE
 from .errors import PayloadValidationError
 
-__all__ = ["Schema", "json_type", "problems"]
+__all__ = ["Schema", "js_regex", "json_type", "problems"]
 
 Schema = Mapping[str, Any]
 
@@ -38,6 +39,10 @@ def json_type(value: object) -> str:
     if isinstance(value, str):
         return "string"
     if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:  # JSON.parse makes it Infinity
+            return "unknown-number"
         return "integer"
     if isinstance(value, float):
         if math.isnan(value):
@@ -57,9 +62,54 @@ def _type_matches(expected: str | list[str], actual: str) -> bool:
     return actual in allowed or (actual == "integer" and "number" in allowed)
 
 
+_JS_ESCAPES = {  # outside a character class
+    "s": f"[{_JS_SPACE}]",
+    "S": f"[^{_JS_SPACE}]",
+    "d": "[0-9]",
+    "D": "[^0-9]",
+    "w": "[A-Za-z0-9_]",
+    "W": "[^A-Za-z0-9_]",
+}
+_JS_CLASS_ESCAPES = {"s": _JS_SPACE, "d": "0-9", "w": "A-Za-z0-9_"}  # inside one
+
+
+def _python_pattern(source: str) -> str:
+    """A JS ``RegExp`` source (no flags) as a Python pattern that matches the same strings.
+
+    JS ``\\s`` is ECMAScript white space (Python's also takes U+001C-U+001F and U+0085 and misses
+    U+FEFF), JS ``\\d`` and ``\\w`` are ASCII, JS ``.`` stops at every line terminator, and JS
+    ``$`` matches only at the very end (Python's also before a final newline).
+    """
+    out: list[str] = []
+    in_class = False
+    i = 0
+    while i < len(source):
+        char = source[i]
+        if char == "\\" and i + 1 < len(source):
+            escaped = source[i + 1]
+            table = _JS_CLASS_ESCAPES if in_class else _JS_ESCAPES
+            if in_class and escaped in "SDW":
+                raise ValueError(f"unsupported JS pattern: {source}")
+            out.append(table.get(escaped, char + escaped))
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        elif char == ".":
+            char = r"[^\n\r\u2028\u2029]"
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 @lru_cache(maxsize=64)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def js_regex(pattern: str) -> re.Pattern[str]:
+    """``pattern``, a JS ``RegExp`` source, compiled with JS's meaning (see ``_python_pattern``)."""
+    return re.compile(_python_pattern(pattern))
 
 
 def has_lone_surrogate(text: str) -> bool:
@@ -112,7 +162,7 @@ def _string(value: str, schema: Schema, path: str, found: list[str]) -> None:
     fmt = schema.get("format")
     if fmt in _FORMATS and not _FORMATS[fmt](value):
         _report(found, f"Object didn't pass validation for format {fmt}: {value}", path, schema)
-    if "pattern" in schema and not _compiled(schema["pattern"]).search(value):
+    if "pattern" in schema and not js_regex(schema["pattern"]).search(value):
         _report(found, f"String does not match pattern {schema['pattern']}: {value}", path, schema)
     if "maxLength" in schema and length > schema["maxLength"]:
         _report(

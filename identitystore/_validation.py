@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _formats, limits
-from ._jsonschema import has_lone_surrogate, json_type, problems
+from ._jsonschema import has_lone_surrogate, js_regex, json_type, problems
 from .connections import ConnectionStrategy
 from .errors import (
     FieldNotAllowedError,
@@ -137,10 +137,20 @@ def _metadata_problems(
     for problem in walk_problems:
         report(problem)
     if not walk_problems:
-        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+        text = json.dumps(_json_copy(value), separators=(",", ":"), ensure_ascii=False)
+        size = len(text.encode("utf-8"))
         if size > limits.METADATA_MAX_BYTES:
             report(f"Metadata is too large ({size} bytes), maximum {limits.METADATA_MAX_BYTES}")
     return found
+
+
+def _json_copy(value: Any) -> Any:
+    """Checked metadata as plain JSON: each mapping a new dict, each list or tuple a new list."""
+    if isinstance(value, Mapping):
+        return {key: _json_copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_copy(item) for item in value]
+    return value
 
 
 def _walk_json(value: Any, path: str, depth: int, found: list[str]) -> None:
@@ -220,8 +230,8 @@ def validate_for_connection(
         picture=body.get("picture"),
         given_name=body.get("given_name"),
         family_name=body.get("family_name"),
-        user_metadata=body.get("user_metadata"),
-        app_metadata=body.get("app_metadata"),
+        user_metadata=_json_copy(body.get("user_metadata")),
+        app_metadata=_json_copy(body.get("app_metadata")),
         send_verification_email=bool(send),
     )
 
@@ -239,15 +249,16 @@ def username_limits(options: Mapping[str, Any]) -> tuple[int, int]:
 
 def _check_username(username: str, options: Mapping[str, Any]) -> None:
     low, high = username_limits(options)
-    if len(username) < low:
+    length = len(username.encode("utf-16-le")) // 2  # JavaScript counts UTF-16 code units
+    if length < low:
         raise InvalidUsernameError(
             f"The username must have at least {low} characters.", reason="too_short"
         )
-    if len(username) > high:
+    if length > high:
         raise InvalidUsernameError(
             f"The username must not be longer than {high} characters.", reason="too_long"
         )
-    if not _USERNAME_CHARS.match(username):
+    if not _USERNAME_CHARS.fullmatch(username):
         raise InvalidUsernameError(
             "The username has invalid characters.", reason="invalid_characters"
         )
@@ -379,13 +390,13 @@ _LEGACY_PASSWORD_OPTIONS = (
     "password_no_personal_info",
     "password_history",
 )
-_CONNECTION_NAME = re.compile(limits.CONNECTION_NAME_PATTERN)
+_CONNECTION_NAME = js_regex(limits.CONNECTION_NAME_PATTERN)
 
 
 def check_connection(name: object, strategy: object, options: object) -> None:
     """Raise ``PayloadValidationError`` listing every problem of a new connection's settings."""
     found: list[str] = []
-    if not isinstance(name, str) or not _CONNECTION_NAME.match(name) or len(name) > 128:
+    if not isinstance(name, str) or not _CONNECTION_NAME.search(name) or len(name) > 128:
         found.append(
             PayloadValidationError.format(
                 f"String does not match pattern {limits.CONNECTION_NAME_PATTERN}: {name}",

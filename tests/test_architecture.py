@@ -1,0 +1,144 @@
+"""The import rules between identitystore's layers, checked by walking each module's AST.
+
+Every ``import`` counts, wherever it sits: at module top, inside a function, under
+``TYPE_CHECKING``. Lower layers never import higher ones; the surfaces (``cli.py``) see only the
+public package. A new module fails here until it gets a rule.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import identitystore
+
+PACKAGE = Path(identitystore.__file__).parent
+
+#: module -> the identitystore modules it may import (relative dotted names, "" = the package).
+ALLOWED: dict[str, frozenset[str]] = {
+    "errors": frozenset(),
+    "limits": frozenset({"errors"}),
+    "_formats": frozenset(),
+    "_models": frozenset({"errors", "limits"}),
+    "passwords": frozenset({"errors", "limits"}),
+    "hashing": frozenset({"errors"}),
+    "notify": frozenset({"_models"}),
+    "connections": frozenset({"errors", "limits"}),
+    "_jsonschema": frozenset({"_formats", "errors"}),
+    "_validation": frozenset(
+        {"connections", "limits", "errors", "_models", "_formats", "_jsonschema"}
+    ),
+    "storage": frozenset({"_models", "errors", "storage._sqlite", "storage._schema"}),
+    "storage._schema": frozenset({"_models", "errors", "storage"}),
+    "storage._sqlite": frozenset({"_models", "errors", "storage", "storage._schema"}),
+    # The only surface: the public package and identitystore.errors, nothing private.
+    "cli": frozenset({"", "errors"}),
+    # `python -m identitystore` runs the CLI: the one module allowed to import it.
+    "__main__": frozenset({"cli"}),
+}
+#: May import every layer except the CLI.
+EVERYTHING_BUT_CLI = {"_store", ""}
+
+#: Third-party packages and the only modules that may import them.
+THIRD_PARTY: dict[str, frozenset[str]] = {
+    "passlib": frozenset({"hashing"}),
+    "argon2": frozenset({"hashing"}),
+    "bcrypt": frozenset(),  # reached through libpass only
+    "phonenumbers": frozenset({"_validation"}),
+    "sqlite_utils": frozenset({"storage._schema"}),
+    "click": frozenset({"cli"}),
+    "hypothesis": frozenset(),
+    "pytest": frozenset(),
+}
+#: Third-party packages that must be imported inside a function (or under TYPE_CHECKING).
+LAZY = frozenset({"passlib", "argon2", "phonenumbers"})
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _package_of(path: Path) -> list[str]:
+    """The package a module's relative imports start from, as parts below identitystore."""
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    return parts[:-1]
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(path: Path) -> list[tuple[str, str | None, int, bool]]:
+    """(absolute module, imported name or None, line, at module top) for every import."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    top_level = {id(node) for node in tree.body}  # not inside a function or `if TYPE_CHECKING:`
+    found: list[tuple[str, str | None, int, bool]] = []
+    for node in ast.walk(tree):
+        at_top = id(node) in top_level
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, None, node.lineno, at_top) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ["identitystore", *_package_of(path)]
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                module = node.module or ""
+            found.extend((module, alias.name, node.lineno, at_top) for alias in node.names)
+    return found
+
+
+def _targets(module: str, name: str | None) -> set[str]:
+    """The identitystore modules an import reaches, relative to the package ("" = package)."""
+    if module != "identitystore" and not module.startswith("identitystore."):
+        return set()
+    relative = module.removeprefix("identitystore").removeprefix(".")
+    if name is not None:
+        submodule = f"{relative}.{name}" if relative else name
+        if submodule in MODULES:  # `from . import limits`
+            return {submodule}
+    return {relative}
+
+
+def test_every_module_has_a_rule() -> None:
+    unruled = set(MODULES) - set(ALLOWED) - EVERYTHING_BUT_CLI
+    assert not unruled, f"give these modules an import rule in ALLOWED: {sorted(unruled)}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_layer_imports(module: str) -> None:
+    bad = []
+    for imported, name, line, _ in _imports(MODULES[module]):
+        for target in _targets(imported, name):
+            if target == "cli" and module != "__main__":
+                bad.append(f"line {line}: imports cli")
+            elif module in EVERYTHING_BUT_CLI or target == module:
+                continue
+            elif target not in ALLOWED[module]:
+                bad.append(f"line {line}: imports {target or 'identitystore'}")
+    assert not bad, f"identitystore.{module} breaks its import rule: {bad}"
+
+
+def test_cli_uses_public_names_only() -> None:
+    bad = [
+        f"line {line}: {name}"
+        for imported, name, line, _ in _imports(MODULES["cli"])
+        if imported == "identitystore" and name not in identitystore.__all__
+    ]
+    assert not bad, f"cli.py imports non-public names from identitystore: {bad}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_third_party_imports(module: str) -> None:
+    bad = []
+    for imported, _, line, at_top in _imports(MODULES[module]):
+        root = imported.split(".")[0]
+        if root in THIRD_PARTY and module not in THIRD_PARTY[root]:
+            bad.append(f"line {line}: {root} is only for {sorted(THIRD_PARTY[root])}")
+        if root in LAZY and at_top:
+            bad.append(f"line {line}: {root} must be imported where it is first needed")
+    assert not bad, f"identitystore.{module}: {bad}"

@@ -1,0 +1,126 @@
+"""The documentation cannot drift: generated parts, coverage, links and examples are checked."""
+
+from __future__ import annotations
+
+import doctest
+import re
+import unicodedata
+from pathlib import Path
+
+import click
+import pytest
+from cogapp import Cog  # type: ignore[import-untyped]
+
+from identitystore import errors
+from identitystore.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+#: Pages with cog-generated parts.
+GENERATED = ("errors.md", "cli.md", "connections.md")
+PAGES = sorted([ROOT / "README.md", *DOCS.glob("*.md")])
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("page", GENERATED)
+def test_generated_parts_are_current(page: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status = Cog().main(["cog", "--check", str(DOCS / page)])
+    output = capsys.readouterr()
+    assert status == 0, f"run: cog -r docs/{page}\n{output.out}{output.err}"
+
+
+@pytest.mark.parametrize("name", errors.__all__)
+def test_every_error_is_documented(name: str) -> None:
+    assert f"`{name}`" in _read(DOCS / "errors.md")
+
+
+def test_every_cli_command_is_documented() -> None:
+    page = _read(DOCS / "cli.md")
+    commands = cli.list_commands(click.Context(cli, info_name="identitystore"))
+    assert commands
+    missing = [name for name in commands if f"### `{name}`" not in page]
+    assert not missing, f"describe these commands in docs/cli.md: {missing}"
+
+
+# -- links ----------------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^(`{3,}|~{3,}).*?^\1\s*$", re.M | re.S)
+_CODE_SPAN = re.compile(r"(`+).+?\1", re.S)
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+
+
+def _prose(text: str) -> str:
+    """``text`` without code blocks, code spans and HTML comments (where links are not links)."""
+    for pattern in (_FENCE, _COMMENT, _CODE_SPAN):
+        text = pattern.sub("", text)
+    return text
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors of a Markdown file."""
+    found: set[str] = set()
+    for line in _FENCE.sub("", _read(path)).splitlines():
+        match = re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if not match:
+            continue
+        title = unicodedata.normalize("NFC", match.group(1)).lower()
+        slug = "".join(c for c in title if c.isalnum() or c in " -_").replace(" ", "-")
+        anchor, n = slug, 0
+        while anchor in found:
+            n += 1
+            anchor = f"{slug}-{n}"
+        found.add(anchor)
+    return found
+
+
+def _links() -> list[tuple[Path, str]]:
+    return [(page, target) for page in PAGES for target in _LINK.findall(_prose(_read(page)))]
+
+
+@pytest.mark.parametrize(
+    ("page", "target"),
+    [
+        pytest.param(page, target, id=f"{page.relative_to(ROOT)}->{target}")
+        for page, target in _links()
+        if not re.match(r"[a-z][a-z0-9+.-]*:", target)  # http:, https:, mailto:
+    ],
+)
+def test_relative_links_resolve(page: Path, target: str) -> None:
+    path_part, _, fragment = target.partition("#")
+    resolved = (page.parent / path_part).resolve() if path_part else page
+    assert resolved.exists(), f"{page.name}: {target} points to a missing file"
+    if fragment and resolved.suffix == ".md":
+        assert fragment in _anchors(resolved), f"{page.name}: no heading #{fragment} in {target}"
+
+
+# -- examples -------------------------------------------------------------------------------------
+
+
+class _FencedDoctests(doctest.DocTestParser):
+    """Doctests inside ```pycon fences only; every other line is blanked (line numbers hold)."""
+
+    def parse(self, string: str, name: str = "<string>") -> list[str | doctest.Example]:
+        lines, inside = [], False
+        for line in string.splitlines():
+            fence = line.strip().startswith("```")
+            if fence:
+                inside = not inside and line.strip() == "```pycon"
+            lines.append(line if inside and not fence else "")
+        return super().parse("\n".join(lines) + "\n", name)
+
+
+def test_python_api_examples() -> None:
+    result = doctest.testfile(
+        str(DOCS / "python-api.md"),
+        module_relative=False,
+        parser=_FencedDoctests(),
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        raise_on_error=False,
+        verbose=False,
+    )
+    assert result.attempted > 0
+    assert result.failed == 0, "docs/python-api.md examples failed (output above)"

@@ -1,0 +1,126 @@
+"""The public surface: exactly these names, documented, and cheap to import."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+import types
+
+import pytest
+
+import identitystore
+from identitystore import connections, errors, hashing, notify, passwords, storage
+
+EXPECTED = {
+    "Connection",
+    "Hasher",
+    "IdentityStore",
+    "IdentityStoreError",
+    "InMemoryNotifier",
+    "Message",
+    "Notifier",
+    "PasswordHasher",
+    "PasswordPolicy",
+    "User",
+    "__version__",
+    "errors",
+}
+#: Public modules reached by their own name; their ``__all__`` is public too.
+PUBLIC_MODULES = (identitystore, connections, errors, hashing, notify, passwords, storage)
+#: Imported only where first needed, never by ``import identitystore``.
+HEAVY = ("passlib", "bcrypt", "phonenumbers", "hypothesis", "sqlite_utils", "click")
+
+
+def test_all_is_sorted() -> None:
+    assert identitystore.__all__ == sorted(identitystore.__all__)
+
+
+def test_all_is_exactly_the_public_surface() -> None:
+    assert set(identitystore.__all__) == EXPECTED
+    assert len(identitystore.__all__) == len(EXPECTED)
+
+
+def test_every_public_name_exists() -> None:
+    for module in PUBLIC_MODULES:
+        missing = [name for name in module.__all__ if not hasattr(module, name)]
+        assert not missing, f"{module.__name__}.__all__ names missing objects: {missing}"
+
+
+def test_public_classes_report_the_package_as_their_module() -> None:
+    for name in identitystore.__all__:
+        obj = getattr(identitystore, name)
+        if isinstance(obj, type):
+            assert obj.__module__ == "identitystore", name
+
+
+def _public_objects() -> list[tuple[str, object, type | None]]:
+    """Public modules, classes and functions, and the public methods and properties of classes.
+
+    Each comes with the class it belongs to (or None), whose ``Attributes:`` section may document
+    a property that has no docstring of its own (Google style).
+    """
+    found: dict[str, tuple[object, type | None]] = {}
+    for module in PUBLIC_MODULES:
+        found[module.__name__] = (module, None)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if not (isinstance(obj, (type, types.ModuleType)) or inspect.isfunction(obj)):
+                continue  # constants such as __version__ or COMMON_FIELDS
+            qualified = f"{module.__name__}.{name}"
+            found[qualified] = (obj, None)
+            if not isinstance(obj, type):
+                continue
+            for attr, member in vars(obj).items():
+                callable_member = inspect.isfunction(member) or isinstance(
+                    member, (property, classmethod, staticmethod)
+                )
+                if callable_member and not attr.startswith("_"):
+                    found[f"{qualified}.{attr}"] = (member, obj)
+    return [(name, obj, owner) for name, (obj, owner) in sorted(found.items())]
+
+
+def _docstring(obj: object) -> str | None:
+    if isinstance(obj, (classmethod, staticmethod)):
+        obj = obj.__func__
+    if isinstance(obj, property):
+        obj = obj.fget
+    return inspect.getdoc(obj) if obj is not None else None
+
+
+@pytest.mark.parametrize(
+    ("name", "obj", "owner"), [pytest.param(*item, id=item[0]) for item in _public_objects()]
+)
+def test_public_objects_have_docstrings(name: str, obj: object, owner: type | None) -> None:
+    doc = _docstring(obj)
+    if not doc and isinstance(obj, property) and owner is not None:
+        attribute = name.rsplit(".", 1)[1]
+        attributes = (inspect.getdoc(owner) or "").partition("Attributes:")[2]
+        doc = next(
+            (ln for ln in attributes.splitlines() if ln.strip().startswith(f"{attribute}:")), None
+        )
+    assert doc, f"{name} has no docstring"
+
+
+def _modules_after(code: str) -> list[str]:
+    script = (
+        "import json, sys\n"
+        f"{code}\n"
+        f"loaded = {{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}\n"
+        "print(json.dumps(sorted(loaded)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    return list(json.loads(result.stdout))
+
+
+def test_import_leaves_heavy_dependencies_unloaded() -> None:
+    assert _modules_after("import identitystore") == []
+
+
+def test_opening_a_store_does_not_load_hashing_or_phone_libraries() -> None:
+    loaded = _modules_after("import identitystore\nidentitystore.IdentityStore(':memory:').close()")
+    # sqlite_utils (schema migrations) brings click with it; hashing waits for a password.
+    assert set(loaded) <= {"sqlite_utils", "click"}
