@@ -30,6 +30,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_validation": frozenset(
         {"connections", "limits", "errors", "_models", "_formats", "_jsonschema"}
     ),
+    "_query": frozenset({"_models", "errors", "storage"}),
     "storage": frozenset({"_models", "errors", "storage._sqlite", "storage._schema"}),
     "storage._schema": frozenset({"_models", "errors", "storage"}),
     "storage._sqlite": frozenset({"_models", "errors", "storage", "storage._schema"}),
