@@ -113,9 +113,10 @@ class _FencedDoctests(doctest.DocTestParser):
         return super().parse("\n".join(lines) + "\n", name)
 
 
-def test_python_api_examples() -> None:
+@pytest.mark.parametrize("page", ["python-api.md", "lifecycle.md"])
+def test_examples(page: str) -> None:
     result = doctest.testfile(
-        str(DOCS / "python-api.md"),
+        str(DOCS / page),
         module_relative=False,
         parser=_FencedDoctests(),
         optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
@@ -123,4 +124,4 @@ def test_python_api_examples() -> None:
         verbose=False,
     )
     assert result.attempted > 0
-    assert result.failed == 0, "docs/python-api.md examples failed (output above)"
+    assert result.failed == 0, f"docs/{page} examples failed (output above)"
