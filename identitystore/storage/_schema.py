@@ -150,8 +150,8 @@ def m002_lifecycle(db: Database) -> None:
     db.execute(
         """
         CREATE TABLE events (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            log_id TEXT NOT NULL UNIQUE,
+            seq INTEGER PRIMARY KEY,
+            log_id TEXT NOT NULL,
             date TEXT NOT NULL,
             type TEXT NOT NULL,
             description TEXT,
@@ -164,8 +164,9 @@ def m002_lifecycle(db: Database) -> None:
         )
         """
     )
-    db.execute("CREATE INDEX events_user ON events(user_id, seq)")
-    db.execute("CREATE INDEX events_type ON events(type, seq)")
+    # Events are written in the transaction of every change, so they carry one index only: the
+    # log_id is an ObjectId (unique by construction) and type filters scan from the newest end.
+    db.execute("CREATE INDEX events_user ON events(user_id)")
     db.execute(
         """
         CREATE TABLE login_failures (
