@@ -13,6 +13,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from .._models import Connection, Event, NewUserRecord, User
@@ -288,6 +289,10 @@ class SQLiteBackend:
         self._lock = threading.RLock()  # guards _all; and every use of the shared memory connection
         self._closed = False
         self._pid = os.getpid()
+        self._generation = 0  # bumped whenever this backend changes a connection
+        self._connection_cache: dict[
+            sqlite3.Connection, tuple[tuple[int, int], dict[str, Connection]]
+        ] = {}
         if not self.memory:  # refuse a newer file before changing anything in it (e.g. WAL mode)
             probe = self._open()
             try:
@@ -349,10 +354,16 @@ class SQLiteBackend:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
         with self._session() as conn:
-            self._guard(lambda: conn.execute("BEGIN IMMEDIATE"))
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
             try:
                 yield conn
-                self._guard(lambda: conn.execute("COMMIT"))
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    raise _storage_error(exc) from exc
             except BaseException:
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
@@ -389,16 +400,35 @@ class SQLiteBackend:
                 )
             except sqlite3.IntegrityError as exc:
                 raise DuplicateKey("name") from exc
+        self._generation += 1
 
     def get_connection(self, name: str) -> Connection | None:
-        """The connection called ``name``, or None."""
+        """The connection called ``name``, or None.
+
+        Connections are read on every create, so each SQLite connection keeps the ones it read,
+        until ``PRAGMA data_version`` says another connection committed, or this backend changed
+        a connection itself.
+        """
         with self._session() as conn:
-            row = self._guard(
-                lambda: conn.execute(
-                    "SELECT id, name, strategy, options FROM connections WHERE name = ?", (name,)
-                ).fetchone()
-            )
-        return None if row is None else Connection(row[0], row[1], row[2], json.loads(row[3]))
+            try:
+                version = (conn.execute("PRAGMA data_version").fetchone()[0], self._generation)
+                cache = self._connection_cache.get(conn)
+                if cache is None or cache[0] != version:
+                    cache = self._connection_cache[conn] = (version, {})
+                found = cache[1].get(name)
+                if found is None:
+                    row = conn.execute(
+                        "SELECT id, name, strategy, options FROM connections WHERE name = ?",
+                        (name,),
+                    ).fetchone()
+                    if row is None:
+                        return None
+                    options = MappingProxyType(json.loads(row[3]))  # shared: kept read-only
+                    found = Connection(row[0], row[1], row[2], options)
+                    cache[1][name] = found
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
+        return found
 
     def list_connections(self) -> list[Connection]:
         """Every connection, oldest first."""
@@ -486,6 +516,7 @@ class SQLiteBackend:
                     (_json(connection.options), connection.id),
                 )
             )
+        self._generation += 1
 
     def delete_connection(self, connection_id: str, *, events: Sequence[Event] = ()) -> int:
         """Delete a connection with all its users (and their tickets, codes, history)."""
@@ -499,6 +530,7 @@ class SQLiteBackend:
                 _insert_events(conn, events)
             except sqlite3.Error as exc:
                 raise _storage_error(exc) from exc
+        self._generation += 1
         return int(deleted)
 
     # -- users, continued -----------------------------------------------------------------------
@@ -837,6 +869,7 @@ class SQLiteBackend:
         """Close every SQLite connection this backend opened, from any thread."""
         with self._lock:
             self._closed = True
+            self._connection_cache.clear()
             for conn in self._all:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
