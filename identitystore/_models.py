@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -29,8 +30,11 @@ _AVATAR_CDN = "https://cdn.auth0.com/avatars/"
 
 def format_timestamp(moment: datetime) -> str:
     """ISO-8601 in UTC with milliseconds and ``Z``, like ``2023-01-25T19:00:26.187Z``."""
-    utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    u = moment.astimezone(timezone.utc)
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}."
+        f"{u.microsecond // 1000:03d}Z"
+    )
 
 
 class _ObjectIds:
@@ -73,13 +77,18 @@ def _initials(name: str) -> str | None:
 
 def default_picture(name: str, email: str | None) -> str:
     """Auth0's default picture: gravatar of the email with an initials avatar as fallback."""
-    initials = _initials(name)
-    avatar = f"{_AVATAR_CDN}{initials or 'default'}.png"
+    avatar, fallback = _avatar(_initials(name) or "default")
     if email is None:
         return avatar
     digest = hashlib.md5(email.lower().encode("utf-8"), usedforsecurity=False).hexdigest()
-    fallback = urllib.parse.quote(avatar, safe="")
     return f"https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d={fallback}"
+
+
+@functools.lru_cache(maxsize=2048)
+def _avatar(initials: str) -> tuple[str, str]:
+    """The initials avatar's URL, and the same URL quoted for gravatar's ``d=`` parameter."""
+    avatar = f"{_AVATAR_CDN}{initials}.png"
+    return avatar, urllib.parse.quote(avatar, safe="")
 
 
 @dataclass(frozen=True, slots=True)
