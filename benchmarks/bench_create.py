@@ -40,38 +40,15 @@ import bcrypt
 
 import identitystore
 from identitystore import IdentityStore
+from identitystore.storage._sqlite import _INSERT_USER, _USER_COLUMNS
 
 DATABASE = "Username-Password-Authentication"
 PASSWORD = "Correct-Horse-9"  # meets the default connection's "good" policy
 BCRYPT_COST = 10  # the default hasher's cost (PasswordHasher.bcrypt())
 
-# The columns and statement identitystore's SQLite backend writes a user with (_INSERT_USER).
-USER_COLUMNS = (
-    "user_id",
-    "user_id_key",
-    "connection_id",
-    "connection",
-    "provider",
-    "email",
-    "email_verified",
-    "username",
-    "phone_number",
-    "phone_verified",
-    "name",
-    "nickname",
-    "picture",
-    "given_name",
-    "family_name",
-    "blocked",
-    "user_metadata",
-    "app_metadata",
-    "password_hash",
-    "created_at",
-    "updated_at",
-)
-INSERT_USER = (
-    f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ({', '.join('?' for _ in USER_COLUMNS)})"
-)
+# The columns and statement identitystore's SQLite backend writes a user with.
+USER_COLUMNS = _USER_COLUMNS
+INSERT_USER = _INSERT_USER
 SELECT_USER_ROW = f"SELECT {', '.join(USER_COLUMNS)} FROM users WHERE user_id = ?"
 
 
