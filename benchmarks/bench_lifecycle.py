@@ -40,7 +40,7 @@ from typing import Any
 from identitystore import IdentityStore, PasswordHasher
 from identitystore._models import default_picture, format_timestamp
 from identitystore.errors import WrongCredentialsError
-from identitystore.storage._sqlite import _INSERT_USER, _USER_COLUMNS
+from identitystore.storage._sqlite import _INSERT_USER, _SELECT_USER, _USER_COLUMNS
 
 DATABASE_CONNECTION = "Username-Password-Authentication"
 # The columns the generator fills, in order; checked against the package at start-up.
@@ -68,28 +68,9 @@ GENERATED_COLUMNS = (
     "updated_at",
 )
 # The columns a user read returns (the same list the store selects).
-READ_COLUMNS = (
-    "user_id",
-    "connection",
-    "provider",
-    "created_at",
-    "updated_at",
-    "name",
-    "email",
-    "email_verified",
-    "username",
-    "phone_number",
-    "phone_verified",
-    "nickname",
-    "picture",
-    "given_name",
-    "family_name",
-    "blocked",
-    "user_metadata",
-    "app_metadata",
-    "last_login",
-    "last_ip",
-    "logins_count",
+READ_COLUMNS = tuple(
+    column.strip()
+    for column in _SELECT_USER.removeprefix("SELECT ").removesuffix(" FROM users").split(",")
 )
 RAW_SELECT = f"SELECT {', '.join(READ_COLUMNS)} FROM users"
 PAGES = (0, 5, 19)
