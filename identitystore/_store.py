@@ -40,6 +40,7 @@ from .errors import (
     ConflictingFieldsError,
     ConnectionExistsError,
     ConnectionNotFoundError,
+    FieldNotAllowedError,
     IdentityStoreError,
     InvalidPagingError,
     InvalidQueryError,
@@ -713,17 +714,14 @@ class IdentityStore:
         )
         if key is None:
             raise UnsupportedStrategyError("Passwordless sign-in needs an email or sms connection.")
-        value = email if key == "email" else phone_number
-        other = phone_number if key == "email" else email
-        body = {"connection": conn.name, key: value}
-        if other is not None or value is None:
-            missing = "email" if key == "email" else "phone_number"
+        value, other = (email, phone_number) if key == "email" else (phone_number, email)
+        if other is not None:
+            raise FieldNotAllowedError(["phone_number" if key == "email" else "email"])
+        if value is None:
             raise PayloadValidationError(
-                [PayloadValidationError.format(f"Missing required property: {missing}")]
-                if value is None
-                else [f'"{"phone_number" if key == "email" else "email"}" is not allowed']
+                [PayloadValidationError.format(f"Missing required property: {key}")]
             )
-        check_create_body(body)
+        check_create_body({"connection": conn.name, key: value})
         return conn, key, str(value).lower() if key == "email" else str(value)
 
     # -- email verification ---------------------------------------------------------------------

@@ -724,25 +724,27 @@ def test_disable_signup(store: IdentityStore) -> None:
     assert user.user_id == existing.user_id
 
 
-BAD_IDENTIFIERS: list[tuple[str, dict[str, Any]]] = [
-    ("email", {"email": "not-an-email"}),
-    ("email", {"email": ""}),
-    ("email", {"email": 42}),
-    ("email", {}),
-    ("email", {"phone_number": PHONE}),
-    ("email", {"email": "pat@example.com", "phone_number": PHONE}),
-    ("sms", {"phone_number": "call me"}),
-    ("sms", {"phone_number": "14155550100"}),
-    ("sms", {"email": "pat@example.com"}),
-    ("sms", {}),
+_INVALID = errors.PayloadValidationError
+_REFUSED = errors.FieldNotAllowedError
+BAD_IDENTIFIERS: list[tuple[str, dict[str, Any], type[errors.BadRequestError]]] = [
+    ("email", {"email": "not-an-email"}, _INVALID),
+    ("email", {"email": ""}, _INVALID),
+    ("email", {"email": 42}, _INVALID),
+    ("email", {}, _INVALID),
+    ("email", {"phone_number": PHONE}, _REFUSED),
+    ("email", {"email": "pat@example.com", "phone_number": PHONE}, _REFUSED),
+    ("sms", {"phone_number": "call me"}, _INVALID),
+    ("sms", {"phone_number": "14155550100"}, _INVALID),
+    ("sms", {"email": "pat@example.com"}, _REFUSED),
+    ("sms", {}, _INVALID),
 ]
 
 
 def test_bad_identifiers(store: IdentityStore) -> None:
-    for connection, target in BAD_IDENTIFIERS:
-        with pytest.raises(errors.PayloadValidationError):
+    for connection, target, error in BAD_IDENTIFIERS:
+        with pytest.raises(error):
             store.start_passwordless(connection, **target)
-        with pytest.raises(errors.PayloadValidationError):
+        with pytest.raises(error):
             store.verify_passwordless(connection, code="123456", **target)
     assert store.outbox == []
     assert store.get_users_by_email("pat@example.com") == []
