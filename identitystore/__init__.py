@@ -1,7 +1,7 @@
 """An embeddable identity store with Auth0's user semantics."""
 
 from . import errors
-from ._models import Connection, User
+from ._models import Connection, Event, Ticket, User, UsersPage
 from ._store import IdentityStore
 from .errors import IdentityStoreError
 from .hashing import Hasher, PasswordHasher
@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Connection",
+    "Event",
     "Hasher",
     "IdentityStore",
     "IdentityStoreError",
@@ -20,7 +21,9 @@ __all__ = [
     "Notifier",
     "PasswordHasher",
     "PasswordPolicy",
+    "Ticket",
     "User",
+    "UsersPage",
     "__version__",
     "errors",
 ]

@@ -15,6 +15,7 @@ from identitystore import connections, errors, hashing, notify, passwords, stora
 
 EXPECTED = {
     "Connection",
+    "Event",
     "Hasher",
     "IdentityStore",
     "IdentityStoreError",
@@ -23,7 +24,9 @@ EXPECTED = {
     "Notifier",
     "PasswordHasher",
     "PasswordPolicy",
+    "Ticket",
     "User",
+    "UsersPage",
     "__version__",
     "errors",
 }
