@@ -68,26 +68,15 @@ _INSERT_EVENT = (
     "INSERT INTO events (log_id, date, type, description, connection, connection_id, user_id, "
     "user_name, ip, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_UPDATABLE = frozenset(
-    {
-        "email",
-        "email_verified",
-        "username",
-        "phone_number",
-        "phone_verified",
-        "name",
-        "nickname",
-        "picture",
-        "given_name",
-        "family_name",
-        "blocked",
-        "user_metadata",
-        "app_metadata",
-        "updated_at",
-        "password_hash",
-        "last_password_reset",
-    }
-)
+#: Columns a change may set: everything stored but the user's identity and creation.
+_UPDATABLE = frozenset(_USER_COLUMNS) - {
+    "user_id",
+    "user_id_key",
+    "connection_id",
+    "connection",
+    "provider",
+    "created_at",
+} | {"last_password_reset"}
 _SORTABLE = QUERY_FIELDS - {"blocked", "email_verified", "phone_verified"}
 
 
