@@ -197,3 +197,17 @@ def test_argument_checks(store: IdentityStore) -> None:
         store.authenticate(DB, "a@x.io", PW, ip=5)  # type: ignore[arg-type]
     with pytest.raises(errors.UnsupportedStrategyError, match="password sign-in"):
         store.authenticate("email", "a@x.io", PW)
+
+
+def test_a_connection_changed_by_another_store_is_seen_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    with IdentityStore(path, hasher=FAST) as first, IdentityStore(path, hasher=FAST) as second:
+        first.create_user(DB, email="a@x.io", password=PW)  # `first` now has the connection cached
+        second.update_connection(DB, options={"passwordPolicy": "good", "requires_username": True})
+        with pytest.raises(
+            errors.PayloadValidationError, match="Missing required property: username"
+        ):
+            first.create_user(DB, email="b@x.io", password=PW)
+        second.delete_connection("sms")
+        with pytest.raises(errors.UnknownConnectionError):
+            first.create_user("sms", phone_number="+14155550100")
