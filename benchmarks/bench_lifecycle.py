@@ -678,7 +678,7 @@ def run_probes(built: Built) -> list[Probe]:
 
 
 def _plan_of(store: IdentityStore, sql: str) -> list[tuple[Any, ...]]:
-    conn = store.backend._local.conn  # type: ignore[attr-defined]
+    conn = store.backend._local.handle.conn  # type: ignore[attr-defined]
     return list(conn.execute("EXPLAIN QUERY PLAN " + sql))
 
 

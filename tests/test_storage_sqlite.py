@@ -118,3 +118,24 @@ def test_a_failed_write_leaves_the_store_usable(tmp_path: Path) -> None:
         blocker.close()
         assert store.create_user("sms", phone_number="+15551234567").phone_number
         assert store.backend.count_users() == 1
+
+
+def test_connections_of_finished_threads_are_closed(tmp_path: Path) -> None:
+    import gc
+    import threading
+
+    with IdentityStore(tmp_path / "u.db", hasher=FAST) as store:
+        user = store.create_user("sms", phone_number="+14155550100")
+
+        def read() -> None:
+            assert store.get_user(user.user_id) == user
+
+        for _ in range(50):
+            thread = threading.Thread(target=read)
+            thread.start()
+            thread.join()
+        gc.collect()
+        assert len(store.backend._handles) <= 2  # type: ignore[attr-defined]
+        fds = len(list(Path("/proc/self/fd").iterdir())) if Path("/proc/self/fd").exists() else 0
+        assert fds < 60
+        assert store.get_user(user.user_id) == user

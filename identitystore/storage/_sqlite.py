@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -242,6 +243,28 @@ def _user_from_row(row: Sequence[Any]) -> User:
     )
 
 
+class _Handle:
+    """One SQLite connection and what is cached on it; closes the connection when dropped.
+
+    A thread's handle lives in the backend's thread-local storage only (the backend keeps weak
+    references), so it goes away, with its connection, when the thread ends.
+    """
+
+    __slots__ = ("__weakref__", "cache", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.cache: tuple[tuple[int, int], dict[str, Connection]] | None = None
+
+    def close(self) -> None:
+        self.cache = None
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
 def _storage_error(exc: sqlite3.Error) -> StorageError:
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
@@ -274,21 +297,20 @@ class SQLiteBackend:
         self.durability = durability
         self.memory = self.path == ":memory:"
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.RLock()  # guards _all; and every use of the shared memory connection
+        # Open handles; a thread's handle goes (and closes its connection) when the thread ends.
+        self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
+        self._inherited: list[_Handle] = []  # a parent's handles, kept open (and unused) after fork
+        self._lock = threading.RLock()  # guards _handles; and every use of the shared memory handle
         self._closed = False
         self._pid = os.getpid()
         self._generation = 0  # bumped whenever this backend changes a connection
-        self._connection_cache: dict[
-            sqlite3.Connection, tuple[tuple[int, int], dict[str, Connection]]
-        ] = {}
         if not self.memory:  # refuse a newer file before changing anything in it (e.g. WAL mode)
             probe = self._open()
             try:
                 self._guard(lambda: refuse_newer(probe))
             finally:
                 probe.close()
-        self._shared = self._connect() if self.memory else None
+        self._shared = _Handle(self._connect()) if self.memory else None
         try:
             with self._session() as conn:
                 self._version = self._guard(lambda: migrate(conn))
@@ -316,28 +338,37 @@ class SQLiteBackend:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute(f"PRAGMA synchronous = {self.durability.upper()}")
         except sqlite3.Error as exc:
+            conn.close()
             raise StorageError(f"Cannot open the database {self.path!r}: {exc}") from exc
-        with self._lock:
-            self._all.append(conn)
         return conn
 
-    @contextlib.contextmanager
-    def _session(self) -> Iterator[sqlite3.Connection]:
+    def _handle(self) -> _Handle:
+        """This thread's handle (the shared one in memory), opened on first use."""
         if self._closed:
             raise StorageError("The store is closed.")
         if self._shared is not None:
-            with self._lock:
-                yield self._shared
-            return
+            return self._shared
         if os.getpid() != self._pid:  # a forked child must not share its parent's connections
             with self._lock:
                 self._pid = os.getpid()
+                self._inherited.extend(self._handles)
                 self._local = threading.local()
-                self._all = []
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
-        yield conn
+                self._handles = weakref.WeakSet()
+        handle: _Handle | None = getattr(self._local, "handle", None)
+        if handle is None:
+            handle = self._local.handle = _Handle(self._connect())
+            with self._lock:
+                self._handles.add(handle)
+        return handle
+
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[sqlite3.Connection]:
+        handle = self._handle()
+        if handle is self._shared:
+            with self._lock:
+                yield handle.conn
+            return
+        yield handle.conn
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -399,11 +430,12 @@ class SQLiteBackend:
         a connection itself.
         """
         with self._session() as conn:
+            handle = self._handle()
             try:
                 version = (conn.execute("PRAGMA data_version").fetchone()[0], self._generation)
-                cache = self._connection_cache.get(conn)
+                cache = handle.cache
                 if cache is None or cache[0] != version:
-                    cache = self._connection_cache[conn] = (version, {})
+                    cache = handle.cache = (version, {})
                 found = cache[1].get(name)
                 if found is None:
                     row = conn.execute(
@@ -858,11 +890,10 @@ class SQLiteBackend:
         """Close every SQLite connection this backend opened, from any thread."""
         with self._lock:
             self._closed = True
-            self._connection_cache.clear()
-            for conn in self._all:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._all.clear()
+            handles = [*self._handles, *([self._shared] if self._shared else [])]
+            for handle in handles:
+                handle.close()
+            self._handles = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"SQLiteBackend({self.path!r}, durability={self.durability!r})"
