@@ -1,0 +1,8 @@
+"""Tools for testing with identitystore and for testing identitystore's extension points.
+
+* ``identitystore.testing.backend_suite``: the conformance tests a storage backend must pass.
+* ``identitystore.testing.plugin``: the pytest plugin (fixtures ``identity_store`` and friends),
+  registered through the ``pytest11`` entry point.
+
+Nothing here is imported by the store itself.
+"""
