@@ -19,7 +19,7 @@ from . import _formats
 from ._formats import _JS_SPACE
 from .errors import PayloadValidationError
 
-__all__ = ["Schema", "js_regex", "json_type", "problems"]
+__all__ = ["Schema", "has_lone_surrogate", "has_nul", "js_regex", "json_type", "problems"]
 
 Schema = Mapping[str, Any]
 
@@ -117,6 +117,11 @@ def has_lone_surrogate(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
+def has_nul(text: str) -> bool:
+    """True when ``text`` holds U+0000, which PostgreSQL's text and JSONB cannot keep."""
+    return "\x00" in text
+
+
 def problems(value: object, schema: Schema, path: str = "") -> list[str]:
     """Every problem of ``value`` against ``schema`` as full Auth0 sentences, in Auth0's order."""
     found: list[str] = []
@@ -157,6 +162,9 @@ def _walk(value: object, schema: Schema, path: str, found: list[str]) -> None:
 def _string(value: str, schema: Schema, path: str, found: list[str]) -> None:
     if has_lone_surrogate(value):
         _report(found, "String contains a lone surrogate, which is not valid Unicode", path, schema)
+        return
+    if has_nul(value):
+        _report(found, "String contains a NUL character (U+0000), not stored", path, schema)
         return
     length = len(value.encode("utf-16-le")) // 2  # JavaScript counts UTF-16 code units
     fmt = schema.get("format")

@@ -32,6 +32,8 @@ _TERM = re.compile(
           |(?P<bare>[^\s"\[{]+))""",
     re.VERBOSE,
 )
+#: What no stored value holds (see ``_validation``), so what no query may hold.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _RANGE = re.compile(r"^([\[{])\s*(\S+)\s+TO\s+(\S+)\s*([\]}])$")
 _BOOLEANS = {"blocked", "email_verified", "phone_verified"}
 _LOWERED = {"email", "username"}
@@ -94,6 +96,8 @@ def parse_query(q: str | None) -> tuple[Filter, ...]:
         raise InvalidQueryError("q must be a string")
     if q is None or not q.strip():
         return ()
+    if _UNSTORABLE.search(q):
+        raise InvalidQueryError("The query holds a NUL character or a lone surrogate")
     filters: list[Filter] = []
     position = 0
     text = q.strip()

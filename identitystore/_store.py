@@ -11,7 +11,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeGuard
 
 from ._models import (
     Connection,
@@ -214,7 +214,7 @@ class IdentityStore:
 
     def get_connection(self, name: str) -> Connection:
         """The connection called ``name``. Raises ``ConnectionNotFoundError``."""
-        connection = self._backend.get_connection(name) if isinstance(name, str) else None
+        connection = self._backend.get_connection(name) if _storable(name) else None
         if connection is None:
             raise ConnectionNotFoundError()
         return connection
@@ -270,7 +270,7 @@ class IdentityStore:
     # -- users ----------------------------------------------------------------------------------
 
     def _connection_and_strategy(self, name: object) -> tuple[Connection, ConnectionStrategy]:
-        conn = self._backend.get_connection(name) if isinstance(name, str) else None
+        conn = self._backend.get_connection(name) if _storable(name) else None
         if conn is None:
             raise UnknownConnectionError()
         strategy = self._strategies.get(conn.strategy)
@@ -346,7 +346,7 @@ class IdentityStore:
 
     def get_user(self, user_id: str) -> User:
         """The user with exactly this ``user_id``. Raises ``UserNotFoundError``."""
-        user = self._backend.get_user(user_id) if isinstance(user_id, str) else None
+        user = self._backend.get_user(user_id) if _storable(user_id) else None
         if user is None:
             raise UserNotFoundError()
         return user
@@ -355,7 +355,7 @@ class IdentityStore:
         """Users of every connection with this email, compared case-insensitively, oldest first."""
         if not isinstance(email, str):
             raise TypeError("email must be a string")
-        return self._backend.get_users_by_email(email.lower())
+        return self._backend.get_users_by_email(email.lower()) if _storable(email) else []
 
     def list_users(
         self,
@@ -382,7 +382,7 @@ class IdentityStore:
             raise InvalidPagingError()
         connection_id = None
         if connection is not None:
-            conn = self._backend.get_connection(connection) if isinstance(connection, str) else None
+            conn = self._backend.get_connection(connection) if _storable(connection) else None
             if conn is None:
                 raise UnknownConnectionError()
             connection_id = conn.id
@@ -473,7 +473,7 @@ class IdentityStore:
         Like Auth0's ``DELETE /api/v2/users/{id}`` (always 204), deleting a user that does not
         exist is not an error.
         """
-        user = self._backend.get_user(user_id) if isinstance(user_id, str) else None
+        user = self._backend.get_user(user_id) if _storable(user_id) else None
         if user is None:
             return
         connection = self._backend.get_connection(user.connection)
@@ -496,10 +496,10 @@ class IdentityStore:
         conn, strategy = self._connection_and_strategy(connection)
         if not strategy.takes_password:
             raise UnsupportedStrategyError("This connection does not support password sign-in.")
-        if ip is not None and not _is_utf8(ip):
-            raise TypeError("ip must be a string")
+        if ip is not None and not _storable(ip):
+            raise TypeError("ip must be a string of valid Unicode without NUL characters")
         address = ip or "0.0.0.0"
-        login = username_or_email if _is_utf8(username_or_email) else ""
+        login = username_or_email if _storable(username_or_email) else ""
         found = self._backend.find_user(conn.id, "email", login.lower())
         if found is None and conn.options.get("requires_username") is True:
             found = self._backend.find_user(conn.id, "username", login.lower())
@@ -661,7 +661,7 @@ class IdentityStore:
         outcome = self._backend.use_code(
             conn.id,
             value,
-            _code_hash(conn.id, value, code if _is_utf8(code) else ""),
+            _code_hash(conn.id, value, code if _storable(code) else ""),
             now=now,
             max_attempts=CODE_MAX_ATTEMPTS,
         )
@@ -805,6 +805,8 @@ class IdentityStore:
         """
         if not _is_int(limit) or limit < 0:
             raise ValueError("limit must be an integer >= 0")
+        if not all(v is None or _storable(v) for v in (type, user_id)):
+            return []  # no event holds such a value
         return self._backend.list_events(type=type, user_id=user_id, limit=limit)
 
     def _event(
@@ -877,8 +879,8 @@ def _duplicate(exc: DuplicateKey) -> IdentityStoreError:
 
 def _login_secret(password: object, policy: PasswordPolicy) -> bytes | None:
     """The bytes a stored hash was made from, or None for a password that cannot match."""
-    if not isinstance(password, str) or not password:
-        return None
+    if not isinstance(password, str) or not password or "\x00" in password:
+        return None  # no stored hash was made from a NUL: create and PATCH refuse them
     try:
         raw = password.encode("utf-8")
     except UnicodeEncodeError:
@@ -888,9 +890,11 @@ def _login_secret(password: object, policy: PasswordPolicy) -> bytes | None:
     return raw[:BCRYPT_MAX_BYTES]
 
 
-def _is_utf8(value: object) -> bool:
-    """Whether ``value`` is a string SQLite and hashing can take (no lone surrogates)."""
-    if not isinstance(value, str):
+def _storable(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a string every backend can store and look up: UTF-8 encodable (no
+    lone surrogates) and without NUL characters. Nothing stored holds anything else, so a look-up
+    by any other value finds nothing."""
+    if not isinstance(value, str) or "\x00" in value:
         return False
     try:
         value.encode("utf-8")

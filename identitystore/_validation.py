@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _formats, limits
-from ._jsonschema import has_lone_surrogate, js_regex, json_type, problems
+from ._jsonschema import has_lone_surrogate, has_nul, js_regex, json_type, problems
 from .connections import ConnectionStrategy
 from .errors import (
     FieldNotAllowedError,
@@ -32,6 +32,7 @@ __all__ = [
     "check_connection",
     "check_create_body",
     "check_update_body",
+    "json_problems",
     "username_limits",
     "validate_for_connection",
     "validate_update",
@@ -132,8 +133,7 @@ def _metadata_problems(
         reserved = [k for k in value if k in limits.APP_METADATA_RESERVED_KEYS]
         if reserved:
             report(f"Reserved app_metadata field names are not allowed: {','.join(reserved)}")
-    walk_problems: list[str] = []
-    _walk_json(value, prop, 1, walk_problems)
+    walk_problems = json_problems(value, prop)
     for problem in walk_problems:
         report(problem)
     if not walk_problems:
@@ -153,10 +153,20 @@ def _json_copy(value: Any) -> Any:
     return value
 
 
-def _walk_json(value: Any, path: str, depth: int, found: list[str]) -> None:
+def json_problems(value: Any, path: str, *, metadata: bool = True) -> list[str]:
+    """What keeps ``value`` from being stored as JSON on every backend: non-JSON values and keys,
+    lone surrogates, NUL characters, nesting deeper than ``METADATA_MAX_DEPTH``; for
+    ``metadata``, also key names with ``.`` or ``$``."""
+    found: list[str] = []
+    _walk_json(value, path, 1, found, metadata=metadata)
+    return found
+
+
+def _walk_json(value: Any, path: str, depth: int, found: list[str], *, metadata: bool) -> None:
+    noun = "Metadata" if metadata else "Value"
     if depth > limits.METADATA_MAX_DEPTH:
         found.append(
-            f"Metadata is nested too deeply at {path}, maximum depth {limits.METADATA_MAX_DEPTH}"
+            f"{noun} is nested too deeply at {path}, maximum depth {limits.METADATA_MAX_DEPTH}"
         )
         return
     if isinstance(value, Mapping):
@@ -165,18 +175,23 @@ def _walk_json(value: Any, path: str, depth: int, found: list[str]) -> None:
                 found.append(f"Field names must be strings, found type {json_type(key)} at {path}")
                 continue
             child = f"{path}.{key}"
-            if "." in key or "$" in key:
+            if metadata and ("." in key or "$" in key):
                 found.append(f"Field names must not contain '.' or '$': {child}")
             elif has_lone_surrogate(key):
                 found.append(f"Field name contains a lone surrogate at {path}")
                 continue
-            _walk_json(item, child, depth + 1, found)
+            elif has_nul(key):
+                found.append(f"Field name contains a NUL character (U+0000) at {path}")
+                continue
+            _walk_json(item, child, depth + 1, found, metadata=metadata)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            _walk_json(item, f"{path}[{index}]", depth + 1, found)
+            _walk_json(item, f"{path}[{index}]", depth + 1, found, metadata=metadata)
     elif isinstance(value, str):
         if has_lone_surrogate(value):
             found.append(f"String contains a lone surrogate at {path}")
+        elif has_nul(value):
+            found.append(f"String contains a NUL character (U+0000) at {path}")
     elif json_type(value) not in ("null", "boolean", "integer", "number"):
         found.append(f"Expected a JSON value but found type {json_type(value)} at {path}")
 
@@ -408,6 +423,11 @@ def check_connection(name: object, strategy: object, options: object) -> None:
     if not isinstance(strategy, str) or not strategy:
         found.append(PayloadValidationError.format("Missing required property: strategy"))
     found.extend(problems(options, CONNECTION_OPTIONS_SCHEMA, "options"))
+    if isinstance(options, Mapping) and not found:
+        found.extend(
+            f"Payload validation error: '{problem}' on property options."
+            for problem in json_problems(options, "options", metadata=False)
+        )
     if isinstance(options, Mapping) and not found:
         found.extend(_option_combination_problems(options))
     if found:

@@ -271,8 +271,8 @@ def ascii_case_variant(draw: st.DrawFn, text: str) -> str:
 # -- valid values ----------------------------------------------------------------------------------
 
 TEXT_CHARS = st.one_of(
-    st.characters(exclude_categories=("Cs",)),
-    st.sampled_from("\x00éß日😀İ\u200b\ufeff"),
+    st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),  # NUL: refused
+    st.sampled_from("\x01éß日😀İ\u200b\ufeff"),
 )
 
 
@@ -334,7 +334,7 @@ def usernames(max_units: int = 15) -> Any:
 
 
 _ID_CHARS = st.one_of(
-    st.characters(exclude_categories=("Cs",), exclude_characters=JS_WHITESPACE),
+    st.characters(exclude_categories=("Cs",), exclude_characters=JS_WHITESPACE + "\x00"),
     st.sampled_from(PYTHON_ONLY_WHITESPACE + "|"),
 )
 
@@ -372,7 +372,7 @@ def picture_urls() -> Any:
     )
 
 
-_KEY_CHARS = st.characters(exclude_categories=("Cs",), exclude_characters=".$")
+_KEY_CHARS = st.characters(exclude_categories=("Cs",), exclude_characters=".$\x00")
 METADATA_KEYS = st.text(_KEY_CHARS, max_size=10)
 JSON_SCALARS = st.one_of(
     st.none(),

@@ -462,7 +462,7 @@ def test_boolean_field_in_json_must_be_boolean(run: Callable[..., Result]) -> No
 
 
 def test_user_and_app_metadata(run: Callable[..., Result], db_path: Path) -> None:
-    user_metadata = {"nested": {"list": [1, 2.5, None, True, "ünï\u0000code"]}, "emoji": "🔑"}
+    user_metadata = {"nested": {"list": [1, 2.5, None, True, "ünï\u2028code"]}, "emoji": "🔑"}
     app_metadata = {"roles": ["admin"], "plan": {"tier": 3}}
     result = run(
         "create-user",
