@@ -35,6 +35,8 @@ The tree (status code, Auth0 ``errorCode``; each class's docstring gives its mes
     │   └── ConnectionExistsError           409 connection_conflict
     └── StorageError                        500 storage_error
         ├── StorageBusyError                503 storage_busy
+        ├── StorageFullError                503 storage_full
+        ├── StorageReadOnlyError            503 storage_read_only
         └── SchemaVersionError              500 schema_version_unsupported
 
 ``error`` is always the HTTP reason phrase of ``status_code``; ``to_dict()`` is the JSON body Auth0
@@ -72,6 +74,8 @@ __all__ = [
     "SignupDisabledError",
     "StorageBusyError",
     "StorageError",
+    "StorageFullError",
+    "StorageReadOnlyError",
     "TooManyAttemptsError",
     "UnknownConnectionError",
     "UnsupportedStrategyError",
@@ -378,7 +382,7 @@ class ConnectionExistsError(ConflictError):
 
 
 class StorageError(IdentityStoreError):
-    """The storage failed (disk full, read-only file, ...); nothing was written."""
+    """The storage failed; nothing was written."""
 
     error_code = "storage_error"
 
@@ -388,6 +392,23 @@ class StorageBusyError(StorageError):
 
     status_code = 503
     error_code = "storage_busy"
+
+
+class StorageFullError(StorageError):
+    """The disk or the database is full; nothing was written. Retry once space is freed."""
+
+    status_code = 503
+    error_code = "storage_full"
+    default_message = "The storage is full: nothing was written."
+
+
+class StorageReadOnlyError(StorageError):
+    """The database cannot be written (read-only file, directory or server); nothing was written.
+    Retry once it is writable."""
+
+    status_code = 503
+    error_code = "storage_read_only"
+    default_message = "The storage is read-only: nothing was written."
 
 
 class SchemaVersionError(StorageError):

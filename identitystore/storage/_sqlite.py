@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .._models import Connection, Event, NewUserRecord, User
-from ..errors import StorageBusyError, StorageError
+from ..errors import StorageBusyError, StorageError, StorageFullError, StorageReadOnlyError
 from . import QUERY_FIELDS, CodeOutcome, DuplicateKey, Durability, Filter, TicketUse, UserQuery
 from ._schema import migrate, refuse_newer
 
@@ -250,10 +250,11 @@ class _Handle:
     references), so it goes away, with its connection, when the thread ends.
     """
 
-    __slots__ = ("__weakref__", "cache", "conn")
+    __slots__ = ("__weakref__", "cache", "conn", "writable")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, writable: bool = True) -> None:
         self.conn = conn
+        self.writable = writable  # False: opened while the file was read-only, and stays so
         self.cache: tuple[tuple[int, int], dict[str, Connection]] | None = None
 
     def close(self) -> None:
@@ -265,8 +266,18 @@ class _Handle:
         self.close()
 
 
+_SQLITE_READONLY = 8
+_SQLITE_FULL = 13
+
+
 def _storage_error(exc: sqlite3.Error) -> StorageError:
     text = str(exc)
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+; the text before that
+    primary = None if code is None else code & 0xFF
+    if primary == _SQLITE_FULL or (primary is None and "is full" in text):
+        return StorageFullError()
+    if primary == _SQLITE_READONLY or (primary is None and "readonly database" in text):
+        return StorageReadOnlyError()
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return StorageBusyError(f"The database stayed locked: {text}")
     return StorageError(f"The database failed: {text}")
@@ -356,10 +367,24 @@ class SQLiteBackend:
                 self._handles = weakref.WeakSet()
         handle: _Handle | None = getattr(self._local, "handle", None)
         if handle is None:
-            handle = self._local.handle = _Handle(self._connect())
+            handle = self._local.handle = _Handle(self._connect(), writable=self._writable())
             with self._lock:
                 self._handles.add(handle)
         return handle
+
+    def _writable(self) -> bool:
+        """Whether the database file (and its WAL and shared-memory files) can be written now."""
+        files = (self.path, f"{self.path}-wal", f"{self.path}-shm")
+        return all(os.access(f, os.W_OK) for f in files if os.path.exists(f))
+
+    def _drop_handle(self) -> None:
+        """Close this thread's connection (not the shared in-memory one); the next call reopens."""
+        handle: _Handle | None = getattr(self._local, "handle", None)
+        if handle is not None and handle is not self._shared:
+            self._local.handle = None
+            with self._lock:
+                self._handles.discard(handle)
+            handle.close()
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[sqlite3.Connection]:
@@ -372,22 +397,34 @@ class SQLiteBackend:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
+
+        SQLite never writes through a connection opened while the file was read-only, so such a
+        connection is replaced first (it may be writable by now).
+        """
+        handle: _Handle | None = getattr(self._local, "handle", None)
+        if handle is not None and not handle.writable:
+            self._drop_handle()
         with self._session() as conn:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
+                error = _storage_error(exc)
+                if isinstance(error, StorageReadOnlyError):
+                    self._drop_handle()
+                raise error from exc
             try:
                 yield conn
                 try:
                     conn.execute("COMMIT")
                 except sqlite3.Error as exc:
                     raise _storage_error(exc) from exc
-            except BaseException:
+            except BaseException as exc:
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
+                if isinstance(exc, StorageReadOnlyError):
+                    self._drop_handle()  # SQLite keeps a read-only file read-only: reopen next time
                 raise
 
     @staticmethod
