@@ -10,7 +10,9 @@ Fields: the user columns of ``storage.QUERY_FIELDS`` plus ``user_metadata.<key>`
 ``app_metadata.<key>`` (dotted paths go deeper). ``blocked``, ``email_verified`` and
 ``phone_verified`` take ``true``/``false``; ``logins_count`` takes integers; ``created_at``,
 ``updated_at`` and ``last_login`` take ISO dates (``2026-01-02`` is its midnight UTC); emails and
-usernames compare lower-cased, as they are stored. ``*`` prefixes apply to text only.
+usernames compare lower-cased, as they are stored. ``*`` prefixes apply to text only. A quoted
+metadata value is a string (``user_metadata.zip:"02134"``); unquoted, it may be a JSON number or
+boolean.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def _check_field(field: str) -> None:
     raise InvalidQueryError(f"Unsupported field in query: {field}")
 
 
-def _value(field: str, text: str) -> Any:
+def _value(field: str, text: str, *, quoted: bool = False) -> Any:
+    """``text`` as the type ``field`` holds; a quoted metadata value stays a string."""
     if field in _BOOLEANS:
         if text not in ("true", "false"):
             raise InvalidQueryError(f"{field} takes true or false, not {text}")
@@ -60,7 +63,7 @@ def _value(field: str, text: str) -> Any:
             return int(text)
         except ValueError:
             raise InvalidQueryError(f"logins_count takes an integer, not {text}") from None
-    if field.startswith(("user_metadata.", "app_metadata.")):
+    if field.startswith(("user_metadata.", "app_metadata.")) and not quoted:
         if text in ("true", "false"):
             return 1 if text == "true" else 0  # how SQLite's json_extract returns JSON booleans
         try:
@@ -118,7 +121,7 @@ def parse_query(q: str | None) -> tuple[Filter, ...]:
             filters.append(_range(field, match["range"], negate=negate))
         elif match["quoted"] is not None:
             value = re.sub(r"\\(.)", r"\1", match["quoted"])
-            filters.append(Filter(field, "eq", _value(field, value), negate=negate))
+            filters.append(Filter(field, "eq", _value(field, value, quoted=True), negate=negate))
         else:
             bare = match["bare"]
             if bare.endswith("*") and "*" not in bare[:-1] and len(bare) > 1:

@@ -164,7 +164,8 @@ def json_problems(value: Any, path: str, *, metadata: bool = True) -> list[str]:
 
 def _walk_json(value: Any, path: str, depth: int, found: list[str], *, metadata: bool) -> None:
     noun = "Metadata" if metadata else "Value"
-    if depth > limits.METADATA_MAX_DEPTH:
+    container = isinstance(value, (Mapping, list, tuple))
+    if container and depth > limits.METADATA_MAX_DEPTH:  # a scalar is no level of nesting
         found.append(
             f"{noun} is nested too deeply at {path}, maximum depth {limits.METADATA_MAX_DEPTH}"
         )
