@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import random
 import threading
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 
 from identitystore import IdentityStore, IdentityStoreError, PasswordHasher, errors
+
+from .proof import assert_consistent
 
 DB = "Username-Password-Authentication"
 PASSWORD = "Correct-Horse-9"
@@ -80,3 +83,136 @@ def test_processes_sharing_one_file(tmp_path: Path) -> None:
     with IdentityStore(path, hasher=PasswordHasher.fast_for_tests()) as store:
         assert store.backend.count_users() == 40
         assert len(store.list_connections()) == 3
+
+
+# -- 8 processes x 4 threads racing for the same identifiers -------------------------------------
+
+NAMED = "Named-Racers"  # requires_username
+SLOTS = 8  # identifiers of each kind that everybody races for
+PROCESSES, THREADS = 8, 4
+KINDS = ("email", "username", "phone_number", "user_id")
+
+
+def _variant(text: str, rng: random.Random) -> str:
+    """``text`` with the case of some ASCII letters flipped."""
+    return "".join(c.swapcase() if c.isalpha() and rng.random() < 0.5 else c for c in text)
+
+
+def _attempt(store: IdentityStore, kind: str, slot: int, tag: str, rng: random.Random) -> Any:
+    """Create the user of ``slot`` by ``kind``: (fields sent, user id) or the error raised."""
+    own_email = f"own-{tag}@example.com"  # unique: only the raced identifier can collide
+    if kind == "email":
+        fields = {"email": _variant(f"racer{slot}@example.com", rng), "password": PASSWORD}
+        connection = DB
+    elif kind == "username":
+        fields = {
+            "email": own_email,
+            "username": _variant(f"racer{slot}", rng),
+            "password": PASSWORD,
+        }
+        connection = NAMED
+    elif kind == "phone_number":
+        fields = {"phone_number": f"+1415555{slot:04d}"}
+        connection = "sms"
+    else:
+        fields = {
+            "email": own_email,
+            "user_id": _variant(f"race-{slot}", rng),
+            "password": PASSWORD,
+        }
+        connection = DB
+    try:
+        return fields, store.create_user(connection, **fields).user_id
+    except IdentityStoreError as exc:
+        return fields, exc
+
+
+def _racer(path: str, worker: int, start: Any, queue: Any) -> None:
+    """One process: four threads on one store, each trying every identifier of every kind."""
+    outcomes: list[tuple[str, int, dict[str, Any], Any]] = []
+    lock = threading.Lock()
+    with IdentityStore(path, hasher=PasswordHasher.fast_for_tests()) as store:
+        store.get_connection(NAMED)  # opened and warm before the start
+        ready = threading.Barrier(THREADS)
+
+        def thread(number: int) -> None:
+            rng = random.Random(worker * 100 + number)
+            plan = [(kind, slot) for kind in KINDS for slot in range(SLOTS)]
+            rng.shuffle(plan)
+            ready.wait()
+            for kind, slot in plan:
+                tag = f"{worker}-{number}-{kind}-{slot}"
+                try:
+                    fields, result = _attempt(store, kind, slot, tag, rng)
+                except Exception as exc:  # anything but IdentityStoreError fails the test
+                    fields, result = {}, f"unexpected {type(exc).__name__}: {exc}"
+                if isinstance(result, IdentityStoreError):
+                    result = (
+                        type(result).__name__,
+                        getattr(result, "field", None),
+                        result.to_dict(),
+                    )
+                with lock:
+                    outcomes.append((kind, slot, fields, result))
+
+        start.wait()
+        threads = [threading.Thread(target=thread, args=(n,)) for n in range(THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    queue.put(outcomes)
+
+
+def _expected_refusal(kind: str) -> tuple[str, str | None, dict[str, Any]]:
+    if kind == "username":
+        return ("UsernameInUseError", None, errors.UsernameInUseError().to_dict())
+    return ("UserExistsError", kind, errors.UserExistsError(field=kind).to_dict())
+
+
+def _race(database: str, sqlite_file: Path | None) -> None:
+    with IdentityStore(database, hasher=PasswordHasher.fast_for_tests()) as setup:
+        setup.create_connection(NAMED, strategy="auth0", options={"requires_username": True})
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    start = ctx.Barrier(PROCESSES)
+    workers = [
+        ctx.Process(target=_racer, args=(database, w, start, queue)) for w in range(PROCESSES)
+    ]
+    for p in workers:
+        p.start()
+    outcomes = [o for _ in workers for o in queue.get(timeout=300)]
+    for p in workers:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert len(outcomes) == PROCESSES * THREADS * len(KINDS) * SLOTS
+    assert [o for o in outcomes if isinstance(o[3], str) and o[3].startswith("unexpected")] == []
+    created = {}
+    for kind, slot, fields, result in outcomes:
+        if isinstance(result, str):
+            assert (kind, slot) not in created, f"{kind} {slot} created twice"
+            created[kind, slot] = (fields, result)
+        else:
+            assert result == _expected_refusal(kind), (kind, slot, fields)
+    assert sorted(created) == sorted((kind, slot) for kind in KINDS for slot in range(SLOTS))
+    with IdentityStore(database, hasher=PasswordHasher.fast_for_tests()) as store:
+        users = assert_consistent(store, sqlite_file)
+        assert len(users) == len(created)
+        for (kind, _), (fields, user_id) in created.items():
+            user = store.get_user(user_id)  # complete: every field as sent, normalised
+            for key, value in fields.items():
+                if key == "user_id":
+                    assert user.user_id == f"auth0|{value}"  # the case as sent
+                elif key != "password":
+                    expected = value.lower() if key in ("email", "username") else value
+                    assert getattr(user, key) == expected
+            if "password" in fields:
+                login = fields["username"] if kind == "username" else fields["email"]
+                connection = NAMED if kind == "username" else DB
+                assert store.authenticate(connection, login, PASSWORD).user_id == user_id
+
+
+def test_processes_and_threads_racing_for_the_same_identifiers(tmp_path: Path) -> None:
+    """8 processes x 4 threads on one SQLite file: one user per identifier, every refusal right."""
+    path = tmp_path / "race.db"
+    _race(str(path), path)
