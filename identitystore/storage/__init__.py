@@ -249,7 +249,12 @@ class Backend(Protocol):
 def open_backend(
     database: str | os.PathLike[str] | Backend, *, durability: Durability = "full"
 ) -> Backend:
-    """A backend for ``database``: a SQLite path, ``":memory:"``, or a ``Backend`` object as is."""
+    """A backend for ``database``: a ``postgresql://`` (or ``postgres://``) URL, a SQLite path,
+    ``":memory:"``, or a ``Backend`` object as is."""
+    if isinstance(database, str) and database.startswith(("postgresql://", "postgres://")):
+        from ._postgres import PostgresBackend
+
+        return PostgresBackend(database, durability=durability)
     if isinstance(database, (str, os.PathLike)):
         from ._sqlite import SQLiteBackend
 
