@@ -60,19 +60,28 @@ def _value(field: str, text: str, *, quoted: bool = False) -> Any:
         return 1 if text == "true" else 0
     if field == "logins_count":
         try:
-            return int(text)
+            return _int64(int(text))
         except ValueError:
             raise InvalidQueryError(f"logins_count takes an integer, not {text}") from None
     if field.startswith(("user_metadata.", "app_metadata.")) and not quoted:
         if text in ("true", "false"):
             return 1 if text == "true" else 0  # how SQLite's json_extract returns JSON booleans
         try:
-            return int(text)
+            number = int(text)
         except ValueError:
             pass
+        else:
+            return _int64(number)
     if field in _DATES:
         return _timestamp(field, text)
     return text.lower() if field in _LOWERED else text
+
+
+def _int64(number: int) -> int:
+    """``number``, if storage can compare with it (a signed 64-bit integer)."""
+    if not -(2**63) <= number < 2**63:
+        raise InvalidQueryError(f"Numbers in queries must fit in 64 bits, not {number}")
+    return number
 
 
 def _timestamp(field: str, text: str) -> str:

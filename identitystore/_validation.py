@@ -145,11 +145,14 @@ def _metadata_problems(
 
 
 def _json_copy(value: Any) -> Any:
-    """Checked metadata as plain JSON: each mapping a new dict, each list or tuple a new list."""
+    """Checked metadata as plain JSON: each mapping a new dict, each list or tuple a new list,
+    ``-0.0`` as ``0.0`` (JSON as JavaScript writes it; PostgreSQL's ``numeric`` has no -0)."""
     if isinstance(value, Mapping):
         return {key: _json_copy(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_copy(item) for item in value]
+    if isinstance(value, float) and value == 0:
+        return 0.0
     return value
 
 
@@ -582,6 +585,9 @@ def validate_update(
             ]
         )
     fields = {k: v for k, v in body.items() if k not in _PATCH_CONTROL}
+    for key in ("user_metadata", "app_metadata"):
+        if key in fields:
+            fields[key] = _json_copy(fields[key])
     if fields.get("email") is not None and strategy.lowercase_email:
         fields["email"] = fields["email"].lower()
     if fields.get("username") is not None:

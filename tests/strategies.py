@@ -391,7 +391,8 @@ JSON_VALUES = st.recursive(
 
 
 def user_metadata() -> Any:
-    """Metadata objects: nested JSON with unicode and NUL characters; no '.' or '$' in keys."""
+    """Metadata objects: nested JSON with unicode and control characters (no NUL), keys without
+    "." or "$"."""
     return st.dictionaries(METADATA_KEYS, JSON_VALUES, max_size=5)
 
 

@@ -216,3 +216,8 @@ def test_processes_and_threads_racing_for_the_same_identifiers(tmp_path: Path) -
     """8 processes x 4 threads on one SQLite file: one user per identifier, every refusal right."""
     path = tmp_path / "race.db"
     _race(str(path), path)
+
+
+def test_processes_and_threads_racing_on_postgresql(pg_url: str) -> None:
+    """The same race on one PostgreSQL database."""
+    _race(pg_url, None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._models import Event, User
@@ -90,8 +90,28 @@ def column_value(key: str, value: Any) -> Any:
 
 
 def json_text(value: Any) -> str | None:
-    """Compact JSON text, keeping non-ASCII characters as they are; None stays None."""
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON text, keeping non-ASCII characters as they are; None stays None.
+
+    A float is never written in exponent form with a positive exponent (``1e+16``): PostgreSQL's
+    ``numeric`` reads that as a whole number and gives it back as one (``10000000000000000``, an
+    int). Written ``10000000000000000.0``, the exact decimal value of the float, it comes back as
+    the same float from every backend.
+    """
+    if value is None:
+        return None
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _json_positional(value) if "e+" in text else text
+
+
+def _json_positional(value: Any) -> str:
+    if isinstance(value, float) and "e+" in repr(value):  # finite: NaN and infinities are refused
+        return format(value, ".1f")
+    if isinstance(value, Mapping):
+        items = (f"{_json_positional(str(k))}:{_json_positional(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json_positional(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _bool(value: int | None) -> bool | None:
