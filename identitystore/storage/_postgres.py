@@ -383,7 +383,11 @@ def _retryable(exc: BaseException) -> bool:
 
 def _version(cur: psycopg.Cursor[Any]) -> int:
     """The schema version in the search path's schema; 0 when there are no tables yet."""
-    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (_VERSION_TABLE,))
+    cur.execute(  # a catalog query, not to_regclass: it sees tables committed a moment ago
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = %s",
+        (_VERSION_TABLE,),
+    )
     row = cur.fetchone()
     if row is None or not row[0]:
         return 0
