@@ -34,7 +34,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "storage": frozenset(
         {"_models", "errors", "storage._sqlite", "storage._schema", "storage._postgres"}
     ),
-    "storage._schema": frozenset({"_models", "errors", "storage"}),
+    "storage._schema": frozenset({"_models", "errors", "storage", "storage._rows"}),
     "storage._rows": frozenset({"_models", "storage"}),
     "storage._sqlite": frozenset(
         {"_models", "errors", "storage", "storage._schema", "storage._rows"}

@@ -27,14 +27,19 @@ from .._models import Connection, Event, NewUserRecord, User
 from ..errors import SchemaVersionError, StorageBusyError, StorageError
 from . import QUERY_FIELDS, CodeOutcome, DuplicateKey, Durability, Filter, TicketUse, UserQuery
 from ._rows import (
+    LOOKUP_INDEXES,
     SELECT_USER,
     SORTABLE,
     USER_COLUMNS,
+    code_outcome,
     column_value,
     event_from_row,
+    event_values,
     json_text,
     updatable_column,
     user_from_row,
+    user_values,
+    verification_ticket,
 )
 
 if TYPE_CHECKING:
@@ -134,19 +139,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX tickets_user ON tickets(user_id)",
     ),
     (  # 2: look-up indexes, metadata indexes, history, codes, events, failures, settings
-        *(
-            f"CREATE INDEX {name} ON users({columns})"
-            for name, columns in (
-                ("users_email", "email, user_id"),
-                ("users_username", "username, user_id"),
-                ("users_phone_number", "phone_number, user_id"),
-                ("users_name", "name, user_id"),
-                ("users_created", "created_at, user_id"),
-                ("users_updated", "updated_at, user_id"),
-                ("users_last_login", "last_login, user_id"),
-                ("users_connection_created", "connection_id, created_at, user_id"),
-            )
-        ),
+        *(f"CREATE INDEX {name} ON users({columns})" for name, columns in LOOKUP_INDEXES),
         "CREATE INDEX users_user_metadata ON users USING GIN (user_metadata jsonb_path_ops)",
         "CREATE INDEX users_app_metadata ON users USING GIN (app_metadata jsonb_path_ops)",
         f"ALTER TABLE users ADD COLUMN last_password_reset {_T}",
@@ -227,24 +220,7 @@ def _duplicate_key(exc: psycopg.errors.UniqueViolation) -> DuplicateKey:
 
 def _insert_events(cur: psycopg.Cursor[Any], events: Sequence[Event]) -> None:
     if events:
-        cur.executemany(
-            _INSERT_EVENT,
-            [
-                (
-                    e.log_id,
-                    e.date,
-                    e.type,
-                    e.description,
-                    e.connection,
-                    e.connection_id,
-                    e.user_id,
-                    e.user_name,
-                    e.ip,
-                    json_text(e.details),
-                )
-                for e in events
-            ],
-        )
+        cur.executemany(_INSERT_EVENT, [event_values(e) for e in events])
 
 
 def _remember_password(
@@ -612,45 +588,12 @@ class PostgresBackend:
 
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
         """Store the user (with its verification ticket and ``events``) in one transaction."""
-        user = record.user
-        row = (
-            user.user_id,
-            user.user_id.lower(),
-            record.connection_id,
-            user.connection,
-            user.provider,
-            user.email,
-            user.email_verified,
-            user.username,
-            user.phone_number,
-            user.phone_verified,
-            user.name,
-            user.nickname,
-            user.picture,
-            user.given_name,
-            user.family_name,
-            user.blocked,
-            json_text(user.user_metadata),
-            json_text(user.app_metadata),
-            record.password_hash,
-            user.created_at,
-            user.updated_at,
-        )
 
         def insert(cur: psycopg.Cursor[Any]) -> None:
-            cur.execute(_INSERT_USER, row)
-            if record.verification_token_hash is not None:
-                cur.execute(
-                    _INSERT_TICKET,
-                    (
-                        record.verification_token_hash,
-                        "email_verification",
-                        user.user_id,
-                        user.created_at,
-                        record.verification_expires_at,
-                        user.email,
-                    ),
-                )
+            cur.execute(_INSERT_USER, user_values(record))
+            ticket = verification_ticket(record)
+            if ticket is not None:
+                cur.execute(_INSERT_TICKET, ticket)
             _insert_events(cur, events)
 
         self._write(insert)
@@ -881,13 +824,7 @@ class PostgresBackend:
             if expires_at <= now:
                 cur.execute(_DELETE_CODE, key)
                 return "expired"
-            outcome: CodeOutcome
-            if stored == code_hash:
-                outcome = "ok"
-            elif attempts + 1 >= max_attempts:
-                outcome = "exhausted"
-            else:
-                outcome = "wrong"
+            outcome = code_outcome(stored, attempts, code_hash, max_attempts)
             if outcome == "wrong":
                 cur.execute(
                     "UPDATE one_time_codes SET attempts = attempts + 1 "

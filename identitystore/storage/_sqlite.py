@@ -24,11 +24,15 @@ from ._rows import (
     SELECT_USER,
     SORTABLE,
     USER_COLUMNS,
+    code_outcome,
     column_value,
     event_from_row,
+    event_values,
     json_text,
     updatable_column,
     user_from_row,
+    user_values,
+    verification_ticket,
 )
 from ._schema import migrate, refuse_newer
 
@@ -53,22 +57,7 @@ _INSERT_EVENT = (
 
 
 def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
-    for e in events:
-        conn.execute(
-            _INSERT_EVENT,
-            (
-                e.log_id,
-                e.date,
-                e.type,
-                e.description,
-                e.connection,
-                e.connection_id,
-                e.user_id,
-                e.user_name,
-                e.ip,
-                json_text(e.details),
-            ),
-        )
+    conn.executemany(_INSERT_EVENT, [event_values(e) for e in events])
 
 
 def _remember_password(
@@ -374,45 +363,12 @@ class SQLiteBackend:
 
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
         """Store the user (with its verification ticket and ``events``) in one transaction."""
-        user = record.user
-        row = (
-            user.user_id,
-            user.user_id.lower(),
-            record.connection_id,
-            user.connection,
-            user.provider,
-            user.email,
-            user.email_verified,
-            user.username,
-            user.phone_number,
-            user.phone_verified,
-            user.name,
-            user.nickname,
-            user.picture,
-            user.given_name,
-            user.family_name,
-            user.blocked,
-            json_text(user.user_metadata),
-            json_text(user.app_metadata),
-            record.password_hash,
-            user.created_at,
-            user.updated_at,
-        )
         with self._write() as conn:
             try:
-                conn.execute(_INSERT_USER, row)
-                if record.verification_token_hash is not None:
-                    conn.execute(
-                        _INSERT_TICKET,
-                        (
-                            record.verification_token_hash,
-                            "email_verification",
-                            user.user_id,
-                            user.created_at,
-                            record.verification_expires_at,
-                            user.email,
-                        ),
-                    )
+                conn.execute(_INSERT_USER, user_values(record))
+                ticket = verification_ticket(record)
+                if ticket is not None:
+                    conn.execute(_INSERT_TICKET, ticket)
                 _insert_events(conn, events)
             except sqlite3.IntegrityError as exc:
                 duplicate = _duplicate_key(exc)
@@ -692,12 +648,7 @@ class SQLiteBackend:
                 if expires_at <= now:
                     conn.execute(_DELETE_CODE, key)
                     return "expired"
-                if stored == code_hash:
-                    outcome: CodeOutcome = "ok"
-                elif attempts + 1 >= max_attempts:
-                    outcome = "exhausted"
-                else:
-                    outcome = "wrong"
+                outcome = code_outcome(stored, attempts, code_hash, max_attempts)
                 if outcome == "wrong":
                     conn.execute(
                         "UPDATE one_time_codes SET attempts = attempts + 1 "
