@@ -40,6 +40,7 @@ from ._rows import (
     user_from_row,
     user_values,
     verification_ticket,
+    where_clause,
 )
 
 if TYPE_CHECKING:
@@ -333,16 +334,6 @@ def _filter_sql(f: Filter, params: list[Any]) -> str:
     return f"NOT coalesce({clause}, false)" if f.negate else clause
 
 
-def _where(query: UserQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.connection_id is not None:
-        clauses.append("connection_id = %s")
-        params.append(query.connection_id)
-    clauses.extend(_filter_sql(f, params) for f in query.filters)
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
 def _order(query: UserQuery) -> str:
     """SQLite's order: NULL sorts before every value."""
     if query.sort not in SORTABLE:
@@ -633,7 +624,7 @@ class PostgresBackend:
 
     def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
         """A page of users matching ``query``, and their total if asked."""
-        where, params = _where(query)
+        where, params = where_clause(query, _filter_sql, "%s")
         order = _order(query)
 
         def page(cur: psycopg.Cursor[Any]) -> tuple[list[Any], int | None]:

@@ -33,6 +33,7 @@ from ._rows import (
     user_from_row,
     user_values,
     verification_ticket,
+    where_clause,
 )
 from ._schema import migrate, refuse_newer
 
@@ -113,16 +114,6 @@ def _filter_sql(f: Filter, params: list[Any]) -> str:
             params.append(f.high)
         clause = f"({' AND '.join(parts) or expr + ' IS NOT NULL'})"
     return f"NOT coalesce({clause}, 0)" if f.negate else clause
-
-
-def _where(query: UserQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.connection_id is not None:
-        clauses.append("connection_id = ?")
-        params.append(query.connection_id)
-    clauses.extend(_filter_sql(f, params) for f in query.filters)
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def _order(query: UserQuery) -> str:
@@ -448,7 +439,7 @@ class SQLiteBackend:
 
     def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
         """A page of users matching ``query``, and their total if asked."""
-        where, params = _where(query)
+        where, params = where_clause(query, _filter_sql, "?")
         order = _order(query)
         with self._session() as conn:
             rows = self._guard(
