@@ -55,6 +55,7 @@ T = TypeVar("T")
 _SELECT_USER = SELECT_USER.replace(
     "user_metadata, app_metadata", "user_metadata::text, app_metadata::text"
 )
+_USER_FIELDS = _SELECT_USER.removeprefix("SELECT ").removesuffix(" FROM users")
 _SELECT_USER_AND_HASH = _SELECT_USER.replace(" FROM users", ", password_hash FROM users")
 _INSERT_USER = (
     f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ("
@@ -724,7 +725,7 @@ class PostgresBackend:
             row = cur.execute(
                 "UPDATE users SET logins_count = coalesce(logins_count, 0) + 1, "
                 "last_login = %s, last_ip = %s, password_hash = coalesce(%s, password_hash) "
-                f"WHERE user_id = %s RETURNING {_SELECT_USER[7:].split(' FROM ')[0]}",
+                f"WHERE user_id = %s RETURNING {_USER_FIELDS}",
                 (date, ip, new_hash, user_id),
             ).fetchone()
             if row is None:
