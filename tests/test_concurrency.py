@@ -170,7 +170,7 @@ def _expected_refusal(kind: str) -> tuple[str, str | None, dict[str, Any]]:
     return ("UserExistsError", kind, errors.UserExistsError(field=kind).to_dict())
 
 
-def _race(database: str, sqlite_file: Path | None) -> None:
+def _identifier_race(database: str, sqlite_file: Path | None) -> None:
     with IdentityStore(database, hasher=PasswordHasher.fast_for_tests()) as setup:
         setup.create_connection(NAMED, strategy="auth0", options={"requires_username": True})
     ctx = multiprocessing.get_context("spawn")
@@ -215,9 +215,9 @@ def _race(database: str, sqlite_file: Path | None) -> None:
 def test_processes_and_threads_racing_for_the_same_identifiers(tmp_path: Path) -> None:
     """8 processes x 4 threads on one SQLite file: one user per identifier, every refusal right."""
     path = tmp_path / "race.db"
-    _race(str(path), path)
+    _identifier_race(str(path), path)
 
 
 def test_processes_and_threads_racing_on_postgresql(pg_url: str) -> None:
     """The same race on one PostgreSQL database."""
-    _race(pg_url, None)
+    _identifier_race(pg_url, None)

@@ -27,14 +27,20 @@ from .._models import Connection, Event, NewUserRecord, User
 from ..errors import SchemaVersionError, StorageBusyError, StorageError
 from . import QUERY_FIELDS, CodeOutcome, DuplicateKey, Durability, Filter, TicketUse, UserQuery
 from ._rows import (
+    LOOKUP_INDEXES,
     SELECT_USER,
     SORTABLE,
     USER_COLUMNS,
+    code_outcome,
     column_value,
     event_from_row,
+    event_values,
     json_text,
     updatable_column,
     user_from_row,
+    user_values,
+    verification_ticket,
+    where_clause,
 )
 
 if TYPE_CHECKING:
@@ -49,6 +55,7 @@ T = TypeVar("T")
 _SELECT_USER = SELECT_USER.replace(
     "user_metadata, app_metadata", "user_metadata::text, app_metadata::text"
 )
+_USER_FIELDS = _SELECT_USER.removeprefix("SELECT ").removesuffix(" FROM users")
 _SELECT_USER_AND_HASH = _SELECT_USER.replace(" FROM users", ", password_hash FROM users")
 _INSERT_USER = (
     f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ("
@@ -134,19 +141,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX tickets_user ON tickets(user_id)",
     ),
     (  # 2: look-up indexes, metadata indexes, history, codes, events, failures, settings
-        *(
-            f"CREATE INDEX {name} ON users({columns})"
-            for name, columns in (
-                ("users_email", "email, user_id"),
-                ("users_username", "username, user_id"),
-                ("users_phone_number", "phone_number, user_id"),
-                ("users_name", "name, user_id"),
-                ("users_created", "created_at, user_id"),
-                ("users_updated", "updated_at, user_id"),
-                ("users_last_login", "last_login, user_id"),
-                ("users_connection_created", "connection_id, created_at, user_id"),
-            )
-        ),
+        *(f"CREATE INDEX {name} ON users({columns})" for name, columns in LOOKUP_INDEXES),
         "CREATE INDEX users_user_metadata ON users USING GIN (user_metadata jsonb_path_ops)",
         "CREATE INDEX users_app_metadata ON users USING GIN (app_metadata jsonb_path_ops)",
         f"ALTER TABLE users ADD COLUMN last_password_reset {_T}",
@@ -227,24 +222,7 @@ def _duplicate_key(exc: psycopg.errors.UniqueViolation) -> DuplicateKey:
 
 def _insert_events(cur: psycopg.Cursor[Any], events: Sequence[Event]) -> None:
     if events:
-        cur.executemany(
-            _INSERT_EVENT,
-            [
-                (
-                    e.log_id,
-                    e.date,
-                    e.type,
-                    e.description,
-                    e.connection,
-                    e.connection_id,
-                    e.user_id,
-                    e.user_name,
-                    e.ip,
-                    json_text(e.details),
-                )
-                for e in events
-            ],
-        )
+        cur.executemany(_INSERT_EVENT, [event_values(e) for e in events])
 
 
 def _remember_password(
@@ -357,16 +335,6 @@ def _filter_sql(f: Filter, params: list[Any]) -> str:
     return f"NOT coalesce({clause}, false)" if f.negate else clause
 
 
-def _where(query: UserQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.connection_id is not None:
-        clauses.append("connection_id = %s")
-        params.append(query.connection_id)
-    clauses.extend(_filter_sql(f, params) for f in query.filters)
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
 def _order(query: UserQuery) -> str:
     """SQLite's order: NULL sorts before every value."""
     if query.sort not in SORTABLE:
@@ -383,7 +351,11 @@ def _retryable(exc: BaseException) -> bool:
 
 def _version(cur: psycopg.Cursor[Any]) -> int:
     """The schema version in the search path's schema; 0 when there are no tables yet."""
-    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (_VERSION_TABLE,))
+    cur.execute(  # a catalog query, not to_regclass: it sees tables committed a moment ago
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_name = %s",
+        (_VERSION_TABLE,),
+    )
     row = cur.fetchone()
     if row is None or not row[0]:
         return 0
@@ -608,45 +580,12 @@ class PostgresBackend:
 
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
         """Store the user (with its verification ticket and ``events``) in one transaction."""
-        user = record.user
-        row = (
-            user.user_id,
-            user.user_id.lower(),
-            record.connection_id,
-            user.connection,
-            user.provider,
-            user.email,
-            user.email_verified,
-            user.username,
-            user.phone_number,
-            user.phone_verified,
-            user.name,
-            user.nickname,
-            user.picture,
-            user.given_name,
-            user.family_name,
-            user.blocked,
-            json_text(user.user_metadata),
-            json_text(user.app_metadata),
-            record.password_hash,
-            user.created_at,
-            user.updated_at,
-        )
 
         def insert(cur: psycopg.Cursor[Any]) -> None:
-            cur.execute(_INSERT_USER, row)
-            if record.verification_token_hash is not None:
-                cur.execute(
-                    _INSERT_TICKET,
-                    (
-                        record.verification_token_hash,
-                        "email_verification",
-                        user.user_id,
-                        user.created_at,
-                        record.verification_expires_at,
-                        user.email,
-                    ),
-                )
+            cur.execute(_INSERT_USER, user_values(record))
+            ticket = verification_ticket(record)
+            if ticket is not None:
+                cur.execute(_INSERT_TICKET, ticket)
             _insert_events(cur, events)
 
         self._write(insert)
@@ -686,7 +625,7 @@ class PostgresBackend:
 
     def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
         """A page of users matching ``query``, and their total if asked."""
-        where, params = _where(query)
+        where, params = where_clause(query, _filter_sql, "%s")
         order = _order(query)
 
         def page(cur: psycopg.Cursor[Any]) -> tuple[list[Any], int | None]:
@@ -786,7 +725,7 @@ class PostgresBackend:
             row = cur.execute(
                 "UPDATE users SET logins_count = coalesce(logins_count, 0) + 1, "
                 "last_login = %s, last_ip = %s, password_hash = coalesce(%s, password_hash) "
-                f"WHERE user_id = %s RETURNING {_SELECT_USER[7:].split(' FROM ')[0]}",
+                f"WHERE user_id = %s RETURNING {_USER_FIELDS}",
                 (date, ip, new_hash, user_id),
             ).fetchone()
             if row is None:
@@ -877,13 +816,7 @@ class PostgresBackend:
             if expires_at <= now:
                 cur.execute(_DELETE_CODE, key)
                 return "expired"
-            outcome: CodeOutcome
-            if stored == code_hash:
-                outcome = "ok"
-            elif attempts + 1 >= max_attempts:
-                outcome = "exhausted"
-            else:
-                outcome = "wrong"
+            outcome = code_outcome(stored, attempts, code_hash, max_attempts)
             if outcome == "wrong":
                 cur.execute(
                     "UPDATE one_time_codes SET attempts = attempts + 1 "

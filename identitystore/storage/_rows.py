@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._models import Event, User
-from . import QUERY_FIELDS
+from .._models import Event, NewUserRecord, User
+from . import QUERY_FIELDS, CodeOutcome, Filter, UserQuery
 
 __all__ = [
+    "LOOKUP_INDEXES",
     "SELECT_USER",
     "SORTABLE",
     "USER_COLUMNS",
+    "code_outcome",
     "column_value",
+    "event_values",
     "event_from_row",
     "json_text",
     "updatable_column",
     "user_from_row",
+    "user_values",
+    "verification_ticket",
+    "where_clause",
 ]
 
 USER_COLUMNS = (
@@ -57,6 +63,17 @@ SELECT_USER = (
     "SELECT user_id, connection, provider, created_at, updated_at, name, email, email_verified, "
     "username, phone_number, phone_verified, nickname, picture, given_name, family_name, blocked, "
     "user_metadata, app_metadata, last_login, last_ip, logins_count, last_password_reset FROM users"
+)
+#: The look-up and sort indexes of ``users`` (schema version 2), by name.
+LOOKUP_INDEXES = (
+    ("users_email", "email, user_id"),
+    ("users_username", "username, user_id"),
+    ("users_phone_number", "phone_number, user_id"),
+    ("users_name", "name, user_id"),
+    ("users_created", "created_at, user_id"),
+    ("users_updated", "updated_at, user_id"),
+    ("users_last_login", "last_login, user_id"),
+    ("users_connection_created", "connection_id, created_at, user_id"),
 )
 SORTABLE = QUERY_FIELDS - {"blocked", "email_verified", "phone_verified"}
 
@@ -144,3 +161,84 @@ def user_from_row(row: Sequence[Any]) -> User:
         logins_count=row[20],
         last_password_reset=row[21],
     )
+
+
+def user_values(record: NewUserRecord) -> tuple[Any, ...]:
+    """The values of a new user's row, in ``USER_COLUMNS`` order (metadata as JSON text)."""
+    user = record.user
+    return (
+        user.user_id,
+        user.user_id.lower(),
+        record.connection_id,
+        user.connection,
+        user.provider,
+        user.email,
+        user.email_verified,
+        user.username,
+        user.phone_number,
+        user.phone_verified,
+        user.name,
+        user.nickname,
+        user.picture,
+        user.given_name,
+        user.family_name,
+        user.blocked,
+        json_text(user.user_metadata),
+        json_text(user.app_metadata),
+        record.password_hash,
+        user.created_at,
+        user.updated_at,
+    )
+
+
+def verification_ticket(record: NewUserRecord) -> tuple[Any, ...] | None:
+    """The ``tickets`` row of a new user's email verification (token hash, kind, user id,
+    created, expires, email), or None."""
+    if record.verification_token_hash is None:
+        return None
+    user = record.user
+    return (
+        record.verification_token_hash,
+        "email_verification",
+        user.user_id,
+        user.created_at,
+        record.verification_expires_at,
+        user.email,
+    )
+
+
+def event_values(e: Event) -> tuple[Any, ...]:
+    """The values of an ``events`` row (details as JSON text)."""
+    return (
+        e.log_id,
+        e.date,
+        e.type,
+        e.description,
+        e.connection,
+        e.connection_id,
+        e.user_id,
+        e.user_name,
+        e.ip,
+        json_text(e.details),
+    )
+
+
+def code_outcome(stored: str, attempts: int, code_hash: str, max_attempts: int) -> CodeOutcome:
+    """What a guess at an unexpired one-time code finds (``wrong`` while attempts remain)."""
+    if stored == code_hash:
+        return "ok"
+    return "exhausted" if attempts + 1 >= max_attempts else "wrong"
+
+
+def where_clause(
+    query: UserQuery, filter_sql: Callable[[Filter, list[Any]], str], mark: str
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` of a user query and its parameters; ``filter_sql`` compiles one filter
+    (appending its parameters), ``mark`` is the driver's placeholder."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.connection_id is not None:
+        clauses.append(f"connection_id = {mark}")
+        params.append(query.connection_id)
+    clauses.extend(filter_sql(f, params) for f in query.filters)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -24,11 +24,16 @@ from ._rows import (
     SELECT_USER,
     SORTABLE,
     USER_COLUMNS,
+    code_outcome,
     column_value,
     event_from_row,
+    event_values,
     json_text,
     updatable_column,
     user_from_row,
+    user_values,
+    verification_ticket,
+    where_clause,
 )
 from ._schema import migrate, refuse_newer
 
@@ -53,22 +58,7 @@ _INSERT_EVENT = (
 
 
 def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
-    for e in events:
-        conn.execute(
-            _INSERT_EVENT,
-            (
-                e.log_id,
-                e.date,
-                e.type,
-                e.description,
-                e.connection,
-                e.connection_id,
-                e.user_id,
-                e.user_name,
-                e.ip,
-                json_text(e.details),
-            ),
-        )
+    conn.executemany(_INSERT_EVENT, [event_values(e) for e in events])
 
 
 def _remember_password(
@@ -126,16 +116,6 @@ def _filter_sql(f: Filter, params: list[Any]) -> str:
     return f"NOT coalesce({clause}, 0)" if f.negate else clause
 
 
-def _where(query: UserQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.connection_id is not None:
-        clauses.append("connection_id = ?")
-        params.append(query.connection_id)
-    clauses.extend(_filter_sql(f, params) for f in query.filters)
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
 def _order(query: UserQuery) -> str:
     if query.sort not in SORTABLE:
         raise ValueError(f"cannot sort by {query.sort!r}")
@@ -179,6 +159,87 @@ class _Handle:
 
 _SQLITE_READONLY = 8
 _SQLITE_FULL = 13
+
+
+class _Session:
+    """A handle's connection for one operation, holding ``lock`` (the shared handle's) meanwhile.
+
+    Plain ``__enter__``/``__exit__`` rather than ``contextlib``: every call of the store passes
+    through here, and a generator-based context manager costs several times more.
+    """
+
+    __slots__ = ("conn", "handle", "lock")
+
+    def __init__(self, handle: _Handle, lock: threading.RLock | None) -> None:
+        self.handle = handle
+        self.conn = handle.conn
+        self.lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        if self.lock is not None:
+            self.lock.acquire()
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None = None, *exc_info: object) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+class _Write(_Session):
+    """A ``BEGIN IMMEDIATE`` transaction: committed on a clean exit, rolled back otherwise.
+
+    When the database turns out read-only, ``read_only()`` is called: SQLite keeps a connection
+    opened on a read-only file read-only, so the backend drops it and opens a new one next time.
+    """
+
+    __slots__ = ("read_only",)
+
+    def __init__(
+        self, handle: _Handle, lock: threading.RLock | None, read_only: Callable[[], None]
+    ) -> None:
+        super().__init__(handle, lock)
+        self.read_only = read_only
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = super().__enter__()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            super().__exit__()
+            raise self._failed(exc) from exc
+        except BaseException:
+            super().__exit__()
+            raise
+        return conn
+
+    def __exit__(self, exc_type: type[BaseException] | None = None, *exc_info: object) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self.conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    raise self._failed(exc) from exc
+                except BaseException:
+                    self._rollback()
+                    raise
+            else:
+                self._rollback()
+                if issubclass(exc_type, StorageReadOnlyError):
+                    self.read_only()
+        finally:
+            super().__exit__()
+
+    def _failed(self, exc: sqlite3.Error) -> StorageError:
+        error = _storage_error(exc)
+        if isinstance(error, StorageReadOnlyError):
+            self.read_only()
+        return error
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
 
 def _storage_error(exc: sqlite3.Error) -> StorageError:
@@ -297,46 +358,22 @@ class SQLiteBackend:
                 self._handles.discard(handle)
             handle.close()
 
-    @contextlib.contextmanager
-    def _session(self) -> Iterator[sqlite3.Connection]:
+    def _session(self) -> _Session:
+        """``with backend._session() as conn``: this thread's connection (the shared one locked)."""
         handle = self._handle()
-        if handle is self._shared:
-            with self._lock:
-                yield handle.conn
-            return
-        yield handle.conn
+        return _Session(handle, self._lock if handle is self._shared else None)
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> _Write:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
 
-        SQLite never writes through a connection opened while the file was read-only, so such a
-        connection is replaced first (it may be writable by now).
+        A connection opened while the file was read-only is replaced first: SQLite never writes
+        through it, and the file may be writable by now.
         """
-        handle: _Handle | None = getattr(self._local, "handle", None)
-        if handle is not None and not handle.writable:
+        handle = self._handle()
+        if not handle.writable:
             self._drop_handle()
-        with self._session() as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                error = _storage_error(exc)
-                if isinstance(error, StorageReadOnlyError):
-                    self._drop_handle()
-                raise error from exc
-            try:
-                yield conn
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    raise _storage_error(exc) from exc
-            except BaseException as exc:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                if isinstance(exc, StorageReadOnlyError):
-                    self._drop_handle()  # SQLite keeps a read-only file read-only: reopen next time
-                raise
+            handle = self._handle()
+        return _Write(handle, self._lock if handle is self._shared else None, self._drop_handle)
 
     @staticmethod
     def _guard(action: Any) -> Any:
@@ -377,8 +414,9 @@ class SQLiteBackend:
         until ``PRAGMA data_version`` says another connection committed, or this backend changed
         a connection itself.
         """
-        with self._session() as conn:
-            handle = self._handle()
+        session = self._session()
+        with session as conn:
+            handle = session.handle
             try:
                 version = (conn.execute("PRAGMA data_version").fetchone()[0], self._generation)
                 cache = handle.cache
@@ -411,45 +449,12 @@ class SQLiteBackend:
 
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
         """Store the user (with its verification ticket and ``events``) in one transaction."""
-        user = record.user
-        row = (
-            user.user_id,
-            user.user_id.lower(),
-            record.connection_id,
-            user.connection,
-            user.provider,
-            user.email,
-            user.email_verified,
-            user.username,
-            user.phone_number,
-            user.phone_verified,
-            user.name,
-            user.nickname,
-            user.picture,
-            user.given_name,
-            user.family_name,
-            user.blocked,
-            json_text(user.user_metadata),
-            json_text(user.app_metadata),
-            record.password_hash,
-            user.created_at,
-            user.updated_at,
-        )
         with self._write() as conn:
             try:
-                conn.execute(_INSERT_USER, row)
-                if record.verification_token_hash is not None:
-                    conn.execute(
-                        _INSERT_TICKET,
-                        (
-                            record.verification_token_hash,
-                            "email_verification",
-                            user.user_id,
-                            user.created_at,
-                            record.verification_expires_at,
-                            user.email,
-                        ),
-                    )
+                conn.execute(_INSERT_USER, user_values(record))
+                ticket = verification_ticket(record)
+                if ticket is not None:
+                    conn.execute(_INSERT_TICKET, ticket)
                 _insert_events(conn, events)
             except sqlite3.IntegrityError as exc:
                 duplicate = _duplicate_key(exc)
@@ -529,7 +534,7 @@ class SQLiteBackend:
 
     def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
         """A page of users matching ``query``, and their total if asked."""
-        where, params = _where(query)
+        where, params = where_clause(query, _filter_sql, "?")
         order = _order(query)
         with self._session() as conn:
             rows = self._guard(
@@ -729,12 +734,7 @@ class SQLiteBackend:
                 if expires_at <= now:
                     conn.execute(_DELETE_CODE, key)
                     return "expired"
-                if stored == code_hash:
-                    outcome: CodeOutcome = "ok"
-                elif attempts + 1 >= max_attempts:
-                    outcome = "exhausted"
-                else:
-                    outcome = "wrong"
+                outcome = code_outcome(stored, attempts, code_hash, max_attempts)
                 if outcome == "wrong":
                     conn.execute(
                         "UPDATE one_time_codes SET attempts = attempts + 1 "
