@@ -309,3 +309,22 @@ def test_a_read_only_file_refuses_writes_and_works_again_when_writable() -> None
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX permissions")
 def test_a_read_only_directory_refuses_to_open_then_works_when_writable() -> None:
     _unprivileged(_read_only_directory)
+
+
+def test_a_read_only_postgresql_database_refuses_writes(pg_url: str) -> None:
+    """Like a hot standby: the server refuses every write (``default_transaction_read_only``)."""
+    with IdentityStore(pg_url, hasher=FAST) as store:
+        user = store.create_user(DB, email="a@example.com", password=PASSWORD)
+        before = _state(store)
+    read_only = f"{pg_url}%20-cdefault_transaction_read_only%3Don"
+    with IdentityStore(read_only, hasher=FAST) as store:
+        assert store.get_user(user.user_id) == user
+        with pytest.raises(errors.StorageReadOnlyError) as caught:
+            store.create_user(DB, email="b@example.com", password=PASSWORD)
+        assert caught.value.status_code == 503
+        with pytest.raises(errors.StorageReadOnlyError):
+            store.update_user(user.user_id, name="Jane")
+        assert _state(store) == before
+    with IdentityStore(pg_url, hasher=FAST) as store:
+        assert store.update_user(user.user_id, name="Jane").name == "Jane"
+        assert len(assert_consistent(store)) == 1

@@ -24,7 +24,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._models import Connection, Event, NewUserRecord, User
-from ..errors import SchemaVersionError, StorageBusyError, StorageError
+from ..errors import (
+    SchemaVersionError,
+    StorageBusyError,
+    StorageError,
+    StorageFullError,
+    StorageReadOnlyError,
+)
 from . import QUERY_FIELDS, CodeOutcome, DuplicateKey, Durability, Filter, TicketUse, UserQuery
 from ._rows import (
     LOOKUP_INDEXES,
@@ -210,6 +216,11 @@ def _storage_error(exc: Exception) -> StorageError:
 
     if isinstance(exc, PoolTimeout):
         return StorageBusyError(f"No database connection became free: {exc}")
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate == "53100":  # disk_full
+        return StorageFullError()
+    if sqlstate == "25006":  # read_only_sql_transaction: a standby, default_transaction_read_only
+        return StorageReadOnlyError()
     return StorageError(f"The database failed: {exc}")
 
 
