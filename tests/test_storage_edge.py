@@ -395,43 +395,39 @@ def _counts(store: IdentityStore) -> tuple[int, int]:
 
 
 @pytest.mark.parametrize(("bad", "named"), UNSTORABLE)
-@pytest.mark.parametrize("field", sorted(CREATE_FIELDS))
-def test_unstorable_characters_are_refused_on_create(
-    edge: Edge, field: str, bad: str, named: str
-) -> None:
+def test_unstorable_characters_are_refused_on_create(edge: Edge, bad: str, named: str) -> None:
     store = edge.store
     before = _counts(store)
-    body = {"email": edge.email(), "password": PASSWORD, field: CREATE_FIELDS[field](bad)}
-    with pytest.raises(errors.PayloadValidationError) as caught:
-        store.create_user(DB, **body)
-    assert named in caught.value.message
-    assert field in caught.value.message
-    assert caught.value.to_dict()["statusCode"] == 400
-    assert caught.value.to_dict()["errorCode"] == "invalid_body"
+    for field, make in CREATE_FIELDS.items():
+        body = {"email": edge.email(), "password": PASSWORD, field: make(bad)}
+        with pytest.raises(errors.PayloadValidationError) as caught:
+            store.create_user(DB, **body)
+        assert named in caught.value.message, field
+        assert field in caught.value.message
+        assert caught.value.to_dict()["statusCode"] == 400
+        assert caught.value.to_dict()["errorCode"] == "invalid_body"
     assert _counts(store) == before
     edge.check()
 
 
+UPDATE_FIELDS = {
+    "name": lambda bad: {"name": f"x{bad}"},
+    "email": lambda bad: {"email": f"x{bad}@example.com"},
+    "password": lambda bad: {"password": f"Correct-Horse-9{bad}"},
+    "metadata-key": lambda bad: {"user_metadata": {f"k{bad}": 1}},
+    "metadata-value": lambda bad: {"app_metadata": {"k": [bad]}},
+}
+
+
 @pytest.mark.parametrize(("bad", "named"), UNSTORABLE)
-@pytest.mark.parametrize(
-    "fields",
-    [
-        pytest.param(lambda bad: {"name": f"x{bad}"}, id="name"),
-        pytest.param(lambda bad: {"email": f"x{bad}@example.com"}, id="email"),
-        pytest.param(lambda bad: {"password": f"Correct-Horse-9{bad}"}, id="password"),
-        pytest.param(lambda bad: {"user_metadata": {f"k{bad}": 1}}, id="metadata-key"),
-        pytest.param(lambda bad: {"app_metadata": {"k": [bad]}}, id="metadata-value"),
-    ],
-)
-def test_unstorable_characters_are_refused_on_update(
-    edge: Edge, fields: Any, bad: str, named: str
-) -> None:
+def test_unstorable_characters_are_refused_on_update(edge: Edge, bad: str, named: str) -> None:
     store = edge.store
     user = store.create_user(DB, email=edge.email(), password=PASSWORD, user_metadata={"a": 1})
     before = _counts(store)
-    with pytest.raises(errors.PayloadValidationError, match=named):
-        store.update_user(user.user_id, **fields(bad))
-    assert store.get_user(user.user_id) == user
+    for what, fields in UPDATE_FIELDS.items():
+        with pytest.raises(errors.PayloadValidationError, match=named):
+            store.update_user(user.user_id, **fields(bad))
+        assert store.get_user(user.user_id) == user, what
     assert _counts(store) == before
     assert store.authenticate(DB, user.email, PASSWORD).user_id == user.user_id
     edge.check()
