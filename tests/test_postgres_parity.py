@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,3 +93,33 @@ def test_metadata_filters_match_sqlite(pair: tuple[Backend, Backend], metadata: 
         assert found[1] == found[0], f
     both = UserQuery(filters=_BATTERY[4:6], with_total=True)
     assert pair[1].list_users(both)[1] == pair[0].list_users(both)[1]
+
+
+_NAMES = st.text(
+    st.characters(codec="utf-8", exclude_characters="\x00", exclude_categories=["Cs"]), max_size=4
+)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.one_of(st.none(), _NAMES), min_size=1, max_size=8), prefix=_NAMES)
+def test_text_sorts_and_prefixes_match_sqlite(
+    pair: tuple[Backend, Backend], names: list[str | None], prefix: str
+) -> None:
+    """Byte order of UTF-8 on both (the "C" collation), NULL first, any character."""
+    for backend in pair:
+        backend.delete_connection("con_c")
+        backend.insert_connection(Connection("con_c", "c", "auth0", {}))
+        for n, name in enumerate(names):
+            record = _record(n, None)
+            record = dataclasses.replace(
+                record, user=dataclasses.replace(record.user, nickname=name)
+            )
+            backend.insert_user(record)
+    for query in (
+        UserQuery(sort="nickname"),
+        UserQuery(sort="nickname", descending=True),
+        UserQuery(filters=(Filter("nickname", "prefix", prefix),)),
+        UserQuery(filters=(Filter("nickname", "range", low=prefix, include_low=False),)),
+    ):
+        found = [[u.user_id for u in b.list_users(query)[0]] for b in pair]
+        assert found[1] == found[0], query
