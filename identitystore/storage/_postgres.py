@@ -1,8 +1,8 @@
 """The PostgreSQL backend: psycopg 3 with a ``psycopg_pool.ConnectionPool``, for several machines.
 
 Every write is one READ COMMITTED transaction. Unique indexes decide collisions; a
-read-modify-write locks its row first (``SELECT ... FOR UPDATE``); a serialization failure or a
-deadlock retries the whole transaction a few times. Text columns use the ``"C"`` collation, so
+read-modify-write locks its row first (``SELECT ... FOR UPDATE``); a serialization failure, a
+deadlock, or a connection found dead before the commit runs the whole call again (a few times). Text columns use the ``"C"`` collation, so
 sorting and ranges compare bytes, exactly like SQLite. Metadata is ``jsonb`` with a GIN index
 (``jsonb_path_ops``) that serves equality filters (``@>``); prefix and range filters on metadata
 scan.
