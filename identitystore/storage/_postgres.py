@@ -2,10 +2,10 @@
 
 Every write is one READ COMMITTED transaction. Unique indexes decide collisions; a
 read-modify-write locks its row first (``SELECT ... FOR UPDATE``); a serialization failure, a
-deadlock, or a connection found dead before the commit runs the whole call again (a few times). Text columns use the ``"C"`` collation, so
-sorting and ranges compare bytes, exactly like SQLite. Metadata is ``jsonb`` with a GIN index
-(``jsonb_path_ops``) that serves equality filters (``@>``); prefix and range filters on metadata
-scan.
+deadlock, or a connection found dead before the commit runs the whole call again (a few times).
+Text columns use the ``"C"`` collation, so sorting and ranges compare bytes, exactly like SQLite.
+Metadata is ``jsonb`` with a GIN index (``jsonb_path_ops``) that serves equality filters
+(``@>``); prefix and range filters on metadata scan.
 
 Durability ``full`` is PostgreSQL's default (the commit is flushed to the WAL on disk before it
 returns); ``normal`` sets ``synchronous_commit = off`` on the store's sessions: a crash of the
