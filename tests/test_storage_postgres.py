@@ -228,3 +228,29 @@ def test_a_deadlocked_transaction_is_run_again(pg_url: str) -> None:
         assert rows == [(2,), (2,)]
     finally:
         backend.close()
+
+
+def test_a_connection_the_server_ended_is_replaced_without_an_error(pg_url: str) -> None:
+    backend = PostgresBackend(pg_url, pool_size=1)
+    try:
+
+        def end_the_pooled_connection() -> None:
+            (pid,) = backend._read(lambda cur: cur.execute("SELECT pg_backend_pid()").fetchone())
+            _sql(pg_url, "SELECT pg_terminate_backend(%s)", pid)
+
+        end_the_pooled_connection()
+        assert backend.get_setting("k") is None  # a read on a fresh connection
+        end_the_pooled_connection()
+        backend.put_setting("k", "v")  # a write: run again on a fresh connection, once
+        assert backend.get_setting("k") == "v"
+        end_the_pooled_connection()
+        backend.add_event(_event())
+        assert len(backend.list_events()) == 1
+    finally:
+        backend.close()
+
+
+def _event() -> Any:
+    from identitystore._models import Event
+
+    return Event(log_id="0" * 24, date="2026-01-02T03:04:05.000Z", type="s")
