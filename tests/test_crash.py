@@ -1,5 +1,6 @@
-"""Writers SIGKILLed at random points: the file stays sound, no acknowledged write is lost, and no
-write is half done (a user without its event, an update or a password change half applied)."""
+"""Writers SIGKILLed at random points: the SQLite file stays sound, no acknowledged write is lost,
+and no write is half done (a user without its event, an update or a password change half applied).
+The same on PostgreSQL, where the killed process is the client."""
 
 from __future__ import annotations
 
@@ -54,11 +55,11 @@ for i in range(100000):
 """
 
 
-def _run_and_kill(path: Path, run: int, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
+def _run_and_kill(database: str, run: int, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
     """Start a writer, kill it at a random point, return the states it acknowledged, in order."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path), str(run)],
+        [sys.executable, "-c", CHILD, database, str(run)],
         stdout=subprocess.PIPE,
         env=env,
         text=True,
@@ -122,9 +123,14 @@ def _check_user(
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_sigkill_never_loses_or_half_writes(tmp_path: Path) -> None:
-    path = tmp_path / "crash.db"
-    with IdentityStore(path, hasher=FAST) as store:
+@pytest.mark.parametrize("backend", ["file", "postgres"])
+def test_sigkill_never_loses_or_half_writes(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    """On PostgreSQL the client is killed, not the server: its transactions must hold too."""
+    path = tmp_path / "crash.db" if backend == "file" else None
+    database = str(path) if path is not None else request.getfixturevalue("pg_url")
+    with IdentityStore(database, hasher=FAST) as store:
         store.create_connection(
             CONNECTION,
             strategy="auth0",
@@ -133,13 +139,13 @@ def test_sigkill_never_loses_or_half_writes(tmp_path: Path) -> None:
     rng = random.Random(20261127)
     acknowledged: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for run in range(20):
-        steps = _run_and_kill(path, run, rng)
+        steps = _run_and_kill(database, run, rng)
         assert steps, "the child never got to create a user"
         for kind, state in steps:
             acknowledged.setdefault(state["user_id"], []).append((kind, state))
         last_user = steps[-1][1]["user_id"]
-        with IdentityStore(path, hasher=FAST) as store:  # after each kill
-            users = assert_consistent(store, path)  # includes PRAGMA integrity_check
+        with IdentityStore(database, hasher=FAST) as store:  # after each kill
+            users = assert_consistent(store, path)  # with PRAGMA integrity_check on SQLite
             stored = {u.user_id: u.to_dict() for u in users}
             events: dict[str | None, list[str]] = {}
             for event in store.list_events(limit=1_000_000):
