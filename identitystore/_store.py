@@ -29,6 +29,7 @@ from ._validation import (
     CreateUserInput,
     check_connection,
     check_create_body,
+    check_merged_metadata,
     check_update_body,
     plain_create_input,
     validate_for_connection,
@@ -462,7 +463,9 @@ class IdentityStore:
         )
 
         def apply(user: User) -> dict[str, Any]:
-            return _patch_columns(user, changes, stamp)
+            columns = _patch_columns(user, changes, stamp)
+            check_merged_metadata(columns)  # inside the transaction: merged with the latest
+            return columns
 
         try:
             updated = self._backend.update_user(

@@ -31,6 +31,7 @@ __all__ = [
     "CreateUserInput",
     "check_connection",
     "check_create_body",
+    "check_merged_metadata",
     "check_update_body",
     "json_problems",
     "plain_create_input",
@@ -613,6 +614,28 @@ def check_update_body(body: Mapping[str, Any]) -> None:
         value = body.get(key)
         if isinstance(value, Mapping):
             found.extend(_metadata_problems(key, value, _PATCH_DESCRIPTIONS[key]))
+    if found:
+        raise PayloadValidationError(found)
+
+
+def check_merged_metadata(columns: Mapping[str, Any]) -> None:
+    """Raise ``PayloadValidationError`` if a PATCH's merged metadata (``columns``, as they are to be
+    stored) outgrows ``METADATA_MAX_BYTES``: each PATCH is within the limit, but merges add up."""
+    found = []
+    for key in ("user_metadata", "app_metadata"):
+        value = columns.get(key)
+        if value is None:
+            continue
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        size = len(text.encode("utf-8"))
+        if size > limits.METADATA_MAX_BYTES:
+            found.append(
+                PayloadValidationError.format(
+                    f"Metadata is too large ({size} bytes), maximum {limits.METADATA_MAX_BYTES}",
+                    key,
+                    _PATCH_DESCRIPTIONS[key],
+                )
+            )
     if found:
         raise PayloadValidationError(found)
 

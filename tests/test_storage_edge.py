@@ -312,6 +312,22 @@ def test_metadata_at_the_size_limit_is_kept_and_one_byte_more_refused(
     assert len(edge.check()) == 1
 
 
+def test_patches_cannot_grow_metadata_past_the_limit(edge: Edge) -> None:
+    """Each PATCH is within 16 KiB, but their merge must be too; a refused one writes nothing."""
+    store = edge.store
+    half = "y" * (limits.METADATA_MAX_BYTES // 2)
+    user = store.create_user(DB, email=edge.email(), password=PASSWORD, user_metadata={"a": half})
+    before = store.list_events(user_id=user.user_id)
+    with pytest.raises(errors.PayloadValidationError, match="Metadata is too large") as caught:
+        store.update_user(user.user_id, user_metadata={"b": half}, name="Changed")
+    assert "on property user_metadata" in caught.value.message
+    assert store.get_user(user.user_id) == user
+    assert store.list_events(user_id=user.user_id) == before
+    replaced = store.update_user(user.user_id, user_metadata={"a": None, "b": half})
+    assert replaced.user_metadata == {"b": half}
+    assert len(edge.check()) == 1
+
+
 def test_strings_at_their_maximum_lengths_are_kept(edge: Edge) -> None:
     store = edge.store
     astral = "😀" * 150  # 300 UTF-16 units, as Auth0 counts
