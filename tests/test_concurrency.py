@@ -90,7 +90,7 @@ def test_processes_sharing_one_file(tmp_path: Path) -> None:
 NAMED = "Named-Racers"  # requires_username
 SLOTS = 8  # identifiers of each kind that everybody races for
 PROCESSES, THREADS = 8, 4
-KINDS = ("email", "username", "phone_number", "user_id")
+KINDS = ("email", "username", "phone_number", "user_id", "passwordless")
 
 
 def _variant(text: str, rng: random.Random) -> str:
@@ -114,6 +114,12 @@ def _attempt(store: IdentityStore, kind: str, slot: int, tag: str, rng: random.R
     elif kind == "phone_number":
         fields = {"phone_number": f"+1415555{slot:04d}"}
         connection = "sms"
+    elif kind == "passwordless":  # signs up on first use: every caller gets the one user
+        fields = {"email": _variant(f"signin{slot}@example.com", rng)}
+        try:
+            return fields, store.start_passwordless("email", **fields).user_id
+        except IdentityStoreError as exc:
+            return fields, exc
     else:
         fields = {
             "email": own_email,
@@ -188,12 +194,19 @@ def _identifier_race(database: str, sqlite_file: Path | None) -> None:
     assert len(outcomes) == PROCESSES * THREADS * len(KINDS) * SLOTS
     assert [o for o in outcomes if isinstance(o[3], str) and o[3].startswith("unexpected")] == []
     created = {}
+    signed_up: dict[int, set[str]] = {}
     for kind, slot, fields, result in outcomes:
-        if isinstance(result, str):
+        if kind == "passwordless":
+            assert isinstance(result, str), (slot, fields, result)
+            signed_up.setdefault(slot, set()).add(result)
+        elif isinstance(result, str):
             assert (kind, slot) not in created, f"{kind} {slot} created twice"
             created[kind, slot] = (fields, result)
         else:
             assert result == _expected_refusal(kind), (kind, slot, fields)
+    assert [len(ids) for ids in signed_up.values()] == [1] * SLOTS
+    for slot, (user_id,) in signed_up.items():
+        created["passwordless", slot] = ({"email": f"signin{slot}@example.com"}, user_id)
     assert sorted(created) == sorted((kind, slot) for kind in KINDS for slot in range(SLOTS))
     with IdentityStore(database, hasher=PasswordHasher.fast_for_tests()) as store:
         users = assert_consistent(store, sqlite_file)
