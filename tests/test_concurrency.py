@@ -90,7 +90,7 @@ def test_processes_sharing_one_file(tmp_path: Path) -> None:
 NAMED = "Named-Racers"  # requires_username
 SLOTS = 8  # identifiers of each kind that everybody races for
 PROCESSES, THREADS = 8, 4
-KINDS = ("email", "username", "phone_number", "user_id", "passwordless")
+KINDS = ("email", "username", "phone_number", "user_id", "passwordless", "email_change")
 
 
 def _variant(text: str, rng: random.Random) -> str:
@@ -114,6 +114,13 @@ def _attempt(store: IdentityStore, kind: str, slot: int, tag: str, rng: random.R
     elif kind == "phone_number":
         fields = {"phone_number": f"+1415555{slot:04d}"}
         connection = "sms"
+    elif kind == "email_change":  # a user of one's own, then a PATCH to the raced email
+        own = store.create_user(DB, email=own_email, password=PASSWORD)
+        fields = {"email": _variant(f"moved{slot}@example.com", rng)}
+        try:
+            return {**fields, "from": own_email}, store.update_user(own.user_id, **fields).user_id
+        except IdentityStoreError as exc:
+            return {**fields, "from": own_email}, exc
     elif kind == "passwordless":  # signs up on first use: every caller gets the one user
         fields = {"email": _variant(f"signin{slot}@example.com", rng)}
         try:
@@ -173,7 +180,8 @@ def _racer(path: str, worker: int, start: Any, queue: Any) -> None:
 def _expected_refusal(kind: str) -> tuple[str, str | None, dict[str, Any]]:
     if kind == "username":
         return ("UsernameInUseError", None, errors.UsernameInUseError().to_dict())
-    return ("UserExistsError", kind, errors.UserExistsError(field=kind).to_dict())
+    field = "email" if kind == "email_change" else kind
+    return ("UserExistsError", field, errors.UserExistsError(field=field).to_dict())
 
 
 def _identifier_race(database: str, sqlite_file: Path | None) -> None:
@@ -208,12 +216,18 @@ def _identifier_race(database: str, sqlite_file: Path | None) -> None:
     for slot, (user_id,) in signed_up.items():
         created["passwordless", slot] = ({"email": f"signin{slot}@example.com"}, user_id)
     assert sorted(created) == sorted((kind, slot) for kind in KINDS for slot in range(SLOTS))
+    moves = [(fields, result) for kind, _, fields, result in outcomes if kind == "email_change"]
     with IdentityStore(database, hasher=PasswordHasher.fast_for_tests()) as store:
         users = assert_consistent(store, sqlite_file)
-        assert len(users) == len(created)
+        assert len(users) == len(created) - SLOTS + len(moves)  # each move had its own user
+        for fields, result in moves:  # a refused PATCH left its user as it was
+            stayed = store.get_users_by_email(fields["from"])
+            assert len(stayed) == (0 if isinstance(result, str) else 1)
         for (kind, _), (fields, user_id) in created.items():
             user = store.get_user(user_id)  # complete: every field as sent, normalised
             for key, value in fields.items():
+                if key == "from":
+                    continue
                 if key == "user_id":
                     assert user.user_id == f"auth0|{value}"  # the case as sent
                 elif key != "password":
