@@ -512,8 +512,7 @@ class IdentityStore:
         conn, strategy = self._connection_and_strategy(connection)
         if not strategy.takes_password:
             raise UnsupportedStrategyError("This connection does not support password sign-in.")
-        if ip is not None and not _storable(ip):
-            raise TypeError("ip must be a string of valid Unicode without NUL characters")
+        _check_ip(ip)
         address = ip or "0.0.0.0"
         login = username_or_email if _storable(username_or_email) else ""
         found = self._backend.find_user(conn.id, "email", login.lower())
@@ -594,6 +593,7 @@ class IdentityStore:
         The user is created on first use unless the connection has ``disable_signup``. The code
         is stored hashed; the message sent (also returned) carries it.
         """
+        _check_ip(ip)
         conn, key, value = self._passwordless_target(connection, email, phone_number)
         if send not in ("code", "link"):
             raise BadRequestError("send must be 'code' or 'link'")
@@ -667,6 +667,7 @@ class IdentityStore:
             WrongCodeError: wrong, expired or already used code.
             CodeAttemptsExceededError: too many wrong guesses; the code is void.
         """
+        _check_ip(ip)
         conn, key, value = self._passwordless_target(connection, email, phone_number)
         wrong = WrongCodeError(
             "Wrong email or verification code."
@@ -905,6 +906,12 @@ def _login_secret(password: object, policy: PasswordPolicy) -> bytes | None:
     if len(raw) > BCRYPT_MAX_BYTES and not policy.truncates:
         return None
     return raw[:BCRYPT_MAX_BYTES]
+
+
+def _check_ip(ip: object) -> None:
+    """Refuse an ``ip`` the event log could not store (a programming error, like a non-string)."""
+    if ip is not None and not _storable(ip):
+        raise TypeError("ip must be a string of valid Unicode without NUL characters")
 
 
 def _storable(value: object) -> TypeGuard[str]:
