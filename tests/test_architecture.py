@@ -39,6 +39,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     # `python -m identitystore` runs the CLI: the one module allowed to import it.
     "__main__": frozenset({"cli"}),
     "testing": frozenset(),
+    # Test helpers: the public package, its errors and the storage protocol.
+    "testing.helpers": frozenset({"", "errors", "storage"}),
+    # The pytest plugin: the public package and the helpers, imported inside fixtures.
+    "testing.plugin": frozenset({"", "testing.helpers"}),
 }
 #: May import every layer except the CLI.
 EVERYTHING_BUT_CLI = {"_store", ""}
@@ -52,8 +56,10 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "sqlite_utils": frozenset({"storage._schema"}),
     "click": frozenset({"cli"}),
     "hypothesis": frozenset(),
-    "pytest": frozenset(),
+    "pytest": frozenset({"testing.plugin"}),
 }
+#: Modules whose imports of identitystore must sit inside functions (or under TYPE_CHECKING).
+LAZY_IDENTITYSTORE = frozenset({"testing.plugin"})
 #: Third-party packages that must be imported inside a function (or under TYPE_CHECKING).
 LAZY = frozenset({"passlib", "argon2", "phonenumbers"})
 
@@ -144,3 +150,14 @@ def test_third_party_imports(module: str) -> None:
         if root in LAZY and at_top:
             bad.append(f"line {line}: {root} must be imported where it is first needed")
     assert not bad, f"identitystore.{module}: {bad}"
+
+
+@pytest.mark.parametrize("module", sorted(LAZY_IDENTITYSTORE))
+def test_lazy_identitystore_imports(module: str) -> None:
+    """The pytest plugin loads into every pytest run: its own imports wait for a fixture."""
+    bad = [
+        f"line {line}: {imported}"
+        for imported, _, line, at_top in _imports(MODULES[module])
+        if at_top and (imported == "identitystore" or imported.startswith("identitystore."))
+    ]
+    assert not bad, f"identitystore.{module} imports identitystore at module top: {bad}"
