@@ -230,7 +230,8 @@ def _seed_one(
     if password is not None and "password" not in body:
         if store.get_connection(connection).strategy in _PASSWORD_STRATEGIES:
             body["password"] = password
-    body.setdefault("verify_email", False)
+    if "email" in body:
+        body.setdefault("verify_email", False)
     created_at = body.pop("created_at", None)
     clock = store.clock
     if created_at is not None:
