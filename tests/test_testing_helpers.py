@@ -158,7 +158,7 @@ def test_a_record_password_wins_and_is_checked(identity_store: IdentityStore) ->
         pytest.param(
             {"connection": DB, "email": "no-password@example.com"},
             errors.PayloadValidationError,
-            r"Missing required property: password \[seed record 1 \(no-password@",
+            r"Missing required property: password'\. \[seed record 1 \(no-password@",
             id="no-password",
         ),
         pytest.param(
@@ -181,7 +181,12 @@ def test_a_record_password_wins_and_is_checked(identity_store: IdentityStore) ->
         ),
         pytest.param({"email": "c@example.com"}, ValueError, "no connection", id="no-connection"),
         pytest.param(
-            {"user_id": "auth0|507f1f77bcf86cd799439011", "connection": DB, "email": "d@x.io"},
+            {
+                "user_id": "auth0|507f1f77bcf86cd799439011",
+                "connection": DB,
+                "email": "d@x.io",
+                "password": PASSWORD,
+            },
             errors.UserExistsError,
             r"\[seed record 1 ",
             id="duplicate-id",
