@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,14 @@ STRICT_INI = """
 addopts = --strict-markers -p no:cacheprovider
 filterwarnings = error
 """
+
+
+TESTING_MD = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+
+
+def _blocks(language: str) -> list[str]:
+    text = TESTING_MD.read_text(encoding="utf-8")
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, re.M | re.S)
 
 
 @pytest.fixture
@@ -184,3 +194,16 @@ def test_parallel_workers_each_get_their_own_stores(strict: pytest.Pytester) -> 
     result = strict.runpytest_subprocess("-n", "2", "-p", "no:hypothesispytest")
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["*2 workers*"])
+
+
+def test_the_examples_in_docs_testing_md_pass(strict: pytest.Pytester) -> None:
+    """docs/testing.md: its ``python`` blocks make one test module, its ``json`` block the data."""
+    (users,) = _blocks("json")
+    strict.path.joinpath("users.json").write_text(users, encoding="utf-8")
+    module = "\n\n".join(_blocks("python"))
+    strict.makepyfile(test_testing_md=module)
+    result = strict.runpytest()
+    tests = len(re.findall(r"^def test_", module, re.M))
+    assert tests >= 15
+    result.assert_outcomes(passed=tests)
+    result.stdout.fnmatch_lines(["identitystore: lenient by marker for email_format (1 tests)"])
