@@ -163,7 +163,8 @@ def test_given_tests_use_the_factory(strict: pytest.Pytester) -> None:
         """
         from hypothesis import HealthCheck, given, settings, strategies as st
 
-        @settings(max_examples=5, suppress_health_check=[HealthCheck.function_scoped_fixture])
+        @settings(max_examples=5, deadline=None,
+                  suppress_health_check=[HealthCheck.function_scoped_fixture])
         @given(digits=st.text("0123456789", min_size=6, max_size=12))
         def test_any_number(identity_store_factory, digits):
             store = identity_store_factory()  # a fresh store per example
