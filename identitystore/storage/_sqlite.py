@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -265,6 +265,69 @@ class _Handle:
         self.close()
 
 
+class _Session:
+    """A handle's connection for one operation, holding ``lock`` (the shared handle's) meanwhile.
+
+    Plain ``__enter__``/``__exit__`` rather than ``contextlib``: every call of the store passes
+    through here, and a generator-based context manager costs several times more.
+    """
+
+    __slots__ = ("conn", "handle", "lock")
+
+    def __init__(self, handle: _Handle, lock: threading.RLock | None) -> None:
+        self.handle = handle
+        self.conn = handle.conn
+        self.lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        if self.lock is not None:
+            self.lock.acquire()
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None = None, *exc_info: object) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+class _Write(_Session):
+    """A ``BEGIN IMMEDIATE`` transaction: committed on a clean exit, rolled back otherwise."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = super().__enter__()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            super().__exit__()
+            raise _storage_error(exc) from exc
+        except BaseException:
+            super().__exit__()
+            raise
+        return conn
+
+    def __exit__(self, exc_type: type[BaseException] | None = None, *exc_info: object) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self.conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    raise _storage_error(exc) from exc
+                except BaseException:
+                    self._rollback()
+                    raise
+            else:
+                self._rollback()
+        finally:
+            super().__exit__()
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
+
 def _storage_error(exc: sqlite3.Error) -> StorageError:
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
@@ -361,34 +424,15 @@ class SQLiteBackend:
                 self._handles.add(handle)
         return handle
 
-    @contextlib.contextmanager
-    def _session(self) -> Iterator[sqlite3.Connection]:
+    def _session(self) -> _Session:
+        """``with backend._session() as conn``: this thread's connection (the shared one locked)."""
         handle = self._handle()
-        if handle is self._shared:
-            with self._lock:
-                yield handle.conn
-            return
-        yield handle.conn
+        return _Session(handle, self._lock if handle is self._shared else None)
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> _Write:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
-        with self._session() as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-            try:
-                yield conn
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    raise _storage_error(exc) from exc
-            except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
+        handle = self._handle()
+        return _Write(handle, self._lock if handle is self._shared else None)
 
     @staticmethod
     def _guard(action: Any) -> Any:
@@ -429,8 +473,9 @@ class SQLiteBackend:
         until ``PRAGMA data_version`` says another connection committed, or this backend changed
         a connection itself.
         """
-        with self._session() as conn:
-            handle = self._handle()
+        session = self._session()
+        with session as conn:
+            handle = session.handle
             try:
                 version = (conn.execute("PRAGMA data_version").fetchone()[0], self._generation)
                 cache = handle.cache
