@@ -32,6 +32,7 @@ from hypothesis.stateful import (
 )
 
 from identitystore import IdentityStore, PasswordHasher, errors
+from identitystore.testing.helpers import ManualClock
 
 DB = "Username-Password-Authentication"
 EMAIL = "email"
@@ -104,16 +105,6 @@ def ts(moment: datetime) -> str:
 Expected = type[BaseException] | tuple[type[BaseException], ...] | None
 
 
-class ManualClock:
-    """The store's clock; the machine moves it forward before every step."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class ModelUser:
     """What the model knows of a user: the fields compared with the store, and the password."""
@@ -163,7 +154,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = ManualClock()
+        self.clock = ManualClock(START)  # the machine moves it before every step
         self.store = self.open_store()
         self.model: dict[str, ModelUser] = {}
         self.deleted: set[str] = set()
