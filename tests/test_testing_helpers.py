@@ -181,6 +181,12 @@ def test_a_record_password_wins_and_is_checked(identity_store: IdentityStore) ->
         ),
         pytest.param({"email": "c@example.com"}, ValueError, "no connection", id="no-connection"),
         pytest.param(
+            {"connection": "Nope", "email": "c@example.com"},
+            errors.UnknownConnectionError,
+            r"\[seed record 1 \(c@example.com\)\]",
+            id="unknown-connection",
+        ),
+        pytest.param(
             {
                 "user_id": "auth0|507f1f77bcf86cd799439011",
                 "connection": DB,
@@ -201,6 +207,13 @@ def test_invalid_records_name_themselves_and_keep_earlier_ones(
     if isinstance(caught.value, errors.IdentityStoreError):  # the Auth0 body itself is unchanged
         assert "seed record" not in json.dumps(caught.value.to_dict())
     assert identity_store.list_users(include_totals=True).total == 1
+
+
+def test_an_unknown_connection_is_auth0s_400_with_a_default_password(
+    identity_store: IdentityStore,
+) -> None:
+    with pytest.raises(errors.UnknownConnectionError, match=r"\[seed record 0 "):
+        seed_users(identity_store, [{"connection": "Nope", "email": "c@x.io"}], password=PASSWORD)
 
 
 def test_seed_files_must_hold_a_list(identity_store: IdentityStore, tmp_path: Path) -> None:
