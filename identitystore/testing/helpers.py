@@ -246,9 +246,9 @@ def _seed_one(
     return user
 
 
-def _takes_password(store: IdentityStore, connection: object) -> bool:
+def _takes_password(store: IdentityStore, connection: str) -> bool:
     try:
-        return store.get_connection(connection).strategy in _PASSWORD_STRATEGIES  # type: ignore[arg-type]
+        return store.get_connection(connection).strategy in _PASSWORD_STRATEGIES
     except NotFoundError:
         return False  # create_user reports the unknown connection as Auth0 does
 
