@@ -107,12 +107,14 @@ class IdentityStore:
         ('jane@example.com', True)
 
     Args:
-        database: a SQLite file path (created on first use), ``":memory:"``, or a ``Backend``.
+        database: a SQLite file path (created on first use), ``":memory:"``, a
+            ``postgresql://`` URL (needs ``identitystore[postgres]``), or a ``Backend``.
         hasher: password hasher; default ``PasswordHasher.bcrypt()`` (cost 10).
         notifier: where messages go; default an ``InMemoryNotifier`` readable as ``outbox``.
         clock: returns the current time (timezone-aware); default the system clock in UTC.
         durability: ``"full"`` (default: a returned user survives power loss) or ``"normal"``
-            (faster; survives an application crash, not a power loss). SQLite files only.
+            (faster; survives an application crash, not a power loss). SQLite files and
+            PostgreSQL (docs/storage.md).
         strategies: extra connection strategies besides ``auth0``, ``email`` and ``sms``.
         tenant_domain: the host name in verification links.
         max_login_attempts: failed sign-ins of one user from one IP before brute-force

@@ -31,14 +31,21 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"connections", "limits", "errors", "_models", "_formats", "_jsonschema"}
     ),
     "_query": frozenset({"_models", "errors", "storage"}),
-    "storage": frozenset({"_models", "errors", "storage._sqlite", "storage._schema"}),
-    "storage._schema": frozenset({"_models", "errors", "storage"}),
-    "storage._sqlite": frozenset({"_models", "errors", "storage", "storage._schema"}),
+    "storage": frozenset(
+        {"_models", "errors", "storage._sqlite", "storage._schema", "storage._postgres"}
+    ),
+    "storage._schema": frozenset({"_models", "errors", "storage", "storage._rows"}),
+    "storage._rows": frozenset({"_models", "storage"}),
+    "storage._sqlite": frozenset(
+        {"_models", "errors", "storage", "storage._schema", "storage._rows"}
+    ),
+    "storage._postgres": frozenset({"_models", "errors", "storage", "storage._rows"}),
     # The only surface: the public package and identitystore.errors, nothing private.
     "cli": frozenset({"", "errors"}),
     # `python -m identitystore` runs the CLI: the one module allowed to import it.
     "__main__": frozenset({"cli"}),
     "testing": frozenset(),
+    "testing.backend_suite": frozenset({"", "errors", "_models", "storage"}),
     # Test helpers: the public package, its errors and the storage protocol.
     "testing.helpers": frozenset({"", "errors", "storage"}),
     # The pytest plugin: the public package and the helpers, imported inside fixtures.
@@ -55,13 +62,15 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "phonenumbers": frozenset({"_validation"}),
     "sqlite_utils": frozenset({"storage._schema"}),
     "click": frozenset({"cli"}),
-    "hypothesis": frozenset(),
-    "pytest": frozenset({"testing.plugin"}),
+    "hypothesis": frozenset({"testing.backend_suite"}),
+    "pytest": frozenset({"testing.backend_suite", "testing.plugin"}),
+    "psycopg": frozenset({"storage._postgres"}),
+    "psycopg_pool": frozenset({"storage._postgres"}),
 }
 #: Modules whose imports of identitystore must sit inside functions (or under TYPE_CHECKING).
 LAZY_IDENTITYSTORE = frozenset({"testing.plugin"})
 #: Third-party packages that must be imported inside a function (or under TYPE_CHECKING).
-LAZY = frozenset({"passlib", "argon2", "phonenumbers"})
+LAZY = frozenset({"passlib", "argon2", "phonenumbers", "psycopg", "psycopg_pool"})
 
 
 def _module_name(path: Path) -> str:

@@ -500,7 +500,7 @@ def test_metadata_rules(store: IdentityStore, fields: dict[str, Any], fragment: 
 
 
 def test_metadata_round_trips_exactly(store: IdentityStore) -> None:
-    metadata = {"nested": {"list": [1, 2.5, None, True, "ünï\x00code"]}, "sql": "'; DROP TABLE x"}
+    metadata = {"nested": {"list": [1, 2.5, None, True, "ünï\u2028code"]}, "sql": "'; DROP TABLE x"}
     user = store.create_user(
         DB, email="a@example.com", password=GOOD_PASSWORD, user_metadata=metadata
     )
