@@ -61,6 +61,7 @@ CODE_MAX_ATTEMPTS = 3
 MAX_LOGIN_ATTEMPTS = 10  # IdentityStore's default brute-force threshold
 LOGIN_BLOCK = timedelta(minutes=15)
 UNKNOWN_ID = "auth0|000000000000000000000000"
+PREFIXES = {DB: "auth0", EMAIL: "email", SMS: "sms"}
 #: A weak password for a taken email: which check comes first is not part of the contract.
 TAKEN_AND_WEAK = (errors.PasswordStrengthError, errors.UserExistsError)
 #: Likewise for a PATCH of password and email for a user whose connection takes neither.
@@ -106,6 +107,13 @@ meta_values = st.one_of(
 )
 new_metadata = st.dictionaries(meta_keys, meta_values, min_size=1, max_size=3)
 metadata_patches = st.dictionaries(meta_keys, st.none() | meta_values, max_size=3)
+#: PATCH fields every user takes, with values (None removes a name or nickname).
+PROFILE_PATCH: dict[str, st.SearchStrategy[Any]] = {
+    "user_metadata": metadata_patches,
+    "name": st.none() | names,
+    "nickname": st.none() | names,
+    "blocked": st.booleans(),
+}
 mostly_true = st.integers(0, 3).map(bool)
 codes = st.text(string.digits, min_size=6, max_size=6)
 # Time moves 0-5 s (with microseconds, which timestamps cut to milliseconds) before every step.
@@ -267,6 +275,18 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         self.expect_user(user)
         return str(user.user_id)
 
+    def create(self, connection: str, fields: dict[str, Any], expected: ModelUser) -> Any:
+        """``create_user(connection, **fields)``: refused with nothing written if the model has a
+        user with the same email or phone number in ``connection``, else ``expected`` (with the
+        new ``user_id``) joins the model. Returns the user id for the ``users`` bundle."""
+        key = "email" if expected.email is not None else "phone_number"
+        if self.find(connection, key, getattr(expected, key)) is not None:
+            self.refused(errors.UserExistsError, self.store.create_user, connection, **fields)
+            return multiple()
+        user = self.call(None, self.store.create_user, connection, **fields)
+        assert user.user_id.startswith(PREFIXES[connection] + "|")
+        return self.add(user, dataclasses.replace(expected, user_id=user.user_id))
+
     # -- creating users -------------------------------------------------------------------------
 
     @rule(
@@ -295,19 +315,12 @@ class IdentityStoreMachine(RuleBasedStateMachine):
             for k, v in {"name": name, "blocked": blocked, "user_metadata": metadata}.items()
             if v is not None
         }
-        create = self.store.create_user
         lowered = email.lower()
-        if self.find(DB, "email", lowered) is not None:
-            self.refused(
-                errors.UserExistsError, create, DB, email=email, password=password, **extra
-            )
-            return multiple()
-        user = self.call(None, create, DB, email=email, password=password, **extra)
-        assert user.user_id.startswith("auth0|")
-        return self.add(
-            user,
+        return self.create(
+            DB,
+            {"email": email, "password": password, **extra},
             ModelUser(
-                user_id=user.user_id,
+                user_id="",
                 connection=DB,
                 created_at=self.now,
                 name=name if name is not None else lowered,
@@ -356,17 +369,11 @@ class IdentityStoreMachine(RuleBasedStateMachine):
     def create_sms_user(self, *, dt: timedelta, phone: str, blocked: bool | None) -> Any:
         self.tick(dt)
         extra = {} if blocked is None else {"blocked": blocked}
-        if self.find(SMS, "phone_number", phone) is not None:
-            self.refused(
-                errors.UserExistsError, self.store.create_user, SMS, phone_number=phone, **extra
-            )
-            return multiple()
-        user = self.call(None, self.store.create_user, SMS, phone_number=phone, **extra)
-        assert user.user_id.startswith("sms|")
-        return self.add(
-            user,
+        return self.create(
+            SMS,
+            {"phone_number": phone, **extra},
             ModelUser(
-                user_id=user.user_id,
+                user_id="",
                 connection=SMS,
                 created_at=self.now,
                 name=phone,
@@ -382,17 +389,11 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         self.tick(dt)
         extra = {} if name is None else {"name": name}
         lowered = email.lower()
-        if self.find(EMAIL, "email", lowered) is not None:
-            self.refused(
-                errors.UserExistsError, self.store.create_user, EMAIL, email=email, **extra
-            )
-            return multiple()
-        user = self.call(None, self.store.create_user, EMAIL, email=email, **extra)
-        assert user.user_id.startswith("email|")
-        return self.add(
-            user,
+        return self.create(
+            EMAIL,
+            {"email": email, **extra},
             ModelUser(
-                user_id=user.user_id,
+                user_id="",
                 connection=EMAIL,
                 created_at=self.now,
                 name=name if name is not None else lowered,
@@ -464,15 +465,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
     @rule(
         dt=steps,
         uid=users,
-        body=st.fixed_dictionaries(
-            {},
-            optional={
-                "user_metadata": metadata_patches,
-                "name": st.none() | names,
-                "nickname": st.none() | names,
-                "blocked": st.booleans(),
-            },
-        ),
+        body=st.fixed_dictionaries({}, optional=PROFILE_PATCH),
     )
     def update_profile(self, dt: timedelta, uid: str, body: dict[str, Any]) -> None:
         self.tick(dt)
@@ -513,15 +506,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         dt=steps,
         uid=users,
         body=st.fixed_dictionaries(
-            {},
-            optional={
-                "user_metadata": metadata_patches,
-                "name": st.none() | names,
-                "nickname": st.none() | names,
-                "blocked": st.booleans(),
-                "email": emails,
-                "password": passwords,
-            },
+            {}, optional={**PROFILE_PATCH, "email": emails, "password": passwords}
         ),
     )
     def update_anything(self, dt: timedelta, uid: str, body: dict[str, Any]) -> None:
