@@ -1,8 +1,15 @@
-"""Shared fixtures: stores on a real SQLite file and in memory, with cheap (real) hashing."""
+"""Shared fixtures: stores in memory, on a real SQLite file and on a real PostgreSQL server, with
+cheap (real) hashing.
+
+PostgreSQL tests use the server at ``IDENTITYSTORE_TEST_POSTGRES_URL`` (``.ci/run`` starts one);
+each test gets a fresh schema on it. Without the variable they skip, except under ``CI=true``, where
+they fail.
+"""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,12 +48,40 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture(params=["memory", "file"])
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The URL of the test PostgreSQL server; skips without one (fails under ``CI=true``)."""
+    url = os.environ.get("IDENTITYSTORE_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but IDENTITYSTORE_TEST_POSTGRES_URL is not set: .ci/run sets it")
+        pytest.skip("no PostgreSQL server: set IDENTITYSTORE_TEST_POSTGRES_URL")
+    return url
+
+
+@pytest.fixture
+def pg_url(postgres_url: str) -> Iterator[str]:
+    """A URL whose tables live in a fresh, empty schema of the test server (dropped after)."""
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in postgres_url else "?"
+    yield f"{postgres_url}{separator}options=-csearch_path%3D{schema}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["memory", "file", "postgres"])
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
 ) -> Iterator[IdentityStore]:
-    """A fresh store, once in memory and once on a real SQLite file."""
-    target = ":memory:" if request.param == "memory" else tmp_path / "users.db"
+    """A fresh store: in memory, on a real SQLite file, on a real PostgreSQL server."""
+    if request.param == "postgres":
+        target: str | Path = request.getfixturevalue("pg_url")
+    else:
+        target = ":memory:" if request.param == "memory" else tmp_path / "users.db"
     with IdentityStore(target, hasher=FAST, clock=clock) as s:
         yield s
 

@@ -31,9 +31,15 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"connections", "limits", "errors", "_models", "_formats", "_jsonschema"}
     ),
     "_query": frozenset({"_models", "errors", "storage"}),
-    "storage": frozenset({"_models", "errors", "storage._sqlite", "storage._schema"}),
-    "storage._schema": frozenset({"_models", "errors", "storage"}),
-    "storage._sqlite": frozenset({"_models", "errors", "storage", "storage._schema"}),
+    "storage": frozenset(
+        {"_models", "errors", "storage._sqlite", "storage._schema", "storage._postgres"}
+    ),
+    "storage._schema": frozenset({"_models", "errors", "storage", "storage._rows"}),
+    "storage._rows": frozenset({"_models", "storage"}),
+    "storage._sqlite": frozenset(
+        {"_models", "errors", "storage", "storage._schema", "storage._rows"}
+    ),
+    "storage._postgres": frozenset({"_models", "errors", "storage", "storage._rows"}),
     # The only surface: the public package and identitystore.errors, nothing private.
     "cli": frozenset({"", "errors"}),
     # `python -m identitystore` runs the CLI: the one module allowed to import it.
@@ -42,6 +48,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Test toolkit surfaces: the public package and its public modules only.
     "strategies": frozenset({"", "errors", "limits", "passwords"}),
     "testing.stateful": frozenset({"", "errors"}),
+    "testing.backend_suite": frozenset({"", "errors", "_models", "storage"}),
 }
 #: May import every layer except the CLI.
 EVERYTHING_BUT_CLI = {"_store", ""}
@@ -54,11 +61,13 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "phonenumbers": frozenset({"_validation", "strategies"}),
     "sqlite_utils": frozenset({"storage._schema"}),
     "click": frozenset({"cli"}),
-    "hypothesis": frozenset({"strategies", "testing.stateful"}),
-    "pytest": frozenset(),
+    "hypothesis": frozenset({"strategies", "testing.stateful", "testing.backend_suite"}),
+    "pytest": frozenset({"testing.backend_suite"}),
+    "psycopg": frozenset({"storage._postgres"}),
+    "psycopg_pool": frozenset({"storage._postgres"}),
 }
 #: Third-party packages that must be imported inside a function (or under TYPE_CHECKING).
-LAZY = frozenset({"passlib", "argon2", "phonenumbers"})
+LAZY = frozenset({"passlib", "argon2", "phonenumbers", "psycopg", "psycopg_pool"})
 
 
 def _module_name(path: Path) -> str:

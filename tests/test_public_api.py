@@ -33,7 +33,16 @@ EXPECTED = {
 #: Public modules reached by their own name; their ``__all__`` is public too.
 PUBLIC_MODULES = (identitystore, connections, errors, hashing, notify, passwords, storage)
 #: Imported only where first needed, never by ``import identitystore``.
-HEAVY = ("passlib", "bcrypt", "phonenumbers", "hypothesis", "sqlite_utils", "click")
+HEAVY = (
+    "passlib",
+    "bcrypt",
+    "phonenumbers",
+    "hypothesis",
+    "sqlite_utils",
+    "click",
+    "psycopg",
+    "psycopg_pool",
+)
 
 
 def test_all_is_sorted() -> None:

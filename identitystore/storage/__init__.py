@@ -3,6 +3,11 @@
 Storage knows rows, not Auth0: it reports *which* unique key collided (``DuplicateKey``) and the
 store turns that into Auth0's error. Every write is one transaction; unique indexes decide
 collisions, never a read before the write.
+
+``Backend`` is a supported extension point: any object with its methods can be passed to
+``IdentityStore``; ``identitystore.testing.backend_suite`` holds the tests it must pass
+(docs/storage.md). The built-in backends are ``SQLiteBackend`` and ``PostgresBackend`` (loaded on
+first use, so that neither SQLite's migrations nor psycopg load before they are needed).
 """
 
 from __future__ import annotations
@@ -10,9 +15,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from .._models import Connection, Event, NewUserRecord, User
+
+if TYPE_CHECKING:
+    from ._postgres import PostgresBackend
+    from ._sqlite import SQLiteBackend
 
 __all__ = [
     "Backend",
@@ -20,6 +29,8 @@ __all__ = [
     "DuplicateKey",
     "Durability",
     "Filter",
+    "PostgresBackend",
+    "SQLiteBackend",
     "TicketUse",
     "UserQuery",
     "open_backend",
@@ -249,7 +260,12 @@ class Backend(Protocol):
 def open_backend(
     database: str | os.PathLike[str] | Backend, *, durability: Durability = "full"
 ) -> Backend:
-    """A backend for ``database``: a SQLite path, ``":memory:"``, or a ``Backend`` object as is."""
+    """A backend for ``database``: a ``postgresql://`` (or ``postgres://``) URL, a SQLite path,
+    ``":memory:"``, or a ``Backend`` object as is."""
+    if isinstance(database, str) and database.startswith(("postgresql://", "postgres://")):
+        from ._postgres import PostgresBackend
+
+        return PostgresBackend(database, durability=durability)
     if isinstance(database, (str, os.PathLike)):
         from ._sqlite import SQLiteBackend
 
@@ -257,3 +273,16 @@ def open_backend(
     if isinstance(database, Backend):
         return database
     raise TypeError(f"cannot open a store on {type(database).__name__}")
+
+
+def __getattr__(name: str) -> Any:
+    """``PostgresBackend`` and ``SQLiteBackend``, imported on first use."""
+    if name == "PostgresBackend":
+        from ._postgres import PostgresBackend
+
+        return PostgresBackend
+    if name == "SQLiteBackend":
+        from ._sqlite import SQLiteBackend
+
+        return SQLiteBackend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,6 +12,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from ..errors import SchemaVersionError
+from ._rows import LOOKUP_INDEXES
 
 __all__ = ["SCHEMA_VERSION", "migrate", "refuse_newer"]
 
@@ -85,16 +86,7 @@ def m001_initial(db: Database) -> None:
 @MIGRATIONS()
 def m002_lifecycle(db: Database) -> None:
     """Look-up indexes, user counts, password history, one-time codes, events, login failures."""
-    for name, columns in (
-        ("users_email", "email, user_id"),
-        ("users_username", "username, user_id"),
-        ("users_phone_number", "phone_number, user_id"),
-        ("users_name", "name, user_id"),
-        ("users_created", "created_at, user_id"),
-        ("users_updated", "updated_at, user_id"),
-        ("users_last_login", "last_login, user_id"),
-        ("users_connection_created", "connection_id, created_at, user_id"),
-    ):
+    for name, columns in LOOKUP_INDEXES:
         db.execute(f"CREATE INDEX {name} ON users({columns})")
     db.execute("ALTER TABLE users ADD COLUMN last_password_reset TEXT")
     db.execute("ALTER TABLE tickets ADD COLUMN email TEXT")

@@ -13,106 +13,52 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from .._models import Connection, Event, NewUserRecord, User
 from ..errors import StorageBusyError, StorageError
 from . import QUERY_FIELDS, CodeOutcome, DuplicateKey, Durability, Filter, TicketUse, UserQuery
+from ._rows import (
+    SELECT_USER,
+    SORTABLE,
+    USER_COLUMNS,
+    code_outcome,
+    column_value,
+    event_from_row,
+    event_values,
+    json_text,
+    updatable_column,
+    user_from_row,
+    user_values,
+    verification_ticket,
+    where_clause,
+)
 from ._schema import migrate, refuse_newer
 
 __all__ = ["SQLiteBackend"]
 
 _BUSY_TIMEOUT_MS = 60_000
-_USER_COLUMNS = (
-    "user_id",
-    "user_id_key",
-    "connection_id",
-    "connection",
-    "provider",
-    "email",
-    "email_verified",
-    "username",
-    "phone_number",
-    "phone_verified",
-    "name",
-    "nickname",
-    "picture",
-    "given_name",
-    "family_name",
-    "blocked",
-    "user_metadata",
-    "app_metadata",
-    "password_hash",
-    "created_at",
-    "updated_at",
-)
 _INSERT_USER = (
-    f"INSERT INTO users ({', '.join(_USER_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _USER_COLUMNS)})"
+    f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ({', '.join('?' for _ in USER_COLUMNS)})"
 )
 _INSERT_TICKET = (
     "INSERT INTO tickets (token_hash, kind, user_id, created_at, expires_at, email) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
-_SELECT_USER = (
-    "SELECT user_id, connection, provider, created_at, updated_at, name, email, email_verified, "
-    "username, phone_number, phone_verified, nickname, picture, given_name, family_name, blocked, "
-    "user_metadata, app_metadata, last_login, last_ip, logins_count, last_password_reset FROM users"
-)
 
 
-_SELECT_USER_AND_HASH = _SELECT_USER.replace(" FROM users", ", password_hash FROM users")
+_SELECT_USER_AND_HASH = SELECT_USER.replace(" FROM users", ", password_hash FROM users")
 _DELETE_CODE = "DELETE FROM one_time_codes WHERE connection_id = ? AND identifier = ?"
 _INSERT_EVENT = (
     "INSERT INTO events (log_id, date, type, description, connection, connection_id, user_id, "
     "user_name, ip, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-#: Columns a change may set: everything stored but the user's identity and creation.
-_UPDATABLE = frozenset(_USER_COLUMNS) - {
-    "user_id",
-    "user_id_key",
-    "connection_id",
-    "connection",
-    "provider",
-    "created_at",
-} | {"last_password_reset"}
-_SORTABLE = QUERY_FIELDS - {"blocked", "email_verified", "phone_verified"}
-
-
-def _event_from_row(r: Sequence[Any]) -> Event:
-    return Event(
-        log_id=r[0],
-        date=r[1],
-        type=r[2],
-        description=r[3],
-        connection=r[4],
-        connection_id=r[5],
-        user_id=r[6],
-        user_name=r[7],
-        ip=r[8],
-        details=None if r[9] is None else json.loads(r[9]),
-    )
 
 
 def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
-    for e in events:
-        conn.execute(
-            _INSERT_EVENT,
-            (
-                e.log_id,
-                e.date,
-                e.type,
-                e.description,
-                e.connection,
-                e.connection_id,
-                e.user_id,
-                e.user_name,
-                e.ip,
-                _json(e.details),
-            ),
-        )
+    conn.executemany(_INSERT_EVENT, [event_values(e) for e in events])
 
 
 def _remember_password(
@@ -130,16 +76,6 @@ def _remember_password(
         "(SELECT id FROM password_history WHERE user_id = ? ORDER BY id DESC LIMIT ?)",
         (user_id, user_id, keep - 1),
     )
-
-
-def _column(key: str) -> str:
-    if key not in _UPDATABLE:
-        raise ValueError(f"cannot update column {key!r}")
-    return key
-
-
-def _column_value(key: str, value: Any) -> Any:
-    return _json(value) if key in ("user_metadata", "app_metadata") else value
 
 
 def _field_sql(name: str) -> str:
@@ -180,18 +116,8 @@ def _filter_sql(f: Filter, params: list[Any]) -> str:
     return f"NOT coalesce({clause}, 0)" if f.negate else clause
 
 
-def _where(query: UserQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.connection_id is not None:
-        clauses.append("connection_id = ?")
-        params.append(query.connection_id)
-    clauses.extend(_filter_sql(f, params) for f in query.filters)
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
 def _order(query: UserQuery) -> str:
-    if query.sort not in _SORTABLE:
+    if query.sort not in SORTABLE:
         raise ValueError(f"cannot sort by {query.sort!r}")
     direction = "DESC" if query.descending else "ASC"
     return f"{query.sort} {direction}, user_id {direction}"
@@ -206,41 +132,6 @@ def _count(conn: sqlite3.Connection, query: UserQuery, where: str, params: list[
             args.append(query.connection_id)
         return int(conn.execute(sql, args).fetchone()[0])
     return int(conn.execute(f"SELECT count(*) FROM users{where}", params).fetchone()[0])
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _bool(value: int | None) -> bool | None:
-    return None if value is None else bool(value)
-
-
-def _user_from_row(row: Sequence[Any]) -> User:
-    return User(
-        user_id=row[0],
-        connection=row[1],
-        provider=row[2],
-        created_at=row[3],
-        updated_at=row[4],
-        name=row[5],
-        email=row[6],
-        email_verified=_bool(row[7]),
-        username=row[8],
-        phone_number=row[9],
-        phone_verified=_bool(row[10]),
-        nickname=row[11],
-        picture=row[12],
-        given_name=row[13],
-        family_name=row[14],
-        blocked=_bool(row[15]),
-        user_metadata=None if row[16] is None else json.loads(row[16]),
-        app_metadata=None if row[17] is None else json.loads(row[17]),
-        last_login=row[18],
-        last_ip=row[19],
-        logins_count=row[20],
-        last_password_reset=row[21],
-    )
 
 
 class _Handle:
@@ -263,6 +154,69 @@ class _Handle:
 
     def __del__(self) -> None:
         self.close()
+
+
+class _Session:
+    """A handle's connection for one operation, holding ``lock`` (the shared handle's) meanwhile.
+
+    Plain ``__enter__``/``__exit__`` rather than ``contextlib``: every call of the store passes
+    through here, and a generator-based context manager costs several times more.
+    """
+
+    __slots__ = ("conn", "handle", "lock")
+
+    def __init__(self, handle: _Handle, lock: threading.RLock | None) -> None:
+        self.handle = handle
+        self.conn = handle.conn
+        self.lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        if self.lock is not None:
+            self.lock.acquire()
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None = None, *exc_info: object) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+class _Write(_Session):
+    """A ``BEGIN IMMEDIATE`` transaction: committed on a clean exit, rolled back otherwise."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = super().__enter__()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            super().__exit__()
+            raise _storage_error(exc) from exc
+        except BaseException:
+            super().__exit__()
+            raise
+        return conn
+
+    def __exit__(self, exc_type: type[BaseException] | None = None, *exc_info: object) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self.conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    raise _storage_error(exc) from exc
+                except BaseException:
+                    self._rollback()
+                    raise
+            else:
+                self._rollback()
+        finally:
+            super().__exit__()
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
 
 def _storage_error(exc: sqlite3.Error) -> StorageError:
@@ -361,34 +315,15 @@ class SQLiteBackend:
                 self._handles.add(handle)
         return handle
 
-    @contextlib.contextmanager
-    def _session(self) -> Iterator[sqlite3.Connection]:
+    def _session(self) -> _Session:
+        """``with backend._session() as conn``: this thread's connection (the shared one locked)."""
         handle = self._handle()
-        if handle is self._shared:
-            with self._lock:
-                yield handle.conn
-            return
-        yield handle.conn
+        return _Session(handle, self._lock if handle is self._shared else None)
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> _Write:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
-        with self._session() as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-            try:
-                yield conn
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    raise _storage_error(exc) from exc
-            except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
+        handle = self._handle()
+        return _Write(handle, self._lock if handle is self._shared else None)
 
     @staticmethod
     def _guard(action: Any) -> Any:
@@ -415,7 +350,7 @@ class SQLiteBackend:
                         connection.id,
                         connection.name,
                         connection.strategy,
-                        _json(connection.options),
+                        json_text(connection.options),
                     ),
                 )
             except sqlite3.IntegrityError as exc:
@@ -429,8 +364,9 @@ class SQLiteBackend:
         until ``PRAGMA data_version`` says another connection committed, or this backend changed
         a connection itself.
         """
-        with self._session() as conn:
-            handle = self._handle()
+        session = self._session()
+        with session as conn:
+            handle = session.handle
             try:
                 version = (conn.execute("PRAGMA data_version").fetchone()[0], self._generation)
                 cache = handle.cache
@@ -463,45 +399,12 @@ class SQLiteBackend:
 
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
         """Store the user (with its verification ticket and ``events``) in one transaction."""
-        user = record.user
-        row = (
-            user.user_id,
-            user.user_id.lower(),
-            record.connection_id,
-            user.connection,
-            user.provider,
-            user.email,
-            user.email_verified,
-            user.username,
-            user.phone_number,
-            user.phone_verified,
-            user.name,
-            user.nickname,
-            user.picture,
-            user.given_name,
-            user.family_name,
-            user.blocked,
-            _json(user.user_metadata),
-            _json(user.app_metadata),
-            record.password_hash,
-            user.created_at,
-            user.updated_at,
-        )
         with self._write() as conn:
             try:
-                conn.execute(_INSERT_USER, row)
-                if record.verification_token_hash is not None:
-                    conn.execute(
-                        _INSERT_TICKET,
-                        (
-                            record.verification_token_hash,
-                            "email_verification",
-                            user.user_id,
-                            user.created_at,
-                            record.verification_expires_at,
-                            user.email,
-                        ),
-                    )
+                conn.execute(_INSERT_USER, user_values(record))
+                ticket = verification_ticket(record)
+                if ticket is not None:
+                    conn.execute(_INSERT_TICKET, ticket)
                 _insert_events(conn, events)
             except sqlite3.IntegrityError as exc:
                 duplicate = _duplicate_key(exc)
@@ -515,9 +418,9 @@ class SQLiteBackend:
         """The user with exactly this ``user_id``, or None."""
         with self._session() as conn:
             row = self._guard(
-                lambda: conn.execute(_SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
+                lambda: conn.execute(SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
             )
-        return None if row is None else _user_from_row(row)
+        return None if row is None else user_from_row(row)
 
     def count_users(self) -> int:
         """How many users are stored."""
@@ -534,7 +437,7 @@ class SQLiteBackend:
             self._guard(
                 lambda: conn.execute(
                     "UPDATE connections SET options = ? WHERE id = ?",
-                    (_json(connection.options), connection.id),
+                    (json_text(connection.options), connection.id),
                 )
             )
         self._generation += 1
@@ -561,10 +464,10 @@ class SQLiteBackend:
         with self._session() as conn:
             rows = self._guard(
                 lambda: conn.execute(
-                    _SELECT_USER + " WHERE email = ? ORDER BY created_at, user_id", (email,)
+                    SELECT_USER + " WHERE email = ? ORDER BY created_at, user_id", (email,)
                 ).fetchall()
             )
-        return [_user_from_row(r) for r in rows]
+        return [user_from_row(r) for r in rows]
 
     def find_user(self, connection_id: str, key: str, value: str) -> tuple[User, str | None] | None:
         """The connection's user whose ``key`` is ``value``, with its password hash."""
@@ -577,23 +480,23 @@ class SQLiteBackend:
                     (connection_id, value),
                 ).fetchone()
             )
-        return None if row is None else (_user_from_row(row), row[-1])
+        return None if row is None else (user_from_row(row), row[-1])
 
     def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
         """A page of users matching ``query``, and their total if asked."""
-        where, params = _where(query)
+        where, params = where_clause(query, _filter_sql, "?")
         order = _order(query)
         with self._session() as conn:
             rows = self._guard(
                 lambda: conn.execute(
-                    f"{_SELECT_USER}{where} ORDER BY {order} LIMIT ? OFFSET ?",
+                    f"{SELECT_USER}{where} ORDER BY {order} LIMIT ? OFFSET ?",
                     (*params, query.limit, query.offset),
                 ).fetchall()
             )
             total = None
             if query.with_total:
                 total = self._guard(lambda: _count(conn, query, where, params))
-        return [_user_from_row(r) for r in rows], total
+        return [user_from_row(r) for r in rows], total
 
     def update_user(
         self,
@@ -612,11 +515,11 @@ class SQLiteBackend:
                 ).fetchone()
                 if row is None:
                     return None
-                values = {k: _column_value(k, v) for k, v in changes(_user_from_row(row)).items()}
+                values = {k: column_value(k, v) for k, v in changes(user_from_row(row)).items()}
                 if password_hash is not None:
                     values["password_hash"] = password_hash
                 if values:
-                    assignments = ", ".join(f"{_column(k)} = ?" for k in values)
+                    assignments = ", ".join(f"{updatable_column(k)} = ?" for k in values)
                     conn.execute(
                         f"UPDATE users SET {assignments} WHERE user_id = ?",
                         (*values.values(), user_id),
@@ -626,7 +529,7 @@ class SQLiteBackend:
                 if password_hash is not None and row[-1] is not None:
                     _remember_password(conn, user_id, row[-1], row[4], history_size)
                 _insert_events(conn, events)
-                updated = conn.execute(_SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
+                updated = conn.execute(SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
             except sqlite3.IntegrityError as exc:
                 duplicate = _duplicate_key(exc)
                 if duplicate is None:
@@ -634,7 +537,7 @@ class SQLiteBackend:
                 raise duplicate from exc
             except sqlite3.Error as exc:
                 raise _storage_error(exc) from exc
-        return _user_from_row(updated)
+        return user_from_row(updated)
 
     def password_history(self, user_id: str, size: int) -> list[str]:
         """The current hash and up to ``size - 1`` earlier ones, newest first."""
@@ -695,10 +598,10 @@ class SQLiteBackend:
                     (user_id, "0.0.0.0" if ip is None else ip),
                 )
                 _insert_events(conn, [event])
-                row = conn.execute(_SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
+                row = conn.execute(SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
             except sqlite3.Error as exc:
                 raise _storage_error(exc) from exc
-        return _user_from_row(row)
+        return user_from_row(row)
 
     def record_failure(
         self, user_id: str | None, *, ip: str, block_after: int, blocked_until: str, event: Event
@@ -781,12 +684,7 @@ class SQLiteBackend:
                 if expires_at <= now:
                     conn.execute(_DELETE_CODE, key)
                     return "expired"
-                if stored == code_hash:
-                    outcome: CodeOutcome = "ok"
-                elif attempts + 1 >= max_attempts:
-                    outcome = "exhausted"
-                else:
-                    outcome = "wrong"
+                outcome = code_outcome(stored, attempts, code_hash, max_attempts)
                 if outcome == "wrong":
                     conn.execute(
                         "UPDATE one_time_codes SET attempts = attempts + 1 "
@@ -884,7 +782,7 @@ class SQLiteBackend:
                     (*params, limit),
                 ).fetchall()
             )
-        return [_event_from_row(r) for r in reversed(rows)]
+        return [event_from_row(r) for r in reversed(rows)]
 
     def close(self) -> None:
         """Close every SQLite connection this backend opened, from any thread."""
