@@ -22,7 +22,9 @@ from identitystore.strategies import (
     JSON_SCALARS,
     JSON_VALUES,
     METADATA_KEYS,
+    InvalidBody,
     create_user_bodies,
+    invalid_create_user_bodies,
     payload_error,
     schema_breakers,
 )
@@ -35,6 +37,7 @@ __all__ = [
     "STRICT_OPTIONS",
     "Case",
     "chaos_bodies",
+    "invalid_cases",
     "multi_violation_cases",
     "valid_bodies",
 ]
@@ -60,6 +63,11 @@ _TARGETS: dict[str, Connection | str] = {
 def valid_bodies(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     """Bodies (without ``connection``) the connection of ``kind`` accepts."""
     return create_user_bodies(_TARGETS[kind])
+
+
+def invalid_cases() -> st.SearchStrategy[InvalidBody]:
+    """One-violation cases on any of the four kinds of connection."""
+    return st.sampled_from(KINDS).flatmap(lambda kind: invalid_create_user_bodies(_TARGETS[kind]))
 
 
 @dataclass(frozen=True)
