@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from importlib.resources import files
 from itertools import pairwise
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 from hypothesis import assume, reject
 from hypothesis import strategies as st
@@ -67,7 +67,6 @@ __all__ = [
     "users",
 ]
 
-T = TypeVar("T")
 Strategy = st.SearchStrategy
 
 #: The connections every new store has: name -> (strategy, options).
@@ -543,17 +542,13 @@ def metadata(*, app: bool = False) -> Strategy[dict[str, Any]]:
     Args:
         app: ``app_metadata`` instead: also without Auth0's reserved top-level keys.
     """
-    top_keys = (
-        METADATA_KEYS.filter(lambda k: k not in APP_METADATA_RESERVED_KEYS)
-        if app
-        else (METADATA_KEYS)
-    )
-    deepest = top_keys.map(lambda k: {k: _nested("d", METADATA_MAX_DEPTH - 2, [])})
-    return st.one_of(
-        st.dictionaries(top_keys, JSON_VALUES, max_size=5),
-        _largest(),
-        deepest,
-    )
+    keys = METADATA_KEYS
+    if app:
+        keys = keys.filter(lambda k: k not in APP_METADATA_RESERVED_KEYS)
+    plain = st.dictionaries(keys, JSON_VALUES, max_size=5)
+    deepest = keys.map(lambda k: {k: _nested("d", METADATA_MAX_DEPTH - 2, [])})
+    edges = st.one_of(_largest(), deepest)
+    return st.integers(0, 7).flatmap(lambda n: edges if n == 0 else plain)  # edges 1 in 8
 
 
 # -- passwords -------------------------------------------------------------------------------------
