@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from . import _formats, limits
@@ -26,6 +27,7 @@ from .errors import (
 __all__ = [
     "CONNECTION_OPTIONS_SCHEMA",
     "CREATE_USER_SCHEMA",
+    "LENIENT_RULES",
     "PATCH_HINT",
     "UPDATE_USER_SCHEMA",
     "CreateUserInput",
@@ -81,6 +83,46 @@ CREATE_USER_SCHEMA: Mapping[str, Any] = {
     },
 }
 
+#: The Auth0 rules a store can relax (``IdentityStore(lenient=...)``), each with what relaxing does.
+LENIENT_RULES: Mapping[str, str] = {
+    "email_format": "any string is accepted as an email address",
+    "password_policy": "any non-empty password is accepted (the connection's policy and history "
+    "are not checked; passwords are still hashed)",
+    "phone_number_format": "any string is accepted as a phone number (no E.164 pattern, no "
+    "phonenumbers check)",
+    "unknown_properties": "unknown body properties are ignored instead of refused",
+    "username_rules": "usernames of any length and characters are accepted (still at most "
+    f"{limits.USERNAME_SCHEMA_MAX} characters)",
+}
+
+#: What each lenient rule takes out of a schema: (property, keyword).
+_RELAXED_KEYWORDS = {
+    "email_format": ("email", "format"),
+    "phone_number_format": ("phone_number", "pattern"),
+}
+
+
+@cache
+def _relaxed(schema_name: str, lenient: frozenset[str]) -> Mapping[str, Any]:
+    """``CREATE_USER_SCHEMA`` or ``UPDATE_USER_SCHEMA`` without the checks ``lenient`` relaxes."""
+    schema = CREATE_USER_SCHEMA if schema_name == "create" else UPDATE_USER_SCHEMA
+    properties = dict(schema["properties"])
+    for rule in lenient & _RELAXED_KEYWORDS.keys():
+        name, keyword = _RELAXED_KEYWORDS[rule]
+        properties[name] = {k: v for k, v in properties[name].items() if k != keyword}
+    additional = "unknown_properties" in lenient or schema.get("additionalProperties", True)
+    return {**schema, "properties": properties, "additionalProperties": additional}
+
+
+def _known(
+    body: Mapping[str, Any], schema: Mapping[str, Any], lenient: frozenset[str]
+) -> Mapping[str, Any]:
+    """``body`` without the properties ``schema`` lacks when ``unknown_properties`` is lenient."""
+    if "unknown_properties" not in lenient:
+        return body
+    return {k: v for k, v in body.items() if k in schema["properties"]}
+
+
 _PHONE_PATTERN = js_regex(limits.PHONE_NUMBER_PATTERN)
 _NO_LIMIT = 1 << 62
 #: ``plain_create_input``'s properties: ``bool``, or (min, max length, format check) of an ASCII
@@ -132,9 +174,9 @@ class CreateUserInput:
     send_verification_email: bool = False
 
 
-def check_create_body(body: Mapping[str, Any]) -> None:
+def check_create_body(body: Mapping[str, Any], *, lenient: frozenset[str] = frozenset()) -> None:
     """Raise ``PayloadValidationError`` listing every schema and metadata problem of ``body``."""
-    found = problems(body, CREATE_USER_SCHEMA)
+    found = problems(body, _relaxed("create", lenient) if lenient else CREATE_USER_SCHEMA)
     for key in ("user_metadata", "app_metadata"):
         value = body.get(key)
         if isinstance(value, Mapping):
@@ -224,7 +266,11 @@ def _walk_json(value: Any, path: str, depth: int, found: list[str], *, metadata:
 
 
 def validate_for_connection(
-    body: Mapping[str, Any], strategy: ConnectionStrategy, options: Mapping[str, Any]
+    body: Mapping[str, Any],
+    strategy: ConnectionStrategy,
+    options: Mapping[str, Any],
+    *,
+    lenient: frozenset[str] = frozenset(),
 ) -> CreateUserInput:
     """Apply the connection's field rules to a schema-valid ``body`` and normalise it.
 
@@ -232,6 +278,7 @@ def validate_for_connection(
         UsernameNotAllowedError, FieldNotAllowedError, PayloadValidationError,
         InvalidUsernameError: in that order of precedence.
     """
+    body = _known(body, CREATE_USER_SCHEMA, lenient)
     rules = strategy.field_rules(options)
     refused = [k for k in body if k not in rules.allowed]
     if "username" in refused:
@@ -243,7 +290,7 @@ def validate_for_connection(
         raise PayloadValidationError(
             [PayloadValidationError.format(f"Missing required property: {k}") for k in missing]
         )
-    return _normalised(body, strategy, options)
+    return _normalised(body, strategy, options, lenient)
 
 
 def plain_create_input(
@@ -280,7 +327,10 @@ def plain_create_input(
 
 
 def _normalised(
-    body: Mapping[str, Any], strategy: ConnectionStrategy, options: Mapping[str, Any]
+    body: Mapping[str, Any],
+    strategy: ConnectionStrategy,
+    options: Mapping[str, Any],
+    lenient: frozenset[str] = frozenset(),
 ) -> CreateUserInput:
     get = body.get
     email = get("email")
@@ -288,10 +338,11 @@ def _normalised(
         email = email.lower()
     username = get("username")
     if username is not None:
-        _check_username(username, options)
+        if "username_rules" not in lenient:
+            _check_username(username, options)
         username = username.lower()
     phone = get("phone_number")
-    if phone is not None and options.get("phone_number_validation") == "valid":
+    if phone is not None and _checks_real_phone(options, lenient):
         _check_real_phone_number(phone)
     verify = get("verify_email")
     verified = get("email_verified")
@@ -347,6 +398,12 @@ def _check_username(username: str, options: Mapping[str, Any]) -> None:
         )
     if _formats.is_email(username):
         raise InvalidUsernameError("The username cannot be an email.", reason="is_email")
+
+
+def _checks_real_phone(options: Mapping[str, Any], lenient: frozenset[str]) -> bool:
+    return options.get("phone_number_validation") == "valid" and (
+        "phone_number_format" not in lenient
+    )
 
 
 def _check_real_phone_number(phone: str) -> None:
@@ -603,9 +660,9 @@ PATCH_HINT = (
 )
 
 
-def check_update_body(body: Mapping[str, Any]) -> None:
+def check_update_body(body: Mapping[str, Any], *, lenient: frozenset[str] = frozenset()) -> None:
     """Raise ``PayloadValidationError`` listing every schema and metadata problem of a PATCH."""
-    found = problems(body, UPDATE_USER_SCHEMA)
+    found = problems(body, _relaxed("update", lenient) if lenient else UPDATE_USER_SCHEMA)
     found = [
         f"{p[:-1]}{PATCH_HINT}." if p.startswith("Payload validation error: 'Additional") else p
         for p in found
@@ -645,7 +702,11 @@ _PATCH_CONTROL = frozenset({"verify_email", "verify_phone_number", "connection",
 
 
 def validate_update(
-    body: Mapping[str, Any], strategy: ConnectionStrategy, options: Mapping[str, Any]
+    body: Mapping[str, Any],
+    strategy: ConnectionStrategy,
+    options: Mapping[str, Any],
+    *,
+    lenient: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Apply the connection's field rules to a schema-valid PATCH body; return normalised fields.
 
@@ -653,6 +714,7 @@ def validate_update(
         UsernameNotAllowedError, FieldNotAllowedError, PayloadValidationError,
         InvalidUsernameError: as for create.
     """
+    body = _known(body, UPDATE_USER_SCHEMA, lenient)
     rules = strategy.field_rules(options)
     allowed = rules.allowed | {"verify_phone_number", "client_id"}
     refused = [k for k in body if k not in allowed]
@@ -677,9 +739,10 @@ def validate_update(
     if fields.get("email") is not None and strategy.lowercase_email:
         fields["email"] = fields["email"].lower()
     if fields.get("username") is not None:
-        _check_username(fields["username"], options)
+        if "username_rules" not in lenient:
+            _check_username(fields["username"], options)
         fields["username"] = fields["username"].lower()
     phone = fields.get("phone_number")
-    if phone is not None and options.get("phone_number_validation") == "valid":
+    if phone is not None and _checks_real_phone(options, lenient):
         _check_real_phone_number(phone)
     return fields

@@ -1,6 +1,8 @@
 """Shared fixtures: stores in memory, on a real SQLite file and on a real PostgreSQL server, with
 cheap (real) hashing.
 
+They are built on identitystore's own pytest plugin (``identity_store_factory``,
+``identity_clock``), which pytest loads from the package's ``pytest11`` entry point.
 PostgreSQL tests use the server at ``IDENTITYSTORE_TEST_POSTGRES_URL`` (``.ci/run`` starts one);
 each test gets a fresh schema on it. Without the variable they skip, except under ``CI=true``, where
 they fail.
@@ -10,14 +12,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from identitystore import IdentityStore, PasswordHasher
+from identitystore.testing.helpers import ManualClock
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -31,21 +33,13 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 FAST = PasswordHasher.fast_for_tests()
-
-
-class ManualClock:
-    """A clock tests move by hand."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
+StoreFactory = Callable[..., IdentityStore]
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock(identity_clock: ManualClock) -> ManualClock:
+    """The plugin's clock, which every store of the test follows."""
+    return identity_clock
 
 
 @pytest.fixture(scope="session")
@@ -75,15 +69,14 @@ def pg_url(postgres_url: str) -> Iterator[str]:
 
 @pytest.fixture(params=["memory", "file", "postgres"])
 def store(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
-) -> Iterator[IdentityStore]:
+    request: pytest.FixtureRequest, tmp_path: Path, identity_store_factory: StoreFactory
+) -> IdentityStore:
     """A fresh store: in memory, on a real SQLite file, on a real PostgreSQL server."""
     if request.param == "postgres":
         target: str | Path = request.getfixturevalue("pg_url")
     else:
         target = ":memory:" if request.param == "memory" else tmp_path / "users.db"
-    with IdentityStore(target, hasher=FAST, clock=clock) as s:
-        yield s
+    return identity_store_factory(target)
 
 
 @pytest.fixture

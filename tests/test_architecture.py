@@ -45,7 +45,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     # `python -m identitystore` runs the CLI: the one module allowed to import it.
     "__main__": frozenset({"cli"}),
     "testing": frozenset(),
+    # Test toolkit surfaces: the public package and its public modules only.
+    "strategies": frozenset({"", "errors", "limits", "passwords"}),
+    "testing.stateful": frozenset({"", "errors", "testing.helpers"}),
     "testing.backend_suite": frozenset({"", "errors", "_models", "storage"}),
+    # Test helpers: the public package, its errors and the storage protocol.
+    "testing.helpers": frozenset({"", "errors", "storage"}),
+    # The pytest plugin: the public package and the helpers, imported inside fixtures.
+    "testing.plugin": frozenset({"", "testing.helpers"}),
 }
 #: May import every layer except the CLI.
 EVERYTHING_BUT_CLI = {"_store", ""}
@@ -55,14 +62,16 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "passlib": frozenset({"hashing"}),
     "argon2": frozenset({"hashing"}),
     "bcrypt": frozenset(),  # reached through libpass only
-    "phonenumbers": frozenset({"_validation"}),
+    "phonenumbers": frozenset({"_validation", "strategies"}),
     "sqlite_utils": frozenset({"storage._schema"}),
     "click": frozenset({"cli"}),
-    "hypothesis": frozenset({"testing.backend_suite"}),
-    "pytest": frozenset({"testing.backend_suite"}),
+    "hypothesis": frozenset({"strategies", "testing.stateful", "testing.backend_suite"}),
+    "pytest": frozenset({"testing.backend_suite", "testing.plugin"}),
     "psycopg": frozenset({"storage._postgres"}),
     "psycopg_pool": frozenset({"storage._postgres"}),
 }
+#: Modules whose imports of identitystore must sit inside functions (or under TYPE_CHECKING).
+LAZY_IDENTITYSTORE = frozenset({"testing.plugin"})
 #: Third-party packages that must be imported inside a function (or under TYPE_CHECKING).
 LAZY = frozenset({"passlib", "argon2", "phonenumbers", "psycopg", "psycopg_pool"})
 
@@ -153,3 +162,14 @@ def test_third_party_imports(module: str) -> None:
         if root in LAZY and at_top:
             bad.append(f"line {line}: {root} must be imported where it is first needed")
     assert not bad, f"identitystore.{module}: {bad}"
+
+
+@pytest.mark.parametrize("module", sorted(LAZY_IDENTITYSTORE))
+def test_lazy_identitystore_imports(module: str) -> None:
+    """The pytest plugin loads into every pytest run: its own imports wait for a fixture."""
+    bad = [
+        f"line {line}: {imported}"
+        for imported, _, line, at_top in _imports(MODULES[module])
+        if at_top and (imported == "identitystore" or imported.startswith("identitystore."))
+    ]
+    assert not bad, f"identitystore.{module} imports identitystore at module top: {bad}"

@@ -6,24 +6,16 @@ import json
 import re
 import sqlite3
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 
 from identitystore import IdentityStore, PasswordHasher, errors
 from identitystore.notify import Message
-
-
-class ManualClock(Protocol):
-    """The ``clock`` fixture: a clock the test moves by setting ``now``."""
-
-    now: datetime
-
-    def __call__(self) -> datetime: ...
-
+from identitystore.testing.helpers import ManualClock
 
 FAST = PasswordHasher.fast_for_tests()
 DB = "Username-Password-Authentication"
@@ -96,23 +88,20 @@ StoreFactory = Callable[..., IdentityStore]
 
 @pytest.fixture(params=["memory", "file"])
 def make_store(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
-) -> Iterator[StoreFactory]:
+    request: pytest.FixtureRequest, tmp_path: Path, identity_store_factory: StoreFactory
+) -> StoreFactory:
     """Builds stores with custom settings, once in memory and once on a SQLite file."""
-    opened: list[IdentityStore] = []
+    count = 0
 
     def make(**kwargs: Any) -> IdentityStore:
-        target = ":memory:" if request.param == "memory" else tmp_path / f"s{len(opened)}.db"
-        kwargs.setdefault("hasher", FAST)
-        if request.param == "file":
-            kwargs.setdefault("durability", "normal")  # fewer fsyncs; sign-in does not depend on it
-        s = IdentityStore(target, clock=clock, **kwargs)
-        opened.append(s)
-        return s
+        nonlocal count
+        count += 1
+        if request.param == "memory":
+            return identity_store_factory(":memory:", **kwargs)
+        kwargs.setdefault("durability", "normal")  # fewer fsyncs; sign-in does not depend on it
+        return identity_store_factory(tmp_path / f"s{count}.db", **kwargs)
 
-    yield make
-    for s in opened:
-        s.close()
+    return make
 
 
 @pytest.fixture

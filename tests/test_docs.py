@@ -17,7 +17,7 @@ from identitystore.cli import cli
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 #: Pages with cog-generated parts.
-GENERATED = ("errors.md", "cli.md", "connections.md")
+GENERATED = ("errors.md", "cli.md", "connections.md", "testing.md")
 PAGES = sorted([ROOT / "README.md", *DOCS.glob("*.md")])
 
 
@@ -113,7 +113,7 @@ class _FencedDoctests(doctest.DocTestParser):
         return super().parse("\n".join(lines) + "\n", name)
 
 
-@pytest.mark.parametrize("page", ["python-api.md", "lifecycle.md"])
+@pytest.mark.parametrize("page", ["python-api.md", "lifecycle.md", "strategies.md", "testing.md"])
 def test_examples(page: str) -> None:
     result = doctest.testfile(
         str(DOCS / page),

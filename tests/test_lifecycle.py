@@ -16,6 +16,7 @@ import pytest
 
 from identitystore import IdentityStore, PasswordHasher, User, errors
 from identitystore.connections import CustomStrategy
+from identitystore.testing.helpers import ManualClock
 
 DB = "Username-Password-Authentication"
 PW = "Lifecycle-Pass-1"  # meets the default connection's "good" policy
@@ -55,14 +56,6 @@ def all_events(store: IdentityStore) -> list[Any]:
 
 
 # -- a populated store shared by the read-only query tests ----------------------------------------
-
-
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 START = datetime(2026, 1, 1, 15, 0, tzinfo=timezone.utc)
@@ -146,7 +139,7 @@ def population(
     target = (
         ":memory:" if request.param == "memory" else tmp_path_factory.mktemp("pop") / "users.db"
     )
-    clock = Clock(START)
+    clock = ManualClock(START)
     with IdentityStore(target, hasher=FAST, clock=clock, durability="normal") as store:
         ids = {}
         for index, (key, connection, fields) in enumerate(POPULATION):
@@ -187,7 +180,7 @@ def shared(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Shared]:
     target = ":memory:" if request.param == "memory" else tmp_path_factory.mktemp("shared") / "u.db"
-    with IdentityStore(target, hasher=FAST, clock=Clock(START), durability="normal") as store:
+    with IdentityStore(target, hasher=FAST, clock=ManualClock(START), durability="normal") as store:
         store.create_connection(
             "Members",
             strategy="auth0",

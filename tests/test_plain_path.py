@@ -20,15 +20,15 @@ from identitystore._validation import (
     plain_create_input,
     validate_for_connection,
 )
+from identitystore.strategies import InvalidBody
 
 from .strategies import (
     CONNECTIONS,
     KINDS,
     STRICT,
     STRICT_OPTIONS,
-    VIOLATIONS,
-    Case,
     chaos_bodies,
+    invalid_cases,
     valid_bodies,
 )
 
@@ -117,9 +117,9 @@ def ascii_bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 BODIES = st.one_of(
     PLAIN_BODIES,
     chaos_bodies().map(lambda pair: pair[1]),
-    st.sampled_from(list(VIOLATIONS.values())).flatmap(lambda s: s).map(lambda c: c.fields),
+    invalid_cases().map(lambda c: c.body),
 )
-CASES = st.sampled_from(list(VIOLATIONS.values())).flatmap(lambda s: s)
+CASES = invalid_cases()
 
 
 @given(
@@ -133,9 +133,9 @@ def test_the_short_path_agrees_with_the_full_path(pair: tuple[str, dict[str, Any
 
 
 @given(CASES)
-def test_a_refused_body_is_never_accepted_by_the_short_path(case: Case) -> None:
+def test_a_refused_body_is_never_accepted_by_the_short_path(case: InvalidBody) -> None:
     assume(isinstance(case.connection, str) and case.connection in NAMES and not case.setup)
-    body = {**case.fields, "connection": case.connection}
+    body = {**case.body, "connection": case.connection}
     conn, strategy = STORE._connection_and_strategy(case.connection)
     full = full_path(body, case.connection)
     assume(isinstance(full, IdentityStoreError))  # not one refused later (policy, uniqueness)

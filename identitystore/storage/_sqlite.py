@@ -834,6 +834,22 @@ class SQLiteBackend:
             )
         return [event_from_row(r) for r in reversed(rows)]
 
+    def copy(self) -> SQLiteBackend:
+        """A new in-memory backend holding a copy of this database (SQLite's backup API).
+
+        The copy is independent: changes to either one are not seen by the other.
+        """
+        target = SQLiteBackend(":memory:", durability=self.durability)
+        try:
+            with self._session() as source, target._session() as dest:
+                self._guard(lambda: source.backup(dest))
+        except BaseException:
+            target.close()
+            raise
+        target._version = self._version
+        target._generation += 1  # forget any connection read before the copy
+        return target
+
     def close(self) -> None:
         """Close every SQLite connection this backend opened, from any thread."""
         with self._lock:
