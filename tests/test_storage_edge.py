@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from identitystore import IdentityStore, PasswordHasher, errors, limits
 from identitystore._query import MAX_TERMS
+from identitystore.strategies import JSON_SCALARS, METADATA_KEYS, TEXT_CHARS
 
 from .proof import assert_consistent, canonical
-from .strategies import JSON_SCALARS, METADATA_KEYS, TEXT_CHARS
 
 DB = "Username-Password-Authentication"
 NAMED = "Named-Members"  # requires_username
