@@ -1204,7 +1204,7 @@ def _metadata_keys(draw: st.DrawFn, target: _Target) -> InvalidBody:
 
 @st.composite
 def _metadata_limits(draw: st.DrawFn, target: _Target) -> InvalidBody:
-    """Metadata one byte (or more) over ``METADATA_MAX_BYTES``, or one level too deep."""
+    """Metadata one byte (or more) over ``METADATA_MAX_BYTES``, or one object too deep."""
     body = draw(_bodies(target))
     prop = draw(st.sampled_from(["user_metadata", "app_metadata"]))
     if draw(st.booleans()):
@@ -1214,7 +1214,8 @@ def _metadata_limits(draw: st.DrawFn, target: _Target) -> InvalidBody:
         size = _compact_size(value)
         problem = f"Metadata is too large ({size} bytes), maximum {METADATA_MAX_BYTES}"
     else:
-        value = _nested("d", METADATA_MAX_DEPTH, draw(JSON_SCALARS))
+        # a scalar is no level: the object reached through MAX_DEPTH keys is one too deep
+        value = _nested("d", METADATA_MAX_DEPTH + 1, draw(JSON_SCALARS))
         path = prop + ".d" * METADATA_MAX_DEPTH
         problem = f"Metadata is nested too deeply at {path}, maximum depth {METADATA_MAX_DEPTH}"
     sentence = payload_error(problem, prop)
