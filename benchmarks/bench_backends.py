@@ -58,10 +58,13 @@ from bench_lifecycle import _as_dict, compare
 
 import identitystore
 from identitystore import IdentityStore, PasswordHasher
+from identitystore.storage import UserQuery
 from identitystore.storage._postgres import _INSERT_USER as PG_INSERT_USER
 from identitystore.storage._postgres import _SELECT_USER as PG_SELECT_USER
+from identitystore.storage._postgres import _order as pg_order
 from identitystore.storage._rows import SELECT_USER, USER_COLUMNS
 from identitystore.storage._sqlite import _INSERT_USER as SQLITE_INSERT_USER
+from identitystore.storage._sqlite import _order as sqlite_order
 
 FAST = PasswordHasher.fast_for_tests()
 DATABASE = "Username-Password-Authentication"
@@ -358,6 +361,7 @@ class CreateLine:
     durability: str
     store: list[float]
     raw: list[float]
+    hashes: list[float]  # the store's hasher alone, once per pair (password lines only)
 
 
 def create_line(target: Target, kind: str, durability: str, sizes: Sizes) -> CreateLine:
@@ -369,6 +373,8 @@ def create_line(target: Target, kind: str, durability: str, sizes: Sizes) -> Cre
     perf = time.perf_counter
     store_times: list[float] = []
     raw_times: list[float] = []
+    hash_times: list[float] = []
+    secret = PASSWORD.encode("utf-8")
 
     def create() -> str:
         email = f"{tag}-{next(counter)}@example.com"
@@ -390,11 +396,16 @@ def create_line(target: Target, kind: str, durability: str, sizes: Sizes) -> Cre
                 raw.insert(row)
                 if timed:
                     raw_times.append(perf() - start)
+            if kind == "password":
+                start = perf()
+                FAST.hash(secret)
+                if timed:
+                    hash_times.append(perf() - start)
     finally:
         reader.close()
         raw.close()
         store.close()
-    return CreateLine(target.name, kind, durability, store_times, raw_times)
+    return CreateLine(target.name, kind, durability, store_times, raw_times, hash_times)
 
 
 def bench_create(targets: Sequence[Target], sizes: Sizes) -> list[str]:
@@ -427,6 +438,7 @@ def bench_create(targets: Sequence[Target], sizes: Sizes) -> list[str]:
                 us(rm),
                 per_s(1 / statistics.fmean(line.raw)),
                 us(sm - rm),
+                us(statistics.median(line.hashes)) if line.hashes else "-",
                 f"{sm / rm:.2f}x",
             ]
         )
@@ -435,8 +447,11 @@ def bench_create(targets: Sequence[Target], sizes: Sizes) -> list[str]:
             f"{sm / rm:.2f}x the raw INSERT"
         )
     headers = ["backend, durability, create", "store (median)", "store rate", "raw INSERT"]
-    print(md_table([*headers, "raw rate", "added", "store / raw"], rows))
-    print("\n(rates: 1 / mean time per call)")
+    print(md_table([*headers, "raw rate", "added", "of it: hash", "store / raw"], rows))
+    print(
+        "\n(rates: 1 / mean time per call; `of it: hash`: `FAST.hash(password)` alone, timed once "
+        "per pair)"
+    )
     return headlines
 
 
@@ -519,8 +534,34 @@ def bench_lookup(targets: Sequence[Target], sizes: Sizes) -> list[str]:
             store.close()
     headers = ["backend: call", "store (median)", "store rate", "raw (median)", "store / raw"]
     print(md_table([*headers, "users returned", "reps"], rows))
-    print("\n(rates: 1 / median)")
+    print("\n(rates: 1 / median)\n")
+    for target in targets:
+        store_plan, raw_plan = page_plans(target, PAGES[-1])
+        print(f"- {target.name}, `list_users(page={PAGES[-1]})`, the store's SELECT: {store_plan}")
+        print(f"- {target.name}, the raw SELECT: {raw_plan}")
     return headlines
+
+
+def page_plans(target: Target, page: int) -> tuple[str, str]:
+    """The query plans of the store's SELECT for a ``list_users`` page and of the raw one."""
+    query = UserQuery(offset=PER_PAGE * page, limit=PER_PAGE)
+    limit = f" LIMIT {PER_PAGE} OFFSET {PER_PAGE * page}"
+    raw = target.baseline()
+    try:
+        if target.engine == "sqlite":
+            explain, order, pick = "EXPLAIN QUERY PLAN ", sqlite_order(query), 3
+        else:
+            explain, order, pick = "EXPLAIN (COSTS OFF) ", pg_order(query), 0
+        plans = [
+            "; ".join(
+                str(r[pick]).strip()
+                for r in raw.rows(f"{explain}{raw.select_user} ORDER BY {by}{limit}")
+            )
+            for by in (order, "created_at, user_id")
+        ]
+    finally:
+        raw.close()
+    return plans[0], plans[1]
 
 
 # -- 3. concurrent writers ----------------------------------------------------------------------
