@@ -579,19 +579,20 @@ class WriterSpec:
 
 
 def open_writer(
-    spec: WriterSpec, index: int, shared: IdentityStore | None
+    spec: WriterSpec, index: int, shared: Any
 ) -> tuple[Callable[[], None], Callable[[], None]]:
-    """The writer's one-create action and its clean-up."""
+    """The writer's one-create action and its clean-up. ``shared`` (threads only): the store
+    the threads share, or the lock that serializes ``raw-serial`` inserts."""
     counter = itertools.count()
     prefix = f"{spec.tag}-{index}"
     if spec.kind == "store":
-        store = shared or IdentityStore(spec.target, hasher=FAST)
+        store = shared if shared is not None else IdentityStore(spec.target, hasher=FAST)
 
         def create() -> None:
             email = f"{prefix}-{next(counter)}@example.com"
             store.create_user("email", email=email, email_verified=True)
 
-        return create, (lambda: None) if shared else store.close
+        return create, (lambda: None) if shared is not None else store.close
     raw = raw_connect(spec.engine, spec.target, "full")
     template = list(spec.template)
 
@@ -603,7 +604,11 @@ def open_writer(
         template[COLUMN["user_id_key"]] = user_id
         template[COLUMN["email"]] = template[COLUMN["name"]] = email
         template[COLUMN["nickname"]] = email.split("@")[0]
-        raw.insert(template)
+        if spec.kind == "raw-serial":
+            with shared:
+                raw.insert(template)
+        else:
+            raw.insert(template)
 
     return insert, raw.close
 
@@ -613,7 +618,7 @@ def writer_loop(
     index: int,
     inbox: Any,
     outbox: Any,
-    shared: IdentityStore | None = None,
+    shared: Any = None,
 ) -> None:
     """Open the writer, create once, say ready; then on each ``(start_at, count)`` wait until
     ``start_at`` (``time.monotonic``, one clock for every process) and create ``count`` times."""
@@ -642,8 +647,9 @@ def writer_loop(
 class Writers:
     """Up to 8 long-lived writers (threads or processes), so no round pays for starting one."""
 
-    def __init__(self, mode: str, spec: WriterSpec, shared: IdentityStore | None = None) -> None:
+    def __init__(self, mode: str, spec: WriterSpec, shared: Any = None) -> None:
         self.mode = mode
+        self.cpu: dict[int, list[float]] = {}  # writers -> this process's CPU s per create
         count = max(WRITER_COUNTS)
         if mode == "processes":
             context = multiprocessing.get_context("spawn")
@@ -676,10 +682,13 @@ class Writers:
     def rate(self, writers: int, per_writer: int) -> float:
         """Creates per second of ``writers`` writers doing ``per_writer`` each, started together."""
         start_at = time.monotonic() + (0.2 if self.mode == "processes" else 0.02)
+        cpu = time.process_time()
         for inbox in self._inboxes[:writers]:
             inbox.put((start_at, per_writer))
         spans = [self._result() for _ in range(writers)]
+        cpu = time.process_time() - cpu
         elapsed = max(end for _, end in spans) - min(begun for begun, _ in spans)
+        self.cpu.setdefault(writers, []).append(cpu / (writers * per_writer))
         return writers * per_writer / elapsed
 
     def stop(self) -> None:
@@ -693,6 +702,7 @@ MODES = (
     ("store, threads", "store", "threads"),
     ("store, processes", "store", "processes"),
     ("raw, threads", "raw", "threads"),
+    ("raw, threads, one lock", "raw-serial", "threads"),
 )
 
 
@@ -702,7 +712,8 @@ def bench_writers(targets: Sequence[Target], sizes: Sizes) -> list[str]:
         f"{os.cpu_count()} CPUs. `store, threads`: one `IdentityStore` shared by N threads. "
         "`store, processes`: N processes, each with its own `IdentityStore` on the same file "
         "or database. `raw, threads`: N threads, each with its own raw connection, INSERTing "
-        "the same kind of row one per transaction (the database's own ceiling). Each writer "
+        "the same kind of row one per transaction (the database's own ceiling); `one lock`: "
+        "the same with the inserts taking turns on a `threading.Lock`. Each writer "
         f"creates {sizes.writer_creates} users per round; a round starts every writer at one "
         "instant and ends with the last; rate = creates / that time. "
         f"{sizes.writer_rounds} round(s) per line after an untimed round of 8, counts in the "
@@ -716,6 +727,7 @@ def bench_writers(targets: Sequence[Target], sizes: Sizes) -> list[str]:
         template = reader.stored_row(target.user_ids[0])
         reader.close()
         shared = IdentityStore(target.store, hasher=FAST)
+        lock = threading.Lock()
         pools: dict[str, Writers] = {}
         rates: dict[tuple[str, int], list[float]] = {}
         try:
@@ -727,7 +739,8 @@ def bench_writers(targets: Sequence[Target], sizes: Sizes) -> list[str]:
                     f"w-{kind}-{mode}",
                     template,
                 )
-                pools[label] = Writers(mode, spec, shared if mode == "threads" else None)
+                together = {"store": shared, "raw-serial": lock}.get(kind)
+                pools[label] = Writers(mode, spec, together if mode == "threads" else None)
                 pools[label].rate(max(WRITER_COUNTS), sizes.writer_creates)  # warm-up
             for round_ in range(sizes.writer_rounds):
                 counts = WRITER_COUNTS if round_ % 2 == 0 else WRITER_COUNTS[::-1]
@@ -742,12 +755,25 @@ def bench_writers(targets: Sequence[Target], sizes: Sizes) -> list[str]:
         for label, _, _ in MODES:
             medians = [statistics.median(rates[label, n]) for n in WRITER_COUNTS]
             cells = [f"{per_s(m)} ({m / medians[0]:.2f}x)" for m in medians]
+            if pools[label].mode == "threads":
+                ends = (WRITER_COUNTS[0], WRITER_COUNTS[-1])
+                cells.append(
+                    " / ".join(f"{statistics.median(pools[label].cpu[n]) * 1e6:,.0f}" for n in ends)
+                )
+            else:
+                cells.append("-")
             rows.append([f"{target.name}, {label}", *cells])
             headlines.append(
                 f"{target.name} {label}: "
                 + ", ".join(f"{n}: {per_s(m)}" for n, m in zip(WRITER_COUNTS, medians, strict=True))
             )
-    print(md_table(["backend, writers", *(f"{n} writer(s)" for n in WRITER_COUNTS)], rows))
+    counts = [f"{n} writer{'s' if n > 1 else ''}" for n in WRITER_COUNTS]
+    cpu = f"client CPU µs per create, {WRITER_COUNTS[0]} / {WRITER_COUNTS[-1]} writers"
+    print(md_table(["backend, writers", *counts, cpu], rows))
+    print(
+        "\n(client CPU: this process's CPU time over a round / creates, threads only; the "
+        "database server's CPU is not in it)"
+    )
     return headlines
 
 
