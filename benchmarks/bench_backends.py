@@ -780,6 +780,24 @@ def bench_writers(targets: Sequence[Target], sizes: Sizes) -> list[str]:
 # -- main -------------------------------------------------------------------------------------
 
 
+def fsync_latency(directory: Path, count: int = 200) -> float:
+    """Median seconds of a 4 KiB write and ``fdatasync`` in ``directory``: what one durable
+    commit costs at least."""
+    fd, name = tempfile.mkstemp(dir=directory)
+    block = os.urandom(4096)
+    times = []
+    try:
+        for i in range(count):
+            start = time.perf_counter()
+            os.pwrite(fd, block, (i % 16) * 4096)
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - start)
+    finally:
+        os.close(fd)
+        os.unlink(name)
+    return statistics.median(times)
+
+
 def machine_facts(base: Path, url: str | None, cluster: Cluster | None) -> list[str]:
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -793,7 +811,8 @@ def machine_facts(base: Path, url: str | None, cluster: Cluster | None) -> list[
         f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"identitystore {identitystore.__version__}",
         f"- SQLite files in {base} ({filesystem_type(base)})",
-        f"- load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}",
+        f"- load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; a 4 KiB "
+        f"write + fdatasync there: {us(fsync_latency(base))} (median of 200)",
     ]
     if url is not None:
         import psycopg
@@ -886,7 +905,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(f"- {h}" for h in headlines))
     print(
         f"\n(total {time.perf_counter() - started:.0f} s; load average after: "
-        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())})"
+        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}; 4 KiB write + fdatasync after: "
+        f"{us(fsync_latency(base))})"
     )
     return 0
 
