@@ -155,10 +155,13 @@ def _walk(value: object, schema: Schema, path: str, found: list[str]) -> None:
 
 
 def _string(value: str, schema: Schema, path: str, found: list[str]) -> None:
-    if has_lone_surrogate(value):
+    if value.isascii():  # no surrogates, one UTF-16 unit per character
+        length = len(value)
+    elif has_lone_surrogate(value):
         _report(found, "String contains a lone surrogate, which is not valid Unicode", path, schema)
         return
-    length = len(value.encode("utf-16-le")) // 2  # JavaScript counts UTF-16 code units
+    else:
+        length = len(value.encode("utf-16-le")) // 2  # JavaScript counts UTF-16 code units
     fmt = schema.get("format")
     if fmt in _FORMATS and not _FORMATS[fmt](value):
         _report(found, f"Object didn't pass validation for format {fmt}: {value}", path, schema)

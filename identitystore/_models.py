@@ -41,24 +41,23 @@ class _ObjectIds:
     """MongoDB ObjectIds: 4 bytes of Unix time, 5 random bytes per process, a 3-byte counter."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._reset()
 
     def _reset(self) -> None:
-        self._pid = os.getpid()
+        self._lock = threading.Lock()  # new: a fork may have copied it held by another thread
         self._process_bytes = os.urandom(5)
         self._counter = itertools.count(int.from_bytes(os.urandom(3), "big"))
 
     def new(self, moment: datetime) -> str:
         with self._lock:
-            if os.getpid() != self._pid:  # forked: a child must not repeat its parent's ids
-                self._reset()
             count = next(self._counter) & 0xFFFFFF
         seconds = int(moment.timestamp()) & 0xFFFFFFFF
         return (seconds.to_bytes(4, "big") + self._process_bytes + count.to_bytes(3, "big")).hex()
 
 
 _object_ids = _ObjectIds()
+if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent's ids
+    os.register_at_fork(after_in_child=_object_ids._reset)
 
 
 def new_object_id(moment: datetime) -> str:

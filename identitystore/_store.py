@@ -30,6 +30,7 @@ from ._validation import (
     check_connection,
     check_create_body,
     check_update_body,
+    plain_create_input,
     validate_for_connection,
     validate_update,
 )
@@ -293,9 +294,19 @@ class IdentityStore:
         if "connection" in fields:
             raise TypeError("create_user() got the connection twice")
         body = {"connection": connection, **fields}
-        check_create_body(body)
-        conn, strategy = self._connection_and_strategy(connection)
-        data = validate_for_connection(body, strategy, conn.options)
+        conn = self._backend.get_connection(connection) if isinstance(connection, str) else None
+        strategy = self._strategies.get(conn.strategy) if conn is not None else None
+        if (  # most bodies are plain: a shorter check that gives the same input
+            conn is None
+            or strategy is None
+            or (data := plain_create_input(body, strategy, conn.options)) is None
+        ):
+            check_create_body(body)  # schema problems come before an unknown connection
+            if conn is None:
+                raise UnknownConnectionError()
+            if strategy is None:
+                raise UnsupportedStrategyError()
+            data = validate_for_connection(body, strategy, conn.options)
         return self._insert(data, conn, strategy)
 
     def _insert(
@@ -317,7 +328,7 @@ class IdentityStore:
             verification_token_hash=_token_hash(token) if token else None,
             verification_expires_at=expires,
         )
-        event = self._event("ss", user=user, connection=conn, date=user.created_at)
+        event = self._event("ss", user=user, connection=conn, date=user.created_at, now=now)
         try:
             self._backend.insert_user(record, events=[event])
         except DuplicateKey as exc:
@@ -819,8 +830,9 @@ class IdentityStore:
         date: str | None = None,
         description: str | None = None,
         user_name: str | None = None,
+        now: datetime | None = None,
     ) -> Event:
-        now = self.clock()
+        now = now or self.clock()
         return Event(
             log_id=new_object_id(now),
             date=date or format_timestamp(now),

@@ -79,6 +79,25 @@ class ConnectionStrategy(Protocol):
         ...
 
 
+def _database_rules(*, username: bool, phone: bool) -> FieldRules:
+    allowed = COMMON_FIELDS | _EMAIL_FIELDS | {"password"}
+    required: tuple[str, ...] = ("email", "password")
+    if username:
+        allowed |= {"username"}
+        required += ("username",)
+    if phone:
+        allowed |= _PHONE_FIELDS
+    return FieldRules(allowed, required)
+
+
+#: The rules of the built-in strategies (a database connection's depend on two options).
+_DATABASE_RULES = {
+    (u, p): _database_rules(username=u, phone=p) for u in (False, True) for p in (False, True)
+}
+_EMAIL_RULES = FieldRules(COMMON_FIELDS | _EMAIL_FIELDS, ("email",))
+_SMS_RULES = FieldRules(COMMON_FIELDS | _PHONE_FIELDS, ("phone_number",))
+
+
 def _requires_username(options: Mapping[str, Any]) -> bool:
     return options.get("requires_username") is True
 
@@ -99,14 +118,7 @@ class DatabaseStrategy:
 
     def field_rules(self, options: Mapping[str, Any]) -> FieldRules:
         """Email and password; ``username`` with ``requires_username``; phone with its attribute."""
-        allowed = set(COMMON_FIELDS | _EMAIL_FIELDS | {"password"})
-        required = ["email", "password"]
-        if _requires_username(options):
-            allowed.add("username")
-            required.append("username")
-        if _has_phone_attribute(options):
-            allowed |= _PHONE_FIELDS
-        return FieldRules(frozenset(allowed), tuple(required))
+        return _DATABASE_RULES[_requires_username(options), _has_phone_attribute(options)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +132,7 @@ class EmailStrategy:
 
     def field_rules(self, options: Mapping[str, Any]) -> FieldRules:
         """Email, its verification flags and the common profile fields."""
-        return FieldRules(COMMON_FIELDS | _EMAIL_FIELDS, ("email",))
+        return _EMAIL_RULES
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +146,7 @@ class SmsStrategy:
 
     def field_rules(self, options: Mapping[str, Any]) -> FieldRules:
         """Phone number, ``phone_verified`` and the common profile fields."""
-        return FieldRules(COMMON_FIELDS | _PHONE_FIELDS, ("phone_number",))
+        return _SMS_RULES
 
 
 @dataclass(frozen=True, slots=True)

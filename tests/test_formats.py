@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from identitystore._formats import is_email, is_strict_uri
+from identitystore._formats import _is_email_ported, is_email, is_strict_uri
 
 LONG_DOMAIN = ("b" * 63 + ".") * 3  # 192 characters
 
@@ -261,3 +261,54 @@ def test_astral_characters_are_seen_as_surrogate_pairs(value: str) -> None:
     split = as_code_units(value)
     assert is_email(split) is is_email(value)
     assert is_strict_uri(split) is is_strict_uri(value)
+
+
+PLAIN_SHAPED = st.text(st.sampled_from("aZ09._-+@!~`'{}|$&*=?^#/x\n"), min_size=3, max_size=90)
+LABELS = st.from_regex(r"[a-z0-9][a-z0-9-]{0,70}", fullmatch=True)
+PLAIN_EMAILS = st.builds(
+    lambda local, labels, tld: f"{local}@{'.'.join(labels)}.{tld}",
+    st.from_regex(r"[a-zA-Z0-9._+-]{1,70}", fullmatch=True),
+    st.lists(LABELS, min_size=1, max_size=4),
+    st.from_regex(r"[a-zA-Z]{1,70}", fullmatch=True),
+)
+
+
+@given(st.one_of(PLAIN_EMAILS, PLAIN_SHAPED, SHAPED))
+def test_the_plain_address_shortcut_agrees_with_the_port(value: str) -> None:
+    # is_email answers plain ASCII addresses with one regex; it must never disagree with the
+    # step-by-step port of validator.js (labels over 63, local parts over 64, dots, hyphens).
+    assert is_email(value) is _is_email_ported(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a@b.co",
+        "first.last+tag@sub.example-domain.com",
+        "under_score@example.com",
+        "x" * 64 + "@example.com",
+        "a@" + "b" * 63 + ".com",
+    ],
+)
+def test_plain_addresses_take_the_shortcut_and_are_valid(value: str) -> None:
+    assert is_email(value)
+    assert _is_email_ported(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "x" * 65 + "@example.com",  # local part over 64 bytes
+        "a@" + "b" * 64 + ".com",  # label over 63
+        "a..b@example.com",
+        ".a@example.com",
+        "a@-example.com",
+        "a@example-.com",
+        "a@example.c",
+        "a@exa_mple.com",
+        "a@example.123",
+    ],
+)
+def test_near_plain_addresses_are_refused_by_both(value: str) -> None:
+    assert not is_email(value)
+    assert not _is_email_ported(value)

@@ -160,7 +160,21 @@ def test_metadata_equality_uses_the_gin_index(pg_url: str) -> None:
 
 def test_unreachable_server_is_a_storage_error() -> None:
     with pytest.raises(errors.StorageError, match="Cannot connect"):
-        PostgresBackend("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1", timeout=1)
+        PostgresBackend("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1", timeout=0.3)
+
+
+def test_no_free_connection_is_storage_busy(pg_url: str) -> None:
+    backend = PostgresBackend(pg_url, pool_size=1, timeout=0.2)
+    try:
+        with backend._pool().connection():  # the only connection is taken
+            with pytest.raises(errors.StorageBusyError) as caught:
+                backend.get_user("auth0|x")
+            assert caught.value.status_code == 503
+            with pytest.raises(errors.StorageBusyError):
+                backend.put_setting("k", "v")
+        assert backend.get_setting("k") is None  # usable again, nothing was written
+    finally:
+        backend.close()
 
 
 def test_missing_extra_names_the_pip_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,3 +196,61 @@ def test_close_closes_the_pool(pg_url: str) -> None:
     store.close()
     with pytest.raises(errors.StorageError, match="closed"):
         store.create_user("sms", phone_number="+14155550100")
+
+
+def test_a_deadlocked_transaction_is_run_again(pg_url: str) -> None:
+    import threading
+
+    backend = PostgresBackend(pg_url)
+    try:
+        backend._write(lambda cur: cur.execute("CREATE TABLE pair (id INT PRIMARY KEY, n INT)"))
+        backend._write(lambda cur: cur.execute("INSERT INTO pair VALUES (1, 0), (2, 0)"))
+        both_hold_one = threading.Barrier(2)
+        attempts: list[int] = []
+
+        def transfer(first: int, second: int) -> None:
+            def action(cur: Any) -> None:
+                attempts.append(first)
+                cur.execute("UPDATE pair SET n = n + 1 WHERE id = %s", (first,))
+                if attempts.count(first) == 1:
+                    both_hold_one.wait(timeout=10)
+                cur.execute("UPDATE pair SET n = n + 1 WHERE id = %s", (second,))
+
+            backend._write(action)
+
+        threads = [threading.Thread(target=transfer, args=ab) for ab in ((1, 2), (2, 1))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(attempts) == 3  # PostgreSQL broke the deadlock; the victim ran again
+        rows = backend._read(lambda cur: cur.execute("SELECT n FROM pair ORDER BY id").fetchall())
+        assert rows == [(2,), (2,)]
+    finally:
+        backend.close()
+
+
+def test_a_connection_the_server_ended_is_replaced_without_an_error(pg_url: str) -> None:
+    backend = PostgresBackend(pg_url, pool_size=1)
+    try:
+
+        def end_the_pooled_connection() -> None:
+            (pid,) = backend._read(lambda cur: cur.execute("SELECT pg_backend_pid()").fetchone())
+            _sql(pg_url, "SELECT pg_terminate_backend(%s)", pid)
+
+        end_the_pooled_connection()
+        assert backend.get_setting("k") is None  # a read on a fresh connection
+        end_the_pooled_connection()
+        backend.put_setting("k", "v")  # a write: run again on a fresh connection, once
+        assert backend.get_setting("k") == "v"
+        end_the_pooled_connection()
+        backend.add_event(_event())
+        assert len(backend.list_events()) == 1
+    finally:
+        backend.close()
+
+
+def _event() -> Any:
+    from identitystore._models import Event
+
+    return Event(log_id="0" * 24, date="2026-01-02T03:04:05.000Z", type="s")

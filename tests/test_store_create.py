@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -562,3 +563,25 @@ def test_unknown_user_is_404(store: IdentityStore) -> None:
         "message": "The user does not exist.",
         "errorCode": "inexistent_user",
     }
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork with threads (3.12+)
+def test_a_forked_child_does_not_repeat_its_parents_object_ids() -> None:
+    from identitystore._models import new_object_id
+
+    now = datetime.now(timezone.utc)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, then exit at once
+        os.close(read)
+        os.write(write, ",".join(new_object_id(now) for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    parent = {new_object_id(now) for _ in range(50)}
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split(","))
+    os.waitpid(pid, 0)
+    assert len(child) == 50
+    assert not parent & child
+    assert {i[8:18] for i in child} != {i[8:18] for i in parent}  # another process part

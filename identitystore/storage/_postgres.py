@@ -1,11 +1,11 @@
 """The PostgreSQL backend: psycopg 3 with a ``psycopg_pool.ConnectionPool``, for several machines.
 
 Every write is one READ COMMITTED transaction. Unique indexes decide collisions; a
-read-modify-write locks its row first (``SELECT ... FOR UPDATE``); a serialization failure or a
-deadlock retries the whole transaction a few times. Text columns use the ``"C"`` collation, so
-sorting and ranges compare bytes, exactly like SQLite. Metadata is ``jsonb`` with a GIN index
-(``jsonb_path_ops``) that serves equality filters (``@>``); prefix and range filters on metadata
-scan.
+read-modify-write locks its row first (``SELECT ... FOR UPDATE``); a serialization failure, a
+deadlock, or a connection found dead before the commit runs the whole call again (a few times).
+Text columns use the ``"C"`` collation, so sorting and ranges compare bytes, exactly like SQLite.
+Metadata is ``jsonb`` with a GIN index (``jsonb_path_ops``) that serves equality filters
+(``@>``); prefix and range filters on metadata scan.
 
 Durability ``full`` is PostgreSQL's default (the commit is flushed to the WAL on disk before it
 returns); ``normal`` sets ``synchronous_commit = off`` on the store's sessions: a crash of the
@@ -19,8 +19,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._models import Connection, Event, NewUserRecord, User
@@ -40,6 +39,7 @@ from ._rows import (
     user_from_row,
     user_values,
     verification_ticket,
+    where_clause,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ T = TypeVar("T")
 _SELECT_USER = SELECT_USER.replace(
     "user_metadata, app_metadata", "user_metadata::text, app_metadata::text"
 )
+_USER_FIELDS = _SELECT_USER.removeprefix("SELECT ").removesuffix(" FROM users")
 _SELECT_USER_AND_HASH = _SELECT_USER.replace(" FROM users", ", password_hash FROM users")
 _INSERT_USER = (
     f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ("
@@ -333,16 +334,6 @@ def _filter_sql(f: Filter, params: list[Any]) -> str:
     return f"NOT coalesce({clause}, false)" if f.negate else clause
 
 
-def _where(query: UserQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.connection_id is not None:
-        clauses.append("connection_id = %s")
-        params.append(query.connection_id)
-    clauses.extend(_filter_sql(f, params) for f in query.filters)
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
 def _order(query: UserQuery) -> str:
     """SQLite's order: NULL sorts before every value."""
     if query.sort not in SORTABLE:
@@ -456,49 +447,41 @@ class PostgresBackend:
                     self._pid = os.getpid()
         return self._pool_
 
-    @contextmanager
-    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor outside any transaction (each statement commits on its own)."""
-        import psycopg
-
-        try:
-            with self._pool().connection() as conn, conn.cursor() as cur:
-                yield cur
-        except psycopg.Error as exc:
-            raise _storage_error(exc) from exc
-        except Exception as exc:
-            from psycopg_pool import PoolTimeout
-
-            if isinstance(exc, PoolTimeout):
-                raise _storage_error(exc) from exc
-            raise
-
     def _read(self, action: Callable[[psycopg.Cursor[Any]], T]) -> T:
-        with self._cursor() as cur:
-            return action(cur)
+        """Run ``action`` outside a transaction (each statement stands alone)."""
+        return self._run(action, write=False)
 
     def _write(self, action: Callable[[psycopg.Cursor[Any]], T]) -> T:
-        """Run ``action`` in one transaction, again (a few times) after a serialization failure
-        or a deadlock. A unique violation becomes ``DuplicateKey``."""
+        """Run ``action`` in one transaction. A unique violation becomes ``DuplicateKey``."""
+        return self._run(action, write=True)
+
+    def _run(self, action: Callable[[psycopg.Cursor[Any]], T], *, write: bool) -> T:
+        """Run ``action`` on a pooled connection, again (up to ``_ATTEMPTS`` in all) when the
+        connection turns out lost before the commit (the server restarted, or ended it: nothing
+        was written), or when a write hit a serialization failure or a deadlock."""
         import psycopg
 
         for attempt in range(_ATTEMPTS):
+            conn: psycopg.Connection[Any] | None = None
+            committing = False
             try:
-                with self._pool().connection() as conn, conn.transaction(), conn.cursor() as cur:
-                    return action(cur)
+                with self._pool().connection() as conn:
+                    if not write:
+                        with conn.cursor() as cur:
+                            return action(cur)
+                    with conn.transaction():
+                        with conn.cursor() as cur:
+                            result = action(cur)
+                        committing = True  # from here, a lost connection may have committed
+                    return result
             except psycopg.errors.UniqueViolation as exc:
                 raise _duplicate_key(exc) from exc
-            except psycopg.Error as exc:
-                if _retryable(exc) and attempt + 1 < _ATTEMPTS:
-                    time.sleep(random.uniform(0, 0.01 * 2**attempt))
+            except psycopg.Error as exc:  # (a PoolTimeout too: it has no connection)
+                lost = conn is not None and conn.closed and not committing
+                if attempt + 1 < _ATTEMPTS and (lost or (write and _retryable(exc))):
+                    time.sleep(0 if lost else random.uniform(0, 0.01 * 2**attempt))
                     continue
                 raise _storage_error(exc) from exc
-            except Exception as exc:
-                from psycopg_pool import PoolTimeout
-
-                if isinstance(exc, PoolTimeout):
-                    raise _storage_error(exc) from exc
-                raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _migrate(self) -> int:
@@ -633,7 +616,7 @@ class PostgresBackend:
 
     def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
         """A page of users matching ``query``, and their total if asked."""
-        where, params = _where(query)
+        where, params = where_clause(query, _filter_sql, "%s")
         order = _order(query)
 
         def page(cur: psycopg.Cursor[Any]) -> tuple[list[Any], int | None]:
@@ -733,7 +716,7 @@ class PostgresBackend:
             row = cur.execute(
                 "UPDATE users SET logins_count = coalesce(logins_count, 0) + 1, "
                 "last_login = %s, last_ip = %s, password_hash = coalesce(%s, password_hash) "
-                f"WHERE user_id = %s RETURNING {_SELECT_USER[7:].split(' FROM ')[0]}",
+                f"WHERE user_id = %s RETURNING {_USER_FIELDS}",
                 (date, ip, new_hash, user_id),
             ).fetchone()
             if row is None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._models import Event, NewUserRecord, User
-from . import QUERY_FIELDS, CodeOutcome
+from . import QUERY_FIELDS, CodeOutcome, Filter, UserQuery
 
 __all__ = [
     "LOOKUP_INDEXES",
@@ -23,6 +23,7 @@ __all__ = [
     "user_from_row",
     "user_values",
     "verification_ticket",
+    "where_clause",
 ]
 
 USER_COLUMNS = (
@@ -207,3 +208,17 @@ def code_outcome(stored: str, attempts: int, code_hash: str, max_attempts: int) 
     if stored == code_hash:
         return "ok"
     return "exhausted" if attempts + 1 >= max_attempts else "wrong"
+
+
+def where_clause(
+    query: UserQuery, filter_sql: Callable[[Filter, list[Any]], str], mark: str
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` of a user query and its parameters; ``filter_sql`` compiles one filter
+    (appending its parameters), ``mark`` is the driver's placeholder."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.connection_id is not None:
+        clauses.append(f"connection_id = {mark}")
+        params.append(query.connection_id)
+    clauses.extend(filter_sql(f, params) for f in query.filters)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params

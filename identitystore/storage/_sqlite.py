@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -33,6 +33,7 @@ from ._rows import (
     user_from_row,
     user_values,
     verification_ticket,
+    where_clause,
 )
 from ._schema import migrate, refuse_newer
 
@@ -115,16 +116,6 @@ def _filter_sql(f: Filter, params: list[Any]) -> str:
     return f"NOT coalesce({clause}, 0)" if f.negate else clause
 
 
-def _where(query: UserQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if query.connection_id is not None:
-        clauses.append("connection_id = ?")
-        params.append(query.connection_id)
-    clauses.extend(_filter_sql(f, params) for f in query.filters)
-    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
 def _order(query: UserQuery) -> str:
     if query.sort not in SORTABLE:
         raise ValueError(f"cannot sort by {query.sort!r}")
@@ -163,6 +154,69 @@ class _Handle:
 
     def __del__(self) -> None:
         self.close()
+
+
+class _Session:
+    """A handle's connection for one operation, holding ``lock`` (the shared handle's) meanwhile.
+
+    Plain ``__enter__``/``__exit__`` rather than ``contextlib``: every call of the store passes
+    through here, and a generator-based context manager costs several times more.
+    """
+
+    __slots__ = ("conn", "handle", "lock")
+
+    def __init__(self, handle: _Handle, lock: threading.RLock | None) -> None:
+        self.handle = handle
+        self.conn = handle.conn
+        self.lock = lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        if self.lock is not None:
+            self.lock.acquire()
+        return self.conn
+
+    def __exit__(self, exc_type: type[BaseException] | None = None, *exc_info: object) -> None:
+        if self.lock is not None:
+            self.lock.release()
+
+
+class _Write(_Session):
+    """A ``BEGIN IMMEDIATE`` transaction: committed on a clean exit, rolled back otherwise."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = super().__enter__()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            super().__exit__()
+            raise _storage_error(exc) from exc
+        except BaseException:
+            super().__exit__()
+            raise
+        return conn
+
+    def __exit__(self, exc_type: type[BaseException] | None = None, *exc_info: object) -> None:
+        try:
+            if exc_type is None:
+                try:
+                    self.conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    raise _storage_error(exc) from exc
+                except BaseException:
+                    self._rollback()
+                    raise
+            else:
+                self._rollback()
+        finally:
+            super().__exit__()
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
 
 
 def _storage_error(exc: sqlite3.Error) -> StorageError:
@@ -261,34 +315,15 @@ class SQLiteBackend:
                 self._handles.add(handle)
         return handle
 
-    @contextlib.contextmanager
-    def _session(self) -> Iterator[sqlite3.Connection]:
+    def _session(self) -> _Session:
+        """``with backend._session() as conn``: this thread's connection (the shared one locked)."""
         handle = self._handle()
-        if handle is self._shared:
-            with self._lock:
-                yield handle.conn
-            return
-        yield handle.conn
+        return _Session(handle, self._lock if handle is self._shared else None)
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> _Write:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
-        with self._session() as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-            try:
-                yield conn
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:
-                    raise _storage_error(exc) from exc
-            except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
+        handle = self._handle()
+        return _Write(handle, self._lock if handle is self._shared else None)
 
     @staticmethod
     def _guard(action: Any) -> Any:
@@ -329,8 +364,9 @@ class SQLiteBackend:
         until ``PRAGMA data_version`` says another connection committed, or this backend changed
         a connection itself.
         """
-        with self._session() as conn:
-            handle = self._handle()
+        session = self._session()
+        with session as conn:
+            handle = session.handle
             try:
                 version = (conn.execute("PRAGMA data_version").fetchone()[0], self._generation)
                 cache = handle.cache
@@ -448,7 +484,7 @@ class SQLiteBackend:
 
     def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
         """A page of users matching ``query``, and their total if asked."""
-        where, params = _where(query)
+        where, params = where_clause(query, _filter_sql, "?")
         order = _order(query)
         with self._session() as conn:
             rows = self._guard(

@@ -1,0 +1,174 @@
+"""The short path of ``create_user`` for plain bodies gives exactly what the full path gives.
+
+``plain_create_input`` skips the generic schema walk for bodies whose every property is an ASCII
+string within its schema rules or a boolean. For any body at all it must either decline (None) or
+return the very input ``check_create_body`` + ``validate_for_connection`` produce; and a body the
+full path refuses must always be declined.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import assume, event, given
+from hypothesis import strategies as st
+
+from identitystore import IdentityStore, IdentityStoreError, PasswordHasher
+from identitystore._validation import (
+    check_create_body,
+    plain_create_input,
+    validate_for_connection,
+)
+
+from .strategies import (
+    CONNECTIONS,
+    KINDS,
+    STRICT,
+    STRICT_OPTIONS,
+    VIOLATIONS,
+    Case,
+    chaos_bodies,
+    valid_bodies,
+)
+
+STORE = IdentityStore(":memory:", hasher=PasswordHasher.fast_for_tests())
+STORE.create_connection(STRICT, strategy="auth0", options=STRICT_OPTIONS)
+STORE.create_connection(
+    "Real-Phones",
+    strategy="auth0",
+    options={"attributes": {"phone_number": {}}, "phone_number_validation": "valid"},
+)
+NAMES = [*CONNECTIONS.values(), "Real-Phones"]
+
+
+def full_path(body: dict[str, Any], name: str) -> Any:
+    """The full path's input for ``body`` on connection ``name``, or the error it raises."""
+    conn, strategy = STORE._connection_and_strategy(name)
+    try:
+        check_create_body(body)
+        return validate_for_connection(body, strategy, conn.options)
+    except IdentityStoreError as exc:
+        return exc
+
+
+def check_agreement(body: dict[str, Any], name: str) -> bool:
+    conn, strategy = STORE._connection_and_strategy(name)
+    try:
+        quick = plain_create_input(body, strategy, conn.options)
+    except IdentityStoreError as exc:  # the username rules run on the short path too
+        quick = exc
+    if quick is None:
+        return False
+    full = full_path(body, name)
+    if isinstance(quick, IdentityStoreError):
+        assert isinstance(full, IdentityStoreError)
+        assert full.to_dict() == quick.to_dict()
+    else:
+        assert quick == full
+    return True
+
+
+NOT_PLAIN = ("user_metadata", "app_metadata", "picture", "user_id")
+PLAIN_BODIES = (
+    st.sampled_from(KINDS)
+    .flatmap(valid_bodies)
+    .map(lambda body: {k: v for k, v in body.items() if k not in NOT_PLAIN})
+)
+ASCII = st.characters(min_codepoint=0, max_codepoint=127)
+LIMITS = {"name": 300, "nickname": 300, "given_name": 150, "family_name": 150, "username": 128}
+
+
+def sometimes(draw: st.DrawFn) -> bool:
+    return draw(st.integers(0, 3)) == 0
+
+
+@st.composite
+def ascii_bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    """ASCII bodies for a connection, near every length limit, now and then with one fault."""
+    kind = draw(st.sampled_from(KINDS))
+    body: dict[str, Any] = {}
+    if kind == "sms":
+        body["phone_number"] = draw(st.from_regex(r"\+[0-9]{1,15}", fullmatch=True))
+    else:
+        body["email"] = draw(
+            st.from_regex(r"[a-zA-Z0-9._+-]{1,66}@[a-z0-9-]{1,64}\.[a-z]{2,3}", fullmatch=True)
+        )
+    if kind in ("database", "strict"):
+        body["password"] = draw(st.text(ASCII, min_size=1, max_size=12))
+    if kind == "strict":
+        body["username"] = draw(st.from_regex(r"[a-z0-9_.]{1,15}", fullmatch=True))
+    for key, high in LIMITS.items():
+        if key != "username" and sometimes(draw):
+            size = draw(st.sampled_from([1, 2, high - 1, high, high + 1, 0]))
+            body[key] = draw(st.text(ASCII, min_size=size, max_size=size))
+    flags = ("phone_verified", "blocked") if kind == "sms" else ("email_verified", "verify_email")
+    for key in flags:
+        if sometimes(draw):
+            body[key] = draw(st.booleans())
+    if sometimes(draw):  # one fault: a wrong value, a field the connection does not take, ...
+        key = draw(st.sampled_from([*body, "phone_number", "email", "username", "password"]))
+        body[key] = draw(st.sampled_from([0, 1, None, "", "true", "+1", "a@b", "x" * 129, "é"]))
+    if sometimes(draw) and len(body) > 1:
+        del body[draw(st.sampled_from(sorted(body)))]
+    return draw(st.just(CONNECTIONS[kind]) | st.sampled_from(NAMES)), body
+
+
+BODIES = st.one_of(
+    PLAIN_BODIES,
+    chaos_bodies().map(lambda pair: pair[1]),
+    st.sampled_from(list(VIOLATIONS.values())).flatmap(lambda s: s).map(lambda c: c.fields),
+)
+CASES = st.sampled_from(list(VIOLATIONS.values())).flatmap(lambda s: s)
+
+
+@given(
+    st.one_of(
+        ascii_bodies(), ascii_bodies(), ascii_bodies(), st.tuples(st.sampled_from(NAMES), BODIES)
+    )
+)
+def test_the_short_path_agrees_with_the_full_path(pair: tuple[str, dict[str, Any]]) -> None:
+    name, body = pair
+    event("short path" if check_agreement({**body, "connection": name}, name) else "full path")
+
+
+@given(CASES)
+def test_a_refused_body_is_never_accepted_by_the_short_path(case: Case) -> None:
+    assume(isinstance(case.connection, str) and case.connection in NAMES and not case.setup)
+    body = {**case.fields, "connection": case.connection}
+    conn, strategy = STORE._connection_and_strategy(case.connection)
+    full = full_path(body, case.connection)
+    assume(isinstance(full, IdentityStoreError))  # not one refused later (policy, uniqueness)
+    try:
+        quick: Any = plain_create_input(body, strategy, conn.options)
+    except IdentityStoreError as exc:
+        quick = exc
+    if quick is not None:
+        assert isinstance(quick, IdentityStoreError)
+        assert quick.to_dict() == full.to_dict()
+
+
+def test_common_bodies_take_the_short_path() -> None:
+    taken = [
+        check_agreement({"connection": "sms", "phone_number": "+14155550100"}, "sms"),
+        check_agreement(
+            {"connection": "email", "email": "a@b.co", "email_verified": True}, "email"
+        ),
+        check_agreement(
+            {"connection": CONNECTIONS["database"], "email": "Jane@Example.com", "password": "x"},
+            CONNECTIONS["database"],
+        ),
+    ]
+    assert taken == [True, True, True]
+
+
+@pytest.mark.parametrize("key", sorted(LIMITS))
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_length_limits_are_the_schemas(key: str, extra: int) -> None:
+    size = max(LIMITS[key] + extra, 0) if extra else LIMITS[key]
+    body = {"connection": STRICT, "email": "a@b.co", "password": "pw", "username": "jane"}
+    body[key] = "x" * size
+    for text in (body[key], ""):
+        check_agreement({**body, key: text}, STRICT)
+    if key != "username":  # the connection's own username limit (15) refuses all three
+        assert isinstance(full_path(body, STRICT), IdentityStoreError) is (extra == 1)
