@@ -85,11 +85,11 @@ class Sizes:
     lookup_reps: int  # most repetitions per lookup
     lookup_budget: float  # seconds per lookup, at least
     writer_rounds: int  # rounds per writer count and mode
-    writer_creates: int  # creates per writer per round
+    writer_creates: int  # creates per round, shared evenly by its writers
 
 
-FULL = Sizes(10_000, 200, 2_000, 4_000, 2.0, 3, 100)
-QUICK = Sizes(2_000, 50, 300, 600, 0.5, 1, 30)
+FULL = Sizes(10_000, 200, 2_000, 4_000, 2.0, 5, 800)
+QUICK = Sizes(2_000, 50, 300, 600, 0.5, 2, 160)
 
 
 # -- output ---------------------------------------------------------------------------------------
@@ -713,14 +713,15 @@ def bench_writers(targets: Sequence[Target], sizes: Sizes) -> list[str]:
         "`store, processes`: N processes, each with its own `IdentityStore` on the same file "
         "or database. `raw, threads`: N threads, each with its own raw connection, INSERTing "
         "the same kind of row one per transaction (the database's own ceiling); `one lock`: "
-        "the same with the inserts taking turns on a `threading.Lock`. Each writer "
-        f"creates {sizes.writer_creates} users per round; a round starts every writer at one "
-        "instant and ends with the last; rate = creates / that time. "
-        f"{sizes.writer_rounds} round(s) per line after an untimed round of 8, counts in the "
-        "order 1 2 4 8, then reversed; the modes alternate within each count. Median rate; "
-        "ratio to one writer in brackets.\n"
+        "the same with the inserts taking turns on a `threading.Lock`. A round is "
+        f"{sizes.writer_creates} creates shared evenly by its writers, all started at one "
+        "instant; it ends with the last; rate = creates / that time. "
+        f"{sizes.writer_rounds} rounds per line after an untimed round of 8, counts in the "
+        "order 1 2 4 8, then reversed, and so on; the modes alternate within each count. "
+        "Ratio to one writer in brackets.\n"
     )
     rows = []
+    best_rows = []
     headlines = []
     for target in targets:
         reader = target.store_raw()
@@ -741,12 +742,13 @@ def bench_writers(targets: Sequence[Target], sizes: Sizes) -> list[str]:
                 )
                 together = {"store": shared, "raw-serial": lock}.get(kind)
                 pools[label] = Writers(mode, spec, together if mode == "threads" else None)
-                pools[label].rate(max(WRITER_COUNTS), sizes.writer_creates)  # warm-up
+                top = max(WRITER_COUNTS)
+                pools[label].rate(top, sizes.writer_creates // top)  # warm-up
             for round_ in range(sizes.writer_rounds):
                 counts = WRITER_COUNTS if round_ % 2 == 0 else WRITER_COUNTS[::-1]
                 for n in counts:
                     for label in pools if round_ % 2 == 0 else list(pools)[::-1]:
-                        rate = pools[label].rate(n, sizes.writer_creates)
+                        rate = pools[label].rate(n, sizes.writer_creates // n)
                         rates.setdefault((label, n), []).append(rate)
         finally:
             for pool in pools.values():
@@ -763,17 +765,24 @@ def bench_writers(targets: Sequence[Target], sizes: Sizes) -> list[str]:
             else:
                 cells.append("-")
             rows.append([f"{target.name}, {label}", *cells])
+            bests = [max(rates[label, n]) for n in WRITER_COUNTS]
+            best_rows.append(
+                [f"{target.name}, {label}", *(f"{per_s(b)} ({b / bests[0]:.2f}x)" for b in bests)]
+            )
             headlines.append(
                 f"{target.name} {label}: "
                 + ", ".join(f"{n}: {per_s(m)}" for n, m in zip(WRITER_COUNTS, medians, strict=True))
             )
     counts = [f"{n} writer{'s' if n > 1 else ''}" for n in WRITER_COUNTS]
     cpu = f"client CPU µs per create, {WRITER_COUNTS[0]} / {WRITER_COUNTS[-1]} writers"
+    print("Median rate of the rounds:\n")
     print(md_table(["backend, writers", *counts, cpu], rows))
     print(
         "\n(client CPU: this process's CPU time over a round / creates, threads only; the "
-        "database server's CPU is not in it)"
+        "database server's CPU is not in it)\n\nFastest round (other load on the machine only "
+        "ever slows a round down, so this is the figure with the noise removed):\n"
     )
+    print(md_table(["backend, writers", *counts], best_rows))
     return headlines
 
 
