@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_create import choose_base_dir, filesystem_type, open_raw
-from bench_lifecycle import _as_dict, compare
+from bench_lifecycle import _as_dict, _ids, compare
 
 import identitystore
 from identitystore import IdentityStore, PasswordHasher
@@ -456,16 +456,6 @@ def bench_create(targets: Sequence[Target], sizes: Sizes) -> list[str]:
 
 
 # -- 2. lookups: the store against the raw SELECT ---------------------------------------------
-
-
-def _ids(result: Any) -> list[str]:
-    if result is None:
-        return []
-    if isinstance(result, dict):
-        return [result["user_id"]]
-    if hasattr(result, "user_id"):
-        return [result.user_id]
-    return [u["user_id"] if isinstance(u, dict) else u.user_id for u in result]
 
 
 def bench_lookup(targets: Sequence[Target], sizes: Sizes) -> list[str]:
