@@ -466,8 +466,15 @@ def bench_lookup(targets: Sequence[Target], sizes: Sizes) -> list[str]:
         f"most {sizes.lookup_reps:,}. The raw SELECT reads the same columns on its own "
         "connection and builds one dict per user with the metadata decoded by `json.loads`. "
         f"Pages are `list_users(page=p, per_page={PER_PAGE})` (sort `created_at`), raw "
-        "`ORDER BY created_at, user_id LIMIT 50 OFFSET 50·p`.\n"
+        "`ORDER BY created_at, user_id LIMIT 50 OFFSET 50·p`."
     )
+    counts = []
+    for target in targets:
+        raw = target.baseline()
+        (stored,) = raw.rows("SELECT count(*) FROM users")[0]
+        raw.close()
+        counts.append(f"{target.name} {stored:,}")
+    print(f"Users in each database now (the seeded ones and section 1's): {', '.join(counts)}.\n")
     rows = []
     headlines = []
     for target in targets:
