@@ -40,7 +40,8 @@ import bcrypt
 
 import identitystore
 from identitystore import IdentityStore
-from identitystore.storage._sqlite import _INSERT_USER, _USER_COLUMNS
+from identitystore.storage._rows import USER_COLUMNS as _USER_COLUMNS
+from identitystore.storage._sqlite import _INSERT_USER
 
 DATABASE = "Username-Password-Authentication"
 PASSWORD = "Correct-Horse-9"  # meets the default connection's "good" policy

@@ -40,7 +40,9 @@ from typing import Any
 from identitystore import IdentityStore, PasswordHasher
 from identitystore._models import default_picture, format_timestamp
 from identitystore.errors import WrongCredentialsError
-from identitystore.storage._sqlite import _INSERT_USER, _SELECT_USER, _USER_COLUMNS
+from identitystore.storage._rows import SELECT_USER as _SELECT_USER
+from identitystore.storage._rows import USER_COLUMNS as _USER_COLUMNS
+from identitystore.storage._sqlite import _INSERT_USER
 
 DATABASE_CONNECTION = "Username-Password-Authentication"
 # The columns the generator fills, in the package's order (checked on sample users below).
