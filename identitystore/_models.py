@@ -196,6 +196,8 @@ class NewUserRecord:
     """What storage writes for a new user: the user, its connection id and its password hash.
 
     ``password_hash`` is None for users without a password; it is masked in the repr.
+    ``connection``, when set, is the connection the user was validated against: storage refuses
+    the write (``StaleConnection``) if that is no longer the stored one.
     """
 
     user: User
@@ -203,6 +205,7 @@ class NewUserRecord:
     password_hash: str | None = field(default=None, repr=False)
     verification_token_hash: str | None = field(default=None, repr=False)
     verification_expires_at: str | None = None
+    connection: Connection | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,7 @@ from .errors import (
     PasswordHistoryError,
     PayloadValidationError,
     SignupDisabledError,
+    StorageBusyError,
     TooManyAttemptsError,
     UnknownConnectionError,
     UnsupportedStrategyError,
@@ -65,7 +66,14 @@ from .hashing import Hasher, PasswordHasher
 from .limits import BCRYPT_MAX_BYTES
 from .notify import InMemoryNotifier, Message, Notifier
 from .passwords import PasswordPolicy, ProfileData
-from .storage import Backend, DuplicateKey, Durability, UserQuery, open_backend
+from .storage import (
+    Backend,
+    DuplicateKey,
+    Durability,
+    StaleConnection,
+    UserQuery,
+    open_backend,
+)
 
 __all__ = ["DEFAULT_CONNECTIONS", "IdentityStore"]
 
@@ -309,30 +317,59 @@ class IdentityStore:
         if "connection" in fields:
             raise TypeError("create_user() got the connection twice")
         body = {"connection": connection, **fields}
-        conn = self._backend.get_connection(connection) if _storable(connection) else None
+        try:  # on the connection as read before: the write checks it is still the stored one
+            return self._create(body, cached=True)
+        except (StaleConnection, _DecidedOnCache):
+            pass  # changed meanwhile, or refused on what may be old options: decide again
+        for _ in range(_STALE_ATTEMPTS):
+            try:
+                return self._create(body, cached=False)
+            except StaleConnection:
+                continue  # changed again between the read and the write
+        raise StorageBusyError("The connection kept changing while the user was created.")
+
+    def _create(self, body: dict[str, Any], *, cached: bool) -> User:
+        """``create_user`` on the connection read now, or (``cached``) as read before."""
+        name = body["connection"]
+        conn = self._backend.get_connection(name, cached=cached) if _storable(name) else None
         strategy = self._strategies.get(conn.strategy) if conn is not None else None
-        if (  # most bodies are plain: a shorter check that gives the same input
-            self.lenient
-            or conn is None
-            or strategy is None
-            or (data := plain_create_input(body, strategy, conn.options)) is None
-        ):
-            check_create_body(body, lenient=self.lenient)  # before an unknown connection
-            if conn is None:
-                raise UnknownConnectionError()
-            if strategy is None:
-                raise UnsupportedStrategyError()
-            data = validate_for_connection(body, strategy, conn.options, lenient=self.lenient)
-        return self._insert(data, conn, strategy)
+        try:
+            if (  # most bodies are plain: a shorter check that gives the same input
+                self.lenient
+                or conn is None
+                or strategy is None
+                or (data := plain_create_input(body, strategy, conn.options)) is None
+            ):
+                check_create_body(body, lenient=self.lenient)  # before an unknown connection
+                if conn is None:
+                    raise UnknownConnectionError()
+                if strategy is None:
+                    raise UnsupportedStrategyError()
+                data = validate_for_connection(body, strategy, conn.options, lenient=self.lenient)
+            password_hash = None
+            if strategy.takes_password and data.password is not None:
+                policy = self.password_policy(conn)
+                policy.enforce(data.password, profile=_profile(data))
+                password_hash = self.hasher.hash(policy.secret_for_hashing(data.password))
+        except IdentityStoreError:
+            if cached and conn is not None:
+                raise _DecidedOnCache() from None
+            raise
+        return self._insert(data, conn, strategy, password_hash)
 
     def _insert(
-        self, data: CreateUserInput, conn: Connection, strategy: ConnectionStrategy
+        self,
+        data: CreateUserInput,
+        conn: Connection,
+        strategy: ConnectionStrategy,
+        password_hash: str | None = None,
+        *,
+        check_connection: bool = True,
     ) -> User:
-        password_hash = None
-        if strategy.takes_password and data.password is not None:
-            policy = self.password_policy(conn)
-            policy.enforce(data.password, profile=_profile(data))
-            password_hash = self.hasher.hash(policy.secret_for_hashing(data.password))
+        """Write the user (and its ``ss`` event, maybe a verification ticket) and send its email.
+
+        With ``check_connection``, the write refuses (``StaleConnection``) if ``conn`` changed.
+        """
         now = self.clock()
         user = _new_user(data, conn, strategy, now)
         token = secrets.token_urlsafe(32) if data.send_verification_email else None
@@ -343,6 +380,7 @@ class IdentityStore:
             password_hash=password_hash,
             verification_token_hash=_token_hash(token) if token else None,
             verification_expires_at=expires,
+            connection=conn if check_connection else None,
         )
         event = self._event("ss", user=user, connection=conn, date=user.created_at, now=now)
         try:
@@ -629,7 +667,7 @@ class IdentityStore:
                 lenient=self.lenient,
             )
             try:
-                user = self._insert(data, conn, strategy)
+                user = self._insert(data, conn, strategy, check_connection=False)  # just read
             except UserExistsError:  # created meanwhile by another caller
                 found = self._backend.find_user(conn.id, key, value)
                 if found is None:
@@ -882,6 +920,14 @@ class IdentityStore:
             self._backend.add_event(event)
         except IdentityStoreError:
             pass  # the log must never turn a refusal into a storage failure
+
+
+#: Fresh reads of a connection a create tries, once a write found the one it used changed.
+_STALE_ATTEMPTS = 5
+
+
+class _DecidedOnCache(Exception):
+    """A create was refused on a connection read earlier: it must be decided on a fresh read."""
 
 
 #: Auth0's texts for tickets that cannot be used.

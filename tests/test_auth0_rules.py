@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from sqlite_utils import Database
 
 from identitystore import IdentityStore, Message, PasswordHasher, errors
+from identitystore._models import NewUserRecord
 from identitystore.storage._schema import MIGRATIONS, SCHEMA_VERSION
 
 DB = "Username-Password-Authentication"
@@ -199,8 +201,16 @@ def test_argument_checks(store: IdentityStore) -> None:
         store.authenticate("email", "a@x.io", PW)
 
 
-def test_a_connection_changed_by_another_store_is_seen_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "u.db"
+@pytest.fixture(params=["file", "postgres"])
+def shared_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """One database two stores open: a SQLite file, or a PostgreSQL schema."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return tmp_path / "u.db"
+
+
+def test_a_connection_changed_by_another_store_is_seen_at_once(shared_target: str | Path) -> None:
+    path = shared_target
     with IdentityStore(path, hasher=FAST) as first, IdentityStore(path, hasher=FAST) as second:
         first.create_user(DB, email="a@x.io", password=PW)  # `first` now has the connection cached
         second.update_connection(DB, options={"passwordPolicy": "good", "requires_username": True})
@@ -211,3 +221,42 @@ def test_a_connection_changed_by_another_store_is_seen_at_once(tmp_path: Path) -
         second.delete_connection("sms")
         with pytest.raises(errors.UnknownConnectionError):
             first.create_user("sms", phone_number="+14155550100")
+
+
+def test_a_refusal_on_a_connection_read_before_is_decided_again(shared_target: str | Path) -> None:
+    # `first` refuses nothing on old options it kept: a create refused on a kept connection is
+    # decided again on the stored one (here: usernames and weak passwords became allowed).
+    with (
+        IdentityStore(shared_target, hasher=FAST) as first,
+        IdentityStore(shared_target, hasher=FAST) as second,
+    ):
+        first.create_user(DB, email="a@x.io", password=PW)  # `first` keeps the connection
+        with pytest.raises(errors.UsernameNotAllowedError):
+            first.create_user(DB, email="b@x.io", password=PW, username="bee")
+        second.update_connection(DB, options={"passwordPolicy": "none", "requires_username": True})
+        user = first.create_user(DB, email="b@x.io", password="pw", username="bee")
+        assert user.username == "bee"
+        assert second.authenticate(DB, "bee", "pw").user_id == user.user_id
+
+
+def test_a_connection_changed_between_read_and_write_is_refused_by_the_write(
+    shared_target: str | Path,
+) -> None:
+    from identitystore.storage import StaleConnection
+
+    with IdentityStore(shared_target, hasher=FAST) as store:
+        old = store.backend.get_connection(DB)
+        assert old is not None
+        assert store.backend.get_connection(DB, cached=True) == old
+        store.update_connection(DB, options={"passwordPolicy": "none"})
+        before = store.backend.count_users()
+        store.create_user(DB, email="c@x.io", password="pw")  # read again: "none" now
+        user = store.get_user(store.list_users().users[0].user_id)
+        record = NewUserRecord(
+            user=replace(user, user_id="auth0|" + "0" * 24, email="d@x.io"),
+            connection_id=old.id,
+            connection=old,
+        )
+        with pytest.raises(StaleConnection):
+            store.backend.insert_user(record)
+        assert store.backend.count_users() == before + 1  # the refused write wrote nothing

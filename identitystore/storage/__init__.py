@@ -31,6 +31,7 @@ __all__ = [
     "Filter",
     "PostgresBackend",
     "SQLiteBackend",
+    "StaleConnection",
     "TicketUse",
     "UserQuery",
     "open_backend",
@@ -104,6 +105,11 @@ class DuplicateKey(Exception):
         super().__init__(key)
 
 
+class StaleConnection(Exception):
+    """The connection a new user was checked against is no longer the stored one (its options
+    changed, or it was deleted, since it was read): nothing was written; read it again."""
+
+
 @runtime_checkable
 class Backend(Protocol):
     """What an ``IdentityStore`` needs from its storage. Methods are safe to call from threads."""
@@ -117,8 +123,13 @@ class Backend(Protocol):
         """Store a new connection. Raises ``DuplicateKey("name")`` if the name is taken."""
         ...
 
-    def get_connection(self, name: str) -> Connection | None:
-        """The connection called ``name``, or None."""
+    def get_connection(self, name: str, *, cached: bool = False) -> Connection | None:
+        """The connection called ``name``, or None.
+
+        With ``cached``, the answer may come from an earlier read without asking the database:
+        the caller then passes it as ``NewUserRecord.connection`` to ``insert_user``, which checks
+        that it is still current. Without it, the answer is what is stored now.
+        """
         ...
 
     def list_connections(self) -> Sequence[Connection]:
@@ -126,7 +137,11 @@ class Backend(Protocol):
         ...
 
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
-        """Store a new user (and ``events``) in one transaction. Raises ``DuplicateKey``."""
+        """Store a new user (and ``events``) in one transaction. Raises ``DuplicateKey``.
+
+        When ``record.connection`` is set and, inside that transaction, the stored connection
+        with its id differs from it (or is gone), raise ``StaleConnection`` and write nothing.
+        """
         ...
 
     def get_user(self, user_id: str) -> User | None:

@@ -30,14 +30,25 @@ from ..errors import (
     StorageFullError,
     StorageReadOnlyError,
 )
-from . import QUERY_FIELDS, CodeOutcome, DuplicateKey, Durability, Filter, TicketUse, UserQuery
+from . import (
+    QUERY_FIELDS,
+    CodeOutcome,
+    DuplicateKey,
+    Durability,
+    Filter,
+    StaleConnection,
+    TicketUse,
+    UserQuery,
+)
 from ._rows import (
     LOOKUP_INDEXES,
+    SELECT_CONNECTION,
     SELECT_USER,
     SORTABLE,
     USER_COLUMNS,
     code_outcome,
     column_value,
+    connection_from_row,
     event_from_row,
     event_values,
     json_text,
@@ -71,6 +82,8 @@ _INSERT_TICKET = (
     "INSERT INTO tickets (token_hash, kind, user_id, created_at, expires_at, email) "
     "VALUES (%s, %s, %s, %s, %s, %s)"
 )
+
+
 _INSERT_EVENT = (
     "INSERT INTO events (log_id, date, type, description, connection, connection_id, user_id, "
     "user_name, ip, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -92,6 +105,13 @@ _ATTEMPTS = 5
 #: The advisory lock every migration takes (one per database): "identity" in ASCII.
 _MIGRATION_LOCK = 0x6964656E74697479
 _T = 'TEXT COLLATE "C"'
+
+
+def _nulls_first(columns: str) -> str:
+    """An index's columns in ``_order``'s order, so that pages read the index in either
+    direction instead of sorting the table."""
+    return ", ".join(f"{column.strip()} NULLS FIRST" for column in columns.split(","))
+
 
 #: The schema, one list of statements per version (the same versions as the SQLite schema).
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -146,7 +166,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX tickets_user ON tickets(user_id)",
     ),
     (  # 2: look-up indexes, metadata indexes, history, codes, events, failures, settings
-        *(f"CREATE INDEX {name} ON users({columns})" for name, columns in LOOKUP_INDEXES),
+        *(
+            f"CREATE INDEX {name} ON users({_nulls_first(columns)})"
+            for name, columns in LOOKUP_INDEXES
+        ),
         "CREATE INDEX users_user_metadata ON users USING GIN (user_metadata jsonb_path_ops)",
         "CREATE INDEX users_app_metadata ON users USING GIN (app_metadata jsonb_path_ops)",
         f"ALTER TABLE users ADD COLUMN last_password_reset {_T}",
@@ -346,7 +369,7 @@ def _filter_sql(f: Filter, params: list[Any]) -> str:
 
 
 def _order(query: UserQuery) -> str:
-    """SQLite's order: NULL sorts before every value."""
+    """SQLite's order: NULL sorts before every value (the look-up indexes are built so)."""
     if query.sort not in SORTABLE:
         raise ValueError(f"cannot sort by {query.sort!r}")
     direction = "DESC NULLS LAST" if query.descending else "ASC NULLS FIRST"
@@ -414,6 +437,7 @@ class PostgresBackend:
         self._inherited: list[ConnectionPool[Any]] = []  # a parent's pools, unused after fork
         self._pid = os.getpid()
         self._closed = False
+        self._connections: dict[str, Connection] = {}  # read before; for get_connection(cached)
         self._pool_ = self._open_pool()
         try:
             self._version = self._migrate()
@@ -540,14 +564,18 @@ class PostgresBackend:
             )
         )
 
-    def get_connection(self, name: str) -> Connection | None:
-        """The connection called ``name``, or None."""
+    def get_connection(self, name: str, *, cached: bool = False) -> Connection | None:
+        """The connection called ``name``, or None; with ``cached``, maybe as read before."""
+        if cached and (found := self._connections.get(name)) is not None:
+            return found
         row = self._read(
-            lambda cur: cur.execute(
-                "SELECT id, name, strategy, options FROM connections WHERE name = %s", (name,)
-            ).fetchone()
+            lambda cur: cur.execute(SELECT_CONNECTION + " WHERE name = %s", (name,)).fetchone()
         )
-        return None if row is None else Connection(row[0], row[1], row[2], json.loads(row[3]))
+        if row is None:
+            self._connections.pop(name, None)
+            return None
+        found = self._connections[name] = connection_from_row(row)
+        return found
 
     def list_connections(self) -> list[Connection]:
         """Every connection, oldest first."""
@@ -584,6 +612,8 @@ class PostgresBackend:
         """Store the user (with its verification ticket and ``events``) in one transaction."""
 
         def insert(cur: psycopg.Cursor[Any]) -> None:
+            if record.connection is not None:  # locked: its options cannot change until commit
+                self._check_current(cur, record.connection)
             cur.execute(_INSERT_USER, user_values(record))
             ticket = verification_ticket(record)
             if ticket is not None:
@@ -591,6 +621,14 @@ class PostgresBackend:
             _insert_events(cur, events)
 
         self._write(insert)
+
+    def _check_current(self, cur: psycopg.Cursor[Any], expected: Connection) -> None:
+        """Raise ``StaleConnection`` unless ``expected`` is the stored connection (row locked)."""
+        row = cur.execute(SELECT_CONNECTION + " WHERE id = %s FOR SHARE", (expected.id,)).fetchone()
+        current = None if row is None else connection_from_row(row)
+        if current != expected:
+            self._connections.pop(expected.name, None)
+            raise StaleConnection(expected.name)
 
     def get_user(self, user_id: str) -> User | None:
         """The user with exactly this ``user_id``, or None."""

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
-from .._models import Event, NewUserRecord, User
+from .._models import Connection, Event, NewUserRecord, User
 from . import QUERY_FIELDS, CodeOutcome, Filter, UserQuery
 
 __all__ = [
     "LOOKUP_INDEXES",
+    "SELECT_CONNECTION",
     "SELECT_USER",
     "SORTABLE",
     "USER_COLUMNS",
     "code_outcome",
     "column_value",
+    "connection_from_row",
     "event_values",
     "event_from_row",
     "json_text",
@@ -58,6 +61,15 @@ UPDATABLE = frozenset(USER_COLUMNS) - {
     "provider",
     "created_at",
 } | {"last_password_reset"}
+#: A connection's columns in the order ``connection_from_row`` reads them.
+SELECT_CONNECTION = "SELECT id, name, strategy, options FROM connections"
+
+
+def connection_from_row(row: Sequence[Any]) -> Connection:
+    """A connection from its row; its options read-only, as backends keep and share them."""
+    return Connection(row[0], row[1], row[2], MappingProxyType(json.loads(row[3])))
+
+
 #: The user columns in the order ``user_from_row`` reads them.
 SELECT_USER = (
     "SELECT user_id, connection, provider, created_at, updated_at, name, email, email_verified, "

@@ -14,18 +14,28 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
 from typing import Any
 
 from .._models import Connection, Event, NewUserRecord, User
 from ..errors import StorageBusyError, StorageError, StorageFullError, StorageReadOnlyError
-from . import QUERY_FIELDS, CodeOutcome, DuplicateKey, Durability, Filter, TicketUse, UserQuery
+from . import (
+    QUERY_FIELDS,
+    CodeOutcome,
+    DuplicateKey,
+    Durability,
+    Filter,
+    StaleConnection,
+    TicketUse,
+    UserQuery,
+)
 from ._rows import (
+    SELECT_CONNECTION,
     SELECT_USER,
     SORTABLE,
     USER_COLUMNS,
     code_outcome,
     column_value,
+    connection_from_row,
     event_from_row,
     event_values,
     json_text,
@@ -407,35 +417,48 @@ class SQLiteBackend:
                 raise DuplicateKey("name") from exc
         self._generation += 1
 
-    def get_connection(self, name: str) -> Connection | None:
+    def get_connection(self, name: str, *, cached: bool = False) -> Connection | None:
         """The connection called ``name``, or None.
 
-        Connections are read on every create, so each SQLite connection keeps the ones it read,
-        until ``PRAGMA data_version`` says another connection committed, or this backend changed
-        a connection itself.
+        Each SQLite connection keeps the connections it read, valid until ``PRAGMA data_version``
+        says another connection committed, or this backend changed a connection itself. With
+        ``cached``, a kept one is returned without asking (``insert_user`` checks it).
         """
         session = self._session()
         with session as conn:
             handle = session.handle
+            cache = handle.cache
+            if cached and cache is not None and cache[0][1] == self._generation:
+                found = cache[1].get(name)
+                if found is not None:
+                    return found
             try:
                 version = (conn.execute("PRAGMA data_version").fetchone()[0], self._generation)
-                cache = handle.cache
                 if cache is None or cache[0] != version:
                     cache = handle.cache = (version, {})
                 found = cache[1].get(name)
                 if found is None:
-                    row = conn.execute(
-                        "SELECT id, name, strategy, options FROM connections WHERE name = ?",
-                        (name,),
-                    ).fetchone()
+                    row = conn.execute(SELECT_CONNECTION + " WHERE name = ?", (name,)).fetchone()
                     if row is None:
                         return None
-                    options = MappingProxyType(json.loads(row[3]))  # shared: kept read-only
-                    found = Connection(row[0], row[1], row[2], options)
-                    cache[1][name] = found
+                    found = cache[1][name] = connection_from_row(row)
             except sqlite3.Error as exc:
                 raise _storage_error(exc) from exc
         return found
+
+    def _check_current(
+        self, conn: sqlite3.Connection, handle: _Handle, expected: Connection
+    ) -> None:
+        """Inside a write: raise ``StaleConnection`` unless ``expected`` is the stored one."""
+        version = (conn.execute("PRAGMA data_version").fetchone()[0], self._generation)
+        cache = handle.cache
+        if cache is not None and cache[0] == version and cache[1].get(expected.name) is expected:
+            return  # nothing was committed elsewhere since this SQLite connection read it
+        row = conn.execute(SELECT_CONNECTION + " WHERE id = ?", (expected.id,)).fetchone()
+        current = None if row is None else connection_from_row(row)
+        handle.cache = (version, {} if current is None else {current.name: current})
+        if current != expected:
+            raise StaleConnection(expected.name)
 
     def list_connections(self) -> list[Connection]:
         """Every connection, oldest first."""
@@ -449,8 +472,11 @@ class SQLiteBackend:
 
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
         """Store the user (with its verification ticket and ``events``) in one transaction."""
-        with self._write() as conn:
+        write = self._write()
+        with write as conn:
             try:
+                if record.connection is not None:
+                    self._check_current(conn, write.handle, record.connection)
                 conn.execute(_INSERT_USER, user_values(record))
                 ticket = verification_ticket(record)
                 if ticket is not None:

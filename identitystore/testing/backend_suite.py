@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -28,7 +29,7 @@ import pytest
 
 from .. import IdentityStore, PasswordHasher, errors
 from .._models import Connection, Event, NewUserRecord, User
-from ..storage import Backend, DuplicateKey, Filter, UserQuery
+from ..storage import Backend, DuplicateKey, Filter, StaleConnection, UserQuery
 
 __all__ = ["BackendSuite"]
 
@@ -141,6 +142,23 @@ class BackendSuite:
         updated = connected.get_connection("conn-c2")
         assert updated is not None
         assert dict(updated.options) == {"x": [1, "ü"]}
+
+    def test_a_user_checked_against_an_old_connection_is_refused(self, connected: Backend) -> None:
+        kept = connected.get_connection("conn-c1", cached=True)
+        assert kept == Connection("con_c1", "conn-c1", "auth0", {"a": 1})
+        current = replace(_user(1, email="a@x.io"), connection=kept)
+        connected.insert_user(current)  # still the stored one: written
+        connected.update_connection(Connection("con_c1", "conn-c1", "auth0", {"a": 2}))
+        with pytest.raises(StaleConnection):  # options changed since it was read: nothing written
+            connected.insert_user(replace(_user(2, email="b@x.io"), connection=kept))
+        fresh = connected.get_connection("conn-c1")
+        assert fresh is not None
+        assert dict(fresh.options) == {"a": 2}
+        connected.insert_user(replace(_user(3, email="c@x.io"), connection=fresh))
+        connected.delete_connection("con_c1")
+        with pytest.raises(StaleConnection):  # and a deleted one is no connection at all
+            connected.insert_user(replace(_user(4, email="d@x.io"), connection=fresh))
+        assert connected.count_users() == 0
 
     def test_deleting_a_connection_deletes_its_users(self, connected: Backend) -> None:
         connected.insert_user(_user(1, email="a@x.io"))
