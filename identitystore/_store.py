@@ -999,6 +999,8 @@ def _storable(value: object) -> TypeGuard[str]:
     by any other value finds nothing."""
     if not isinstance(value, str) or "\x00" in value:
         return False
+    if value.isascii():
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
