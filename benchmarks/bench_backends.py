@@ -182,6 +182,7 @@ class Raw:
 
     engine: str
     select_user: str
+    order: str  # the store's page order, NULL first
 
     def insert(self, row: Sequence[Any]) -> None:
         raise NotImplementedError
@@ -205,11 +206,11 @@ class Raw:
         return _as_dict(found[0]) if found else None
 
     def by_email(self, email: str) -> list[dict[str, Any]]:
-        sql = self.select_user + " WHERE email = ? ORDER BY created_at, user_id"
+        sql = self.select_user + f" WHERE email = ? ORDER BY {self.order}"
         return [_as_dict(r) for r in self.rows(sql, (email.lower(),))]
 
     def page(self, page: int) -> list[dict[str, Any]]:
-        sql = self.select_user + " ORDER BY created_at, user_id LIMIT ? OFFSET ?"
+        sql = self.select_user + f" ORDER BY {self.order} LIMIT ? OFFSET ?"
         return [_as_dict(r) for r in self.rows(sql, (PER_PAGE, PER_PAGE * page))]
 
 
@@ -218,6 +219,7 @@ class RawSQLite(Raw):
 
     engine = "sqlite"
     select_user = SELECT_USER
+    order = "created_at, user_id"  # SQLite sorts NULL first
 
     def __init__(self, path: str, durability: str) -> None:
         self.db = open_raw(Path(path), "FULL" if durability == "full" else "NORMAL")
@@ -240,6 +242,7 @@ class RawPostgres(Raw):
 
     engine = "postgres"
     select_user = PG_SELECT_USER
+    order = "created_at NULLS FIRST, user_id NULLS FIRST"  # the store's page order (SQLite's)
 
     def __init__(self, url: str, durability: str) -> None:
         import psycopg
@@ -466,7 +469,8 @@ def bench_lookup(targets: Sequence[Target], sizes: Sizes) -> list[str]:
         f"most {sizes.lookup_reps:,}. The raw SELECT reads the same columns on its own "
         "connection and builds one dict per user with the metadata decoded by `json.loads`. "
         f"Pages are `list_users(page=p, per_page={PER_PAGE})` (sort `created_at`), raw "
-        "`ORDER BY created_at, user_id LIMIT 50 OFFSET 50·p`."
+        "`ORDER BY created_at, user_id LIMIT 50 OFFSET 50·p` (on PostgreSQL with `NULLS FIRST`, "
+        "the store's order)."
     )
     counts = []
     for target in targets:
@@ -554,7 +558,7 @@ def page_plans(target: Target, page: int) -> tuple[str, str]:
                 str(r[pick]).strip()
                 for r in raw.rows(f"{explain}{raw.select_user} ORDER BY {by}{limit}")
             )
-            for by in (order, "created_at, user_id")
+            for by in (order, raw.order)
         ]
     finally:
         raw.close()
