@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from identitystore import IdentityStore, PasswordHasher, errors
 from identitystore.storage import Backend, open_backend
 from identitystore.testing.backend_suite import BackendSuite
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "docs" / "examples"))
+from audited_backend import AuditedBackend
 
 
 class TestMemory(BackendSuite):
@@ -33,3 +38,33 @@ class TestPostgres(BackendSuite):
         backend = open_backend(pg_url)
         yield backend
         backend.close()
+
+
+class TestAuditedBackend(BackendSuite):
+    """The custom backend of docs/storage.md, wrapping SQLite in memory."""
+
+    @pytest.fixture
+    def backend(self) -> Iterator[Backend]:
+        backend = AuditedBackend(open_backend(":memory:"))
+        assert isinstance(backend, Backend)
+        yield backend
+        backend.close()
+
+
+class TestAuditedPostgres(BackendSuite):
+    @pytest.fixture
+    def backend(self, pg_url: str) -> Iterator[Backend]:
+        backend = AuditedBackend(open_backend(pg_url))
+        yield backend
+        backend.close()
+
+
+def test_the_audited_backend_keeps_its_trail() -> None:
+    backend = AuditedBackend(open_backend(":memory:"))
+    with IdentityStore(backend, hasher=PasswordHasher.fast_for_tests()) as store:
+        jane = store.create_user("sms", phone_number="+14155550100")
+        with pytest.raises(errors.UserExistsError):
+            store.create_user("sms", phone_number="+14155550100")  # refused: not in the trail
+        store.delete_user(jane.user_id)
+        store.delete_user(jane.user_id)  # nothing left to delete: not in the trail either
+    assert backend.trail == [("created", jane.user_id), ("deleted", jane.user_id)]

@@ -125,3 +125,9 @@ def test_examples(page: str) -> None:
     )
     assert result.attempted > 0
     assert result.failed == 0, f"docs/{page} examples failed (output above)"
+
+
+def test_the_backend_example_in_storage_md_is_the_tested_file() -> None:
+    page = (DOCS / "storage.md").read_text(encoding="utf-8")
+    code = (DOCS / "examples" / "audited_backend.py").read_text(encoding="utf-8")
+    assert f"```python\n{code}```" in page

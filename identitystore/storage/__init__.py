@@ -29,6 +29,7 @@ __all__ = [
     "DuplicateKey",
     "Durability",
     "Filter",
+    "NewUserRecord",
     "PostgresBackend",
     "SQLiteBackend",
     "StaleConnection",
