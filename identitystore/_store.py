@@ -382,7 +382,15 @@ class IdentityStore:
             verification_expires_at=expires,
             connection=conn if check_connection else None,
         )
-        event = self._event("ss", user=user, connection=conn, date=user.created_at, now=now)
+        event = Event(  # the signup, as _event() would make it (built here: every create pays)
+            log_id=new_object_id(now),
+            date=user.created_at,
+            type="ss",
+            connection=conn.name,
+            connection_id=conn.id,
+            user_id=user.user_id,
+            user_name=user.email or user.username or user.phone_number,
+        )
         try:
             self._backend.insert_user(record, events=[event])
         except DuplicateKey as exc:
@@ -890,9 +898,8 @@ class IdentityStore:
         date: str | None = None,
         description: str | None = None,
         user_name: str | None = None,
-        now: datetime | None = None,
     ) -> Event:
-        now = now or self.clock()
+        now = self.clock()
         return Event(
             log_id=new_object_id(now),
             date=date or format_timestamp(now),

@@ -136,6 +136,19 @@ def test_durability_sets_synchronous_commit(pg_url: str, durability: Any, settin
         backend.close()
 
 
+@pytest.mark.parametrize(("default", "expected"), [("off", "on"), ("remote_apply", "remote_apply")])
+def test_full_durability_overrides_a_default_that_does_not_flush(
+    pg_url: str, default: str, expected: str
+) -> None:
+    url = pg_url.replace("options=", f"options=-csynchronous_commit%3D{default}%20", 1)
+    backend = PostgresBackend(url, durability="full")
+    try:
+        shown = backend._read(lambda cur: cur.execute("SHOW synchronous_commit").fetchone())
+        assert shown == (expected,)
+    finally:
+        backend.close()
+
+
 def test_metadata_equality_uses_the_gin_index(pg_url: str) -> None:
     with IdentityStore(pg_url, hasher=FAST) as store:
         for n in range(20):

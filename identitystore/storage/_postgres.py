@@ -8,8 +8,9 @@ Metadata is ``jsonb`` with a GIN index (``jsonb_path_ops``) that serves equality
 (``@>``); prefix and range filters on metadata scan.
 
 Durability ``full`` is PostgreSQL's default (the commit is flushed to the WAL on disk before it
-returns); ``normal`` sets ``synchronous_commit = off`` on the store's sessions: a crash of the
-server may lose the last commits (never half of one).
+returns; a server or URL default of ``synchronous_commit = off`` is overridden); ``normal`` sets
+``synchronous_commit = off`` on the store's sessions: a crash of the server may lose the last
+commits (never half of one).
 """
 
 from __future__ import annotations
@@ -453,6 +454,12 @@ class PostgresBackend:
         def configure(conn: psycopg.Connection[Any]) -> None:
             if self.durability == "normal":
                 conn.execute("SET synchronous_commit = off")
+                return
+            # full: at least a local flush, whatever the server or the URL defaults to (a
+            # stronger setting, such as remote_apply for synchronous standbys, is kept)
+            row = conn.execute("SHOW synchronous_commit").fetchone()
+            if row is not None and row[0] == "off":
+                conn.execute("SET synchronous_commit = on")
 
         pool: ConnectionPool[Any] = ConnectionPool(
             self.url,
