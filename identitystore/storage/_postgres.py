@@ -618,20 +618,34 @@ class PostgresBackend:
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
         """Store the user (with its verification ticket and ``events``) in one transaction."""
 
+        import psycopg
+
+        expected = record.connection
+
         def insert(cur: psycopg.Cursor[Any]) -> None:
-            if record.connection is not None:  # locked: its options cannot change until commit
-                self._check_current(cur, record.connection)
-            cur.execute(_INSERT_USER, user_values(record))
-            ticket = verification_ticket(record)
-            if ticket is not None:
-                cur.execute(_INSERT_TICKET, ticket)
-            _insert_events(cur, events)
+            # Pipelined: every statement in one round trip (BEGIN before, COMMIT after).
+            try:
+                with cur.connection.pipeline(), cur.connection.cursor() as check:
+                    if expected is not None:  # locked: its options cannot change until commit
+                        check.execute(
+                            SELECT_CONNECTION + " WHERE id = %s FOR SHARE", (expected.id,)
+                        )
+                    cur.execute(_INSERT_USER, user_values(record))
+                    ticket = verification_ticket(record)
+                    if ticket is not None:
+                        cur.execute(_INSERT_TICKET, ticket)
+                    _insert_events(cur, events)
+                    if expected is not None:
+                        self._check_current(check.fetchone(), expected)  # raising rolls back
+            except psycopg.errors.ForeignKeyViolation:
+                if expected is None:
+                    raise
+                self._check_current(None, expected)  # the connection is gone: stale
 
         self._write(insert)
 
-    def _check_current(self, cur: psycopg.Cursor[Any], expected: Connection) -> None:
-        """Raise ``StaleConnection`` unless ``expected`` is the stored connection (row locked)."""
-        row = cur.execute(SELECT_CONNECTION + " WHERE id = %s FOR SHARE", (expected.id,)).fetchone()
+    def _check_current(self, row: Sequence[Any] | None, expected: Connection) -> None:
+        """Raise ``StaleConnection`` unless ``row`` (the stored connection) is ``expected``."""
         current = None if row is None else connection_from_row(row)
         if current != expected:
             self._connections.pop(expected.name, None)
