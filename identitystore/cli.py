@@ -60,12 +60,12 @@ def _read_password_stdin() -> str:
     envvar="IDENTITYSTORE_DB",
     default=DEFAULT_DB,
     show_default=True,
-    help="SQLite database file (also $IDENTITYSTORE_DB).",
+    help="SQLite database file, or a postgresql:// URL (also $IDENTITYSTORE_DB).",
 )
 @click.version_option(package_name="identitystore")
 @click.pass_context
 def cli(ctx: click.Context, /, *, db_path: str) -> None:
-    """An identity store with Auth0's user semantics, on a SQLite file."""
+    """An identity store with Auth0's user semantics, on a SQLite file or PostgreSQL."""
     ctx.obj = db_path
 
 
@@ -74,6 +74,8 @@ def _open(ctx: click.Context) -> IdentityStore:
         return IdentityStore(ctx.obj)
     except IdentityStoreError as exc:
         _fail(exc)
+    except ImportError as exc:  # a postgresql:// URL without the postgres extra
+        raise click.UsageError(str(exc)) from exc
 
 
 def _call(ctx: click.Context, action: Callable[[IdentityStore], _T]) -> _T:

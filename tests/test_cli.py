@@ -1344,3 +1344,29 @@ def test_help_lists_every_command(run: Callable[..., Result]) -> None:
         "list-connections",
     ]:
         assert command in result.stdout
+
+
+def test_a_postgresql_url_as_the_database(pg_url: str) -> None:
+    runner = CliRunner(env={"IDENTITYSTORE_DB": pg_url})
+    created = runner.invoke(
+        cli, ["create-user", "--connection", "sms", "--phone-number", "+14155550100"]
+    )
+    assert created.exit_code == 0, created.output
+    user = json.loads(created.stdout)
+    again = runner.invoke(cli, ["get-user", user["user_id"]])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout) == user
+    with IdentityStore(pg_url, hasher=PasswordHasher.fast_for_tests()) as store:
+        assert store.get_user(user["user_id"]).to_dict() == user
+
+
+def test_a_postgresql_url_without_the_extra_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the extra were not installed
+    monkeypatch.setitem(sys.modules, "psycopg_pool", None)
+    result = CliRunner().invoke(
+        cli, ["--db", "postgresql://nobody@127.0.0.1:1/none", "list-connections"]
+    )
+    assert result.exit_code == 2
+    assert "identitystore[postgres]" in result.stderr
