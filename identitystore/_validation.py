@@ -123,24 +123,28 @@ def _known(
     return {k: v for k, v in body.items() if k in schema["properties"]}
 
 
-_PHONE_PATTERN = js_regex(limits.PHONE_NUMBER_PATTERN)
 _NO_LIMIT = 1 << 62
-#: ``plain_create_input``'s properties: ``bool``, or (min, max length, format check) of an ASCII
-#: string, as ``CREATE_USER_SCHEMA`` has them (ASCII: one UTF-16 unit per character).
+_PLAIN_FORMATS = {"email": _formats.is_email}  # the string formats a plain body may use
+
+
+def _plain_rule(schema: Mapping[str, Any]) -> Any:
+    """``bool`` for a boolean property; for a string one (min, max length, check or None)."""
+    if schema["type"] == "boolean":
+        return bool
+    pattern, fmt = schema.get("pattern"), schema.get("format")
+    if fmt is not None and fmt not in _PLAIN_FORMATS:
+        raise ValueError(f"a plain body cannot check the format {fmt!r}")
+    check = js_regex(pattern).search if pattern else _PLAIN_FORMATS.get(fmt or "")
+    return schema.get("minLength", 0), schema.get("maxLength", _NO_LIMIT), check
+
+
+#: ``plain_create_input``'s properties, read from ``CREATE_USER_SCHEMA``: ``bool``, or (min, max
+#: length, check) of an ASCII string (ASCII: one UTF-16 unit per character). Left out: the
+#: metadata objects, and ``picture`` and ``user_id``, whose checks only the full path makes.
 _PLAIN_RULES: Mapping[str, Any] = {
-    "connection": (1, _NO_LIMIT, None),
-    "email": (0, _NO_LIMIT, _formats.is_email),
-    "phone_number": (0, _NO_LIMIT, _PHONE_PATTERN.search),
-    "password": (1, _NO_LIMIT, None),
-    "username": (1, limits.USERNAME_SCHEMA_MAX, None),
-    "name": (1, 300, None),
-    "nickname": (1, 300, None),
-    "given_name": (1, 150, None),
-    "family_name": (1, 150, None),
-    "email_verified": bool,
-    "phone_verified": bool,
-    "verify_email": bool,
-    "blocked": bool,
+    key: _plain_rule(schema)
+    for key, schema in CREATE_USER_SCHEMA["properties"].items()
+    if key not in ("user_metadata", "app_metadata", "picture", "user_id")
 }
 
 _USERNAME_CHARS = re.compile("^[A-Za-z0-9" + re.escape(limits.USERNAME_SYMBOLS) + "]*$")
