@@ -25,7 +25,20 @@ from identitystore.testing.stateful import IdentityStoreMachine, steps
 FAST = PasswordHasher.fast_for_tests()
 
 
-class SQLiteFileMachine(IdentityStoreMachine):
+class ReopeningMachine(IdentityStoreMachine):
+    """The machine with one more rule: close the store and open its database again."""
+
+    @precondition(lambda self: bool(self.model))
+    @rule(dt=steps)
+    def reopen(self, dt: timedelta) -> None:
+        """Everything must still be there after the store was closed and opened again."""
+        self.tick(dt)
+        self.earlier_messages += self.store.outbox
+        self.store.close()
+        self.store = self.open_store()
+
+
+class SQLiteFileMachine(ReopeningMachine):
     """The same machine on a real SQLite file, which may be closed and reopened between steps."""
 
     def __init__(self) -> None:
@@ -43,15 +56,6 @@ class SQLiteFileMachine(IdentityStoreMachine):
         finally:
             self.tmp.cleanup()
 
-    @precondition(lambda self: bool(self.model))
-    @rule(dt=steps)
-    def reopen(self, dt: timedelta) -> None:
-        """Close the store and open the file again: everything must still be there."""
-        self.tick(dt)
-        self.earlier_messages += self.store.outbox
-        self.store.close()
-        self.store = self.open_store()
-
     def assert_no_plaintext_in_files(self) -> None:
         dumps = {p.name: p.read_bytes() for p in Path(self.tmp.name).iterdir() if p.is_file()}
         assert dumps, "no database file written"
@@ -68,7 +72,7 @@ class SQLiteFileMachine(IdentityStoreMachine):
 POSTGRES_URL = os.environ.get("IDENTITYSTORE_TEST_POSTGRES_URL", "")
 
 
-class PostgresMachine(IdentityStoreMachine):
+class PostgresMachine(ReopeningMachine):
     """The same machine on a real PostgreSQL server: a fresh schema per example; reopened too."""
 
     def __init__(self) -> None:
@@ -92,15 +96,6 @@ class PostgresMachine(IdentityStoreMachine):
         finally:
             with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
                 admin.execute(f"DROP SCHEMA {self.schema} CASCADE")
-
-    @precondition(lambda self: bool(self.model))
-    @rule(dt=steps)
-    def reopen(self, dt: timedelta) -> None:
-        """Close the store (its pool) and open the database again: everything must be there."""
-        self.tick(dt)
-        self.earlier_messages += self.store.outbox
-        self.store.close()
-        self.store = self.open_store()
 
 
 # Scaled with the loaded profile (conftest: "ci" under CI=true, "dev" otherwise, "thorough").

@@ -306,21 +306,11 @@ class IdentityStoreMachine(RuleBasedStateMachine):
             for k, v in {"name": name, "blocked": blocked, "user_metadata": metadata}.items()
             if v is not None
         }
-        lowered = email.lower()
         return self.create(
             DB,
             {"email": email, "password": password, **extra},
-            ModelUser(
-                user_id="",
-                connection=DB,
-                created_at=self.now,
-                name=name if name is not None else lowered,
-                nickname=lowered.rsplit("@", 1)[0],
-                email=lowered,
-                password=password,
-                blocked=blocked,
-                user_metadata=metadata,
-                email_verified=False,
+            self.email_user(
+                DB, email, name, password=password, blocked=blocked, user_metadata=metadata
             ),
         )
 
@@ -379,19 +369,20 @@ class IdentityStoreMachine(RuleBasedStateMachine):
     def create_email_user(self, dt: timedelta, email: str, name: str | None) -> Any:
         self.tick(dt)
         extra = {} if name is None else {"name": name}
+        return self.create(EMAIL, {"email": email, **extra}, self.email_user(EMAIL, email, name))
+
+    def email_user(self, connection: str, email: str, name: str | None, **fields: Any) -> ModelUser:
+        """The model of a new user identified by ``email``: Auth0's defaults derived from it."""
         lowered = email.lower()
-        return self.create(
-            EMAIL,
-            {"email": email, **extra},
-            ModelUser(
-                user_id="",
-                connection=EMAIL,
-                created_at=self.now,
-                name=name if name is not None else lowered,
-                nickname=lowered.rsplit("@", 1)[0],
-                email=lowered,
-                email_verified=False,
-            ),
+        return ModelUser(
+            user_id="",
+            connection=connection,
+            created_at=self.now,
+            name=name if name is not None else lowered,
+            nickname=lowered.rsplit("@", 1)[0],
+            email=lowered,
+            email_verified=False,
+            **fields,
         )
 
     # -- updating users -------------------------------------------------------------------------
