@@ -64,6 +64,7 @@ from identitystore.storage._postgres import _SELECT_USER as PG_SELECT_USER
 from identitystore.storage._postgres import _order as pg_order
 from identitystore.storage._rows import SELECT_USER, USER_COLUMNS
 from identitystore.storage._sqlite import _INSERT_USER as SQLITE_INSERT_USER
+from identitystore.storage._sqlite import _ROW_COLUMNS as SQLITE_ROW_COLUMNS
 from identitystore.storage._sqlite import _order as sqlite_order
 
 FAST = PasswordHasher.fast_for_tests()
@@ -183,6 +184,7 @@ class Raw:
     engine: str
     select_user: str
     order: str  # the store's page order, NULL first
+    columns: Sequence[str]  # the columns of a user's row, as the store writes them
 
     def insert(self, row: Sequence[Any]) -> None:
         raise NotImplementedError
@@ -194,10 +196,10 @@ class Raw:
         raise NotImplementedError
 
     def stored_row(self, user_id: str) -> tuple[Any, ...]:
-        """The user's row as the store wrote it, in ``USER_COLUMNS`` order."""
+        """The user's row as the store wrote it, in ``columns`` order."""
         columns = ", ".join(
             f"{c}::text" if self.engine == "postgres" and c.endswith("_metadata") else c
-            for c in USER_COLUMNS
+            for c in self.columns
         )
         return self.rows(f"SELECT {columns} FROM users WHERE user_id = ?", (user_id,))[0]
 
@@ -220,6 +222,7 @@ class RawSQLite(Raw):
     engine = "sqlite"
     select_user = SELECT_USER
     order = "created_at, user_id"  # SQLite sorts NULL first
+    columns = SQLITE_ROW_COLUMNS  # with the signup event kept in the row
 
     def __init__(self, path: str, durability: str) -> None:
         self.db = open_raw(Path(path), "FULL" if durability == "full" else "NORMAL")
@@ -243,6 +246,7 @@ class RawPostgres(Raw):
     engine = "postgres"
     select_user = PG_SELECT_USER
     order = "created_at NULLS FIRST, user_id NULLS FIRST"  # the store's page order (SQLite's)
+    columns = USER_COLUMNS
 
     def __init__(self, url: str, durability: str) -> None:
         import psycopg
@@ -605,6 +609,8 @@ def open_writer(
         template[COLUMN["user_id_key"]] = user_id
         template[COLUMN["email"]] = template[COLUMN["name"]] = email
         template[COLUMN["nickname"]] = email.split("@")[0]
+        if len(template) > len(USER_COLUMNS):  # SQLite's row: its signup event's own log_id
+            template[len(USER_COLUMNS)] = uuid.uuid4().hex[:24]
         if spec.kind == "raw-serial":
             with shared:
                 raw.insert(template)

@@ -875,7 +875,8 @@ class IdentityStore:
     def list_events(
         self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
     ) -> list[Event]:
-        """The event log, oldest first: the last ``limit`` events, of one type or user if asked.
+        """The event log by date, then log_id, oldest first: the last ``limit`` events, of one
+        type or user if asked.
 
         Types are Auth0's log codes: ``ss`` signup, ``s`` sign-in, ``f``/``fp``/``fu`` failed
         sign-in, ``scp`` password change, ``sce``/``scu`` email/username change, ``sapi`` API

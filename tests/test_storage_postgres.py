@@ -41,7 +41,7 @@ def test_new_database_gets_the_current_schema(pg_url: str) -> None:
     with IdentityStore(pg_url, hasher=FAST) as store:
         assert isinstance(store.backend, PostgresBackend)
         assert isinstance(store.backend, Backend)
-        assert store.backend.schema_version == SCHEMA_VERSION == 2
+        assert store.backend.schema_version == SCHEMA_VERSION == 3
     assert _sql(pg_url, "SELECT version FROM identitystore_schema") == [(SCHEMA_VERSION,)]
     assert ("users", "user_metadata", "jsonb") in _tables(pg_url)
 

@@ -23,7 +23,11 @@ def test_new_file_gets_the_current_schema_version(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         applied = conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
-        assert [name for (name,) in applied] == ["m001_initial", "m002_lifecycle"]
+        assert [name for (name,) in applied] == [
+            "m001_initial",
+            "m002_lifecycle",
+            "m003_signup_in_user_row",
+        ]
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -139,3 +143,96 @@ def test_connections_of_finished_threads_are_closed(tmp_path: Path) -> None:
         fds = len(list(Path("/proc/self/fd").iterdir())) if Path("/proc/self/fd").exists() else 0
         assert fds < 60
         assert store.get_user(user.user_id) == user
+
+
+def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_create_is_one_statement_and_one_row_that_holds_its_signup(tmp_path: Path) -> None:
+    path = tmp_path / "u.db"
+    with IdentityStore(path, hasher=FAST) as store:
+        store.create_user("sms", phone_number="+14155550100")  # connections read and kept
+        statements: list[str] = []
+        with store.backend._session() as conn:  # type: ignore[attr-defined]
+            conn.set_trace_callback(statements.append)
+        user = store.create_user("sms", phone_number="+14155550101")
+        with store.backend._session() as conn:  # type: ignore[attr-defined]
+            conn.set_trace_callback(None)
+        # (SQLite traces a statement again for each trigger it runs: count distinct ones)
+        assert len(set(statements)) == 1
+        assert statements[0].startswith("INSERT INTO users")
+        (signup,) = store.list_events(user_id=user.user_id)
+        assert _rows(path, "SELECT count(*) FROM events") == [(0,)]
+        kept = f"SELECT signup_log_id FROM users WHERE user_id = '{user.user_id}'"
+        assert _rows(path, kept) == [(signup.log_id,)]
+        assert (signup.type, signup.date, signup.user_name) == (
+            "ss",
+            user.created_at,
+            "+14155550101",
+        )
+
+        store.update_user(user.user_id, name="Not the phone")  # the row still tells the signup
+        assert _rows(path, "SELECT count(*) FROM events WHERE type = 'ss'") == [(0,)]
+        store.update_user(user.user_id, phone_number="+14155550199")  # it no longer would
+        assert _rows(path, kept) == [(None,)]
+        assert store.list_events(user_id=user.user_id, type="ss") == [signup]
+        store.delete_user(user.user_id)
+        assert store.list_events(user_id=user.user_id, type="ss") == [signup]
+        assert _rows(path, "SELECT count(*) FROM events WHERE type = 'ss'") == [(1,)]  # moved once
+
+
+def test_a_create_with_a_ticket_is_one_transaction(tmp_path: Path) -> None:
+    with IdentityStore(tmp_path / "u.db", hasher=FAST) as store:
+        store.create_user("email", email="warm@x.io", email_verified=True)
+        statements: list[str] = []
+        with store.backend._session() as conn:  # type: ignore[attr-defined]
+            conn.set_trace_callback(statements.append)
+        store.create_user("email", email="a@x.io")  # sends a verification email
+        with store.backend._session() as conn:  # type: ignore[attr-defined]
+            conn.set_trace_callback(None)
+        distinct = [s.split(" (")[0] for s in dict.fromkeys(statements)]
+        assert distinct == ["BEGIN IMMEDIATE", "INSERT INTO users", "INSERT INTO tickets", "COMMIT"]
+
+
+def test_a_version_2_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from identitystore.storage._schema import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with IdentityStore(path, hasher=FAST) as store:
+        old = store.create_user("sms", phone_number="+14155550100")
+        store.start_passwordless("sms", phone_number="+14155550100")
+    # make it a version 2 file: the signup as an events row, the version 3 objects gone
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        (signup,) = conn.execute(
+            "SELECT signup_log_id, created_at FROM users WHERE user_id = ?", (old.user_id,)
+        ).fetchall()
+        conn.execute(
+            "INSERT INTO events (log_id, date, type, connection, connection_id, user_id, "
+            "user_name) SELECT signup_log_id, created_at, 'ss', connection, connection_id, "
+            "user_id, phone_number FROM users"
+        )
+        for statement in (
+            "DROP TRIGGER users_signup_moved",
+            "DROP TRIGGER users_signup_kept",
+            "DROP INDEX users_signup",
+            "DROP INDEX events_date",
+            "ALTER TABLE users DROP COLUMN signup_log_id",
+            "DELETE FROM _sqlite_migrations WHERE name = 'm003_signup_in_user_row'",
+            "PRAGMA user_version = 2",
+        ):
+            conn.execute(statement)
+        assert [m.name for m in MIGRATIONS.pending(Database(conn))] == ["m003_signup_in_user_row"]
+    with IdentityStore(path, hasher=FAST) as store:
+        assert store.backend.schema_version == SCHEMA_VERSION == 3
+        before = store.list_events()
+        assert (before[0].log_id, before[0].type) == (signup[0], "ss")
+        new = store.create_user("sms", phone_number="+14155550101")
+        after = store.list_events()
+        assert after[: len(before)] == before
+        assert [(e.type, e.user_id) for e in after[len(before) :]] == [("ss", new.user_id)]
+        store.delete_user(old.user_id)
+        assert store.list_events(type="ss") == [before[0], after[-1]]

@@ -265,7 +265,8 @@ class Backend(Protocol):
     def list_events(
         self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
     ) -> list[Event]:
-        """Events, oldest first, optionally of one type or one user (the last ``limit``)."""
+        """Events ordered by ``date``, then ``log_id`` (oldest first), optionally of one type or
+        one user: the last ``limit`` of them."""
         ...
 
     def close(self) -> None:

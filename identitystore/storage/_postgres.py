@@ -217,6 +217,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (user_id, ip)
         )""",
     ),
+    (  # 3: events listed by date, then log_id (SQLite's version 3 also keeps signups in rows)
+        "CREATE INDEX events_date ON events(date, log_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 _VERSION_TABLE = "identitystore_schema"
@@ -952,7 +955,7 @@ class PostgresBackend:
     def list_events(
         self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
     ) -> list[Event]:
-        """The last ``limit`` events (optionally of one type / user), oldest first."""
+        """The last ``limit`` events (optionally of one type / user) by date, then log_id."""
         clauses, params = [], []
         if type is not None:
             clauses.append("type = %s")
@@ -964,7 +967,8 @@ class PostgresBackend:
         rows = self._read(
             lambda cur: cur.execute(
                 "SELECT log_id, date, type, description, connection, connection_id, user_id, "
-                f"user_name, ip, details FROM events{where} ORDER BY seq DESC LIMIT %s",
+                f"user_name, ip, details FROM events{where} "
+                "ORDER BY date DESC, log_id DESC LIMIT %s",
                 (*params, limit),
             ).fetchall()
         )

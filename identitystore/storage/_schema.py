@@ -156,8 +156,7 @@ def m002_lifecycle(db: Database) -> None:
         )
         """
     )
-    # Events are written in the transaction of every change, so they carry one index only: the
-    # log_id is an ObjectId (unique by construction) and type filters scan from the newest end.
+    # log_id is an ObjectId (unique by construction); type filters scan from the newest end.
     db.execute("CREATE INDEX events_user ON events(user_id)")
     db.execute(
         """
@@ -172,8 +171,50 @@ def m002_lifecycle(db: Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m003_signup_in_user_row(db: Database) -> None:
+    """The signup event kept in its user's row; events listed by date, then log_id.
+
+    A create writes one row: the user, whose ``signup_log_id`` stands for its ``ss`` event
+    (date ``created_at``, user name its email, username or phone number). Triggers move that
+    event into ``events`` before the row stops telling it: when the email, username or phone
+    number changes, and when the user is deleted. Signup events written before stay as rows.
+    """
+    db.execute("ALTER TABLE users ADD COLUMN signup_log_id TEXT")
+    db.execute(  # the kept signup events in the log's order, for merging with the table's
+        "CREATE INDEX users_signup ON users(created_at, signup_log_id) "
+        "WHERE signup_log_id IS NOT NULL"
+    )
+    db.execute("CREATE INDEX events_date ON events(date, log_id)")
+    moved = (
+        "INSERT INTO events (log_id, date, type, connection, connection_id, user_id, user_name) "
+        "VALUES (OLD.signup_log_id, OLD.created_at, 'ss', OLD.connection, OLD.connection_id, "
+        "OLD.user_id, coalesce(OLD.email, OLD.username, OLD.phone_number));"
+    )
+    db.execute(
+        f"""
+        CREATE TRIGGER users_signup_moved AFTER UPDATE OF email, username, phone_number ON users
+        WHEN OLD.signup_log_id IS NOT NULL AND (OLD.email IS NOT NEW.email
+            OR OLD.username IS NOT NEW.username OR OLD.phone_number IS NOT NEW.phone_number)
+        BEGIN
+            {moved}
+            UPDATE users SET signup_log_id = NULL WHERE user_id = OLD.user_id;
+        END
+        """
+    )
+    db.execute(
+        f"""
+        CREATE TRIGGER users_signup_kept AFTER DELETE ON users
+        WHEN OLD.signup_log_id IS NOT NULL
+        BEGIN
+            {moved}
+        END
+        """
+    )
+
+
 #: The number of migrations above; a test checks it against sqlite-utils' list.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -50,9 +50,23 @@ from ._schema import migrate, refuse_newer
 __all__ = ["SQLiteBackend"]
 
 _BUSY_TIMEOUT_MS = 60_000
+#: A user's row: the shared columns, then the log_id of its signup event kept in the row.
+_ROW_COLUMNS = (*USER_COLUMNS, "signup_log_id")
 _INSERT_USER = (
-    f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ({', '.join('?' for _ in USER_COLUMNS)})"
+    f"INSERT INTO users ({', '.join(_ROW_COLUMNS)}) VALUES ({', '.join('?' for _ in _ROW_COLUMNS)})"
 )
+#: The same, but its connection_id is looked up by id and options text: NULL, and so refused
+#: (NOT NULL), unless the connection is still as read. (A scalar subquery here costs a fraction
+#: of an ``INSERT ... SELECT ... WHERE``.)
+_CONNECTION_AT = _ROW_COLUMNS.index("connection_id")
+_CHECKED_VALUES = (
+    "(SELECT id FROM connections WHERE id = ? AND options = ?)" if c == "connection_id" else "?"
+    for c in _ROW_COLUMNS
+)
+_INSERT_USER_CHECKED = (
+    f"INSERT INTO users ({', '.join(_ROW_COLUMNS)}) VALUES ({', '.join(_CHECKED_VALUES)})"
+)
+_STALE_CONNECTION = "NOT NULL constraint failed: users.connection_id"
 _INSERT_TICKET = (
     "INSERT INTO tickets (token_hash, kind, user_id, created_at, expires_at, email) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -69,6 +83,37 @@ _INSERT_EVENT = (
 
 def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
     conn.executemany(_INSERT_EVENT, [event_values(e) for e in events])
+
+
+def _kept_signup(record: NewUserRecord, events: Sequence[Event]) -> str | None:
+    """The log_id of ``events[0]`` if it is the user's signup event exactly as its row tells it
+    (see ``_schema.m003``), else None."""
+    if not events:
+        return None
+    e, user = events[0], record.user
+    if (
+        e.type == "ss"
+        and e.user_id == user.user_id
+        and e.date == user.created_at
+        and e.connection == user.connection
+        and e.connection_id == record.connection_id
+        and e.user_name == (user.email or user.username or user.phone_number)
+        and e.description is None
+        and e.ip is None
+        and e.details is None
+    ):
+        return e.log_id
+    return None
+
+
+#: The columns of ``events`` and, in the same order, of a signup event kept in a user's row.
+_EVENT_COLUMNS = (
+    "log_id, date, type, description, connection, connection_id, user_id, user_name, ip, details"
+)
+_KEPT_SIGNUP_COLUMNS = (
+    "signup_log_id, created_at, 'ss', NULL, connection, connection_id, user_id, "
+    "coalesce(email, username, phone_number), NULL, NULL"
+)
 
 
 def _remember_password(
@@ -156,7 +201,13 @@ class _Handle:
     def __init__(self, conn: sqlite3.Connection, *, writable: bool = True) -> None:
         self.conn = conn
         self.writable = writable  # False: opened while the file was read-only, and stays so
-        self.cache: tuple[tuple[int, int], dict[str, Connection]] | None = None
+        # (PRAGMA data_version, backend generation) -> {name: (connection, its options as stored)}
+        self.cache: tuple[tuple[int, int], dict[str, tuple[Connection, str]]] | None = None
+
+    def options_text(self, connection: Connection) -> str | None:
+        """The stored options text ``connection`` was read from through this handle, or None."""
+        kept = None if self.cache is None else self.cache[1].get(connection.name)
+        return kept[1] if kept is not None and kept[0] is connection else None
 
     def close(self) -> None:
         self.cache = None
@@ -166,6 +217,18 @@ class _Handle:
     def __del__(self) -> None:
         self.close()
 
+
+#: How many times this process is a forked child (``os.getpid()`` is a system call per use).
+_forks = 0
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_count_fork)
 
 _SQLITE_READONLY = 8
 _SQLITE_FULL = 13
@@ -198,20 +261,29 @@ class _Session:
 class _Write(_Session):
     """A ``BEGIN IMMEDIATE`` transaction: committed on a clean exit, rolled back otherwise.
 
+    Without ``begin``, the block runs one statement, which SQLite commits on its own.
     When the database turns out read-only, ``read_only()`` is called: SQLite keeps a connection
     opened on a read-only file read-only, so the backend drops it and opens a new one next time.
     """
 
-    __slots__ = ("read_only",)
+    __slots__ = ("begin", "read_only")
 
     def __init__(
-        self, handle: _Handle, lock: threading.RLock | None, read_only: Callable[[], None]
+        self,
+        handle: _Handle,
+        lock: threading.RLock | None,
+        read_only: Callable[[], None],
+        *,
+        begin: bool,
     ) -> None:
         super().__init__(handle, lock)
         self.read_only = read_only
+        self.begin = begin
 
     def __enter__(self) -> sqlite3.Connection:
         conn = super().__enter__()
+        if not self.begin:
+            return conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -225,6 +297,8 @@ class _Write(_Session):
     def __exit__(self, exc_type: type[BaseException] | None = None, *exc_info: object) -> None:
         try:
             if exc_type is None:
+                if not self.begin:
+                    return
                 try:
                     self.conn.execute("COMMIT")
                 except sqlite3.Error as exc:
@@ -295,7 +369,7 @@ class SQLiteBackend:
         self._inherited: list[_Handle] = []  # a parent's handles, kept open (and unused) after fork
         self._lock = threading.RLock()  # guards _handles; and every use of the shared memory handle
         self._closed = False
-        self._pid = os.getpid()
+        self._forks = _forks
         self._generation = 0  # bumped whenever this backend changes a connection
         if not self.memory:  # refuse a newer file before changing anything in it (e.g. WAL mode)
             probe = self._open()
@@ -327,6 +401,9 @@ class SQLiteBackend:
         conn = self._open()
         try:
             conn.execute("PRAGMA foreign_keys = ON")
+            # statement journals (a write of several rows inside a transaction) and sorts stay
+            # in memory: the default spills a journal over 64 KiB into a new temporary file
+            conn.execute("PRAGMA temp_store = MEMORY")
             if not self.memory:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute(f"PRAGMA synchronous = {self.durability.upper()}")
@@ -341,9 +418,9 @@ class SQLiteBackend:
             raise StorageError("The store is closed.")
         if self._shared is not None:
             return self._shared
-        if os.getpid() != self._pid:  # a forked child must not share its parent's connections
+        if _forks != self._forks:  # a forked child must not share its parent's connections
             with self._lock:
-                self._pid = os.getpid()
+                self._forks = _forks
                 self._inherited.extend(self._handles)
                 self._local = threading.local()
                 self._handles = weakref.WeakSet()
@@ -373,8 +450,9 @@ class SQLiteBackend:
         handle = self._handle()
         return _Session(handle, self._lock if handle is self._shared else None)
 
-    def _write(self) -> _Write:
+    def _write(self, *, begin: bool = True) -> _Write:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
+        ``begin=False``: a block of one statement, SQLite's own transaction.
 
         A connection opened while the file was read-only is replaced first: SQLite never writes
         through it, and the file may be writable by now.
@@ -383,7 +461,8 @@ class SQLiteBackend:
         if not handle.writable:
             self._drop_handle()
             handle = self._handle()
-        return _Write(handle, self._lock if handle is self._shared else None, self._drop_handle)
+        lock = self._lock if handle is self._shared else None
+        return _Write(handle, lock, self._drop_handle, begin=begin)
 
     @staticmethod
     def _guard(action: Any) -> Any:
@@ -424,41 +503,52 @@ class SQLiteBackend:
         says another connection committed, or this backend changed a connection itself. With
         ``cached``, a kept one is returned without asking (``insert_user`` checks it).
         """
+        if (
+            cached
+        ):  # (no lock to read: only the in-memory handle is shared, and dict reads are atomic)
+            cache = self._handle().cache
+            if cache is not None and cache[0][1] == self._generation:
+                kept = cache[1].get(name)
+                if kept is not None:
+                    return kept[0]
         session = self._session()
         with session as conn:
             handle = session.handle
             cache = handle.cache
-            if cached and cache is not None and cache[0][1] == self._generation:
-                found = cache[1].get(name)
-                if found is not None:
-                    return found
             try:
                 version = (conn.execute("PRAGMA data_version").fetchone()[0], self._generation)
                 if cache is None or cache[0] != version:
                     cache = handle.cache = (version, {})
-                found = cache[1].get(name)
-                if found is None:
+                kept = cache[1].get(name)
+                if kept is None:
                     row = conn.execute(SELECT_CONNECTION + " WHERE name = ?", (name,)).fetchone()
                     if row is None:
                         return None
-                    found = cache[1][name] = connection_from_row(row)
+                    kept = cache[1][name] = (connection_from_row(row), row[3])
             except sqlite3.Error as exc:
                 raise _storage_error(exc) from exc
-        return found
+        return kept[0]
 
-    def _check_current(
-        self, conn: sqlite3.Connection, handle: _Handle, expected: Connection
+    @staticmethod
+    def _insert_user_row(
+        conn: sqlite3.Connection, handle: _Handle, values: tuple[Any, ...], expected: Connection
     ) -> None:
-        """Inside a write: raise ``StaleConnection`` unless ``expected`` is the stored one."""
-        version = (conn.execute("PRAGMA data_version").fetchone()[0], self._generation)
-        cache = handle.cache
-        if cache is not None and cache[0] == version and cache[1].get(expected.name) is expected:
-            return  # nothing was committed elsewhere since this SQLite connection read it
-        row = conn.execute(SELECT_CONNECTION + " WHERE id = ?", (expected.id,)).fetchone()
-        current = None if row is None else connection_from_row(row)
-        handle.cache = (version, {} if current is None else {current.name: current})
-        if current != expected:
-            raise StaleConnection(expected.name)
+        """Insert the user row only if ``expected`` is still the stored connection, in the same
+        statement (``StaleConnection`` if not): its id and options text are compared there."""
+        text = handle.options_text(expected)
+        if text is None:  # read elsewhere: compare with the stored one, whose text then counts
+            row = conn.execute(SELECT_CONNECTION + " WHERE id = ?", (expected.id,)).fetchone()
+            if row is None or connection_from_row(row) != expected:
+                raise StaleConnection(expected.name)
+            text = row[3]
+        try:
+            at = _CONNECTION_AT
+            conn.execute(_INSERT_USER_CHECKED, (*values[:at], expected.id, text, *values[at + 1 :]))
+        except sqlite3.IntegrityError as exc:
+            if str(exc) != _STALE_CONNECTION:
+                raise
+            handle.cache = None  # read again before the next use
+            raise StaleConnection(expected.name) from None
 
     def list_connections(self) -> list[Connection]:
         """Every connection, oldest first."""
@@ -471,17 +561,27 @@ class SQLiteBackend:
         return [Connection(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
-        """Store the user (with its verification ticket and ``events``) in one transaction."""
-        write = self._write()
+        """Store the user (with its verification ticket and ``events``) in one transaction.
+
+        A signup event first in ``events`` is kept in the user's row (``_schema.m003``); a user
+        with nothing else to write is then a single statement, committed by SQLite itself.
+        """
+        signup = _kept_signup(record, events)
+        if signup is not None:
+            events = events[1:]
+        values = (*user_values(record), signup)
+        ticket = verification_ticket(record)
+        write = self._write(begin=ticket is not None or bool(events))
         with write as conn:
             try:
-                if record.connection is not None:
-                    self._check_current(conn, write.handle, record.connection)
-                conn.execute(_INSERT_USER, user_values(record))
-                ticket = verification_ticket(record)
+                if record.connection is None:
+                    conn.execute(_INSERT_USER, values)
+                else:
+                    self._insert_user_row(conn, write.handle, values, record.connection)
                 if ticket is not None:
                     conn.execute(_INSERT_TICKET, ticket)
-                _insert_events(conn, events)
+                if events:
+                    _insert_events(conn, events)
             except sqlite3.IntegrityError as exc:
                 duplicate = _duplicate_key(exc)
                 if duplicate is None:
@@ -841,7 +941,8 @@ class SQLiteBackend:
     def list_events(
         self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
     ) -> list[Event]:
-        """The last ``limit`` events (optionally of one type / user), oldest first."""
+        """The last ``limit`` events (optionally of one type / user) by date, then log_id: the
+        ``events`` rows merged with the signup events kept in user rows."""
         clauses, params = [], []
         if type is not None:
             clauses.append("type = ?")
@@ -850,12 +951,19 @@ class SQLiteBackend:
             clauses.append("user_id = ?")
             params.append(user_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events{where}"
+        if type is None or type == "ss":  # and the signup events kept in user rows
+            sql += (
+                f" UNION ALL SELECT {_KEPT_SIGNUP_COLUMNS} FROM users "
+                "WHERE signup_log_id IS NOT NULL"
+            )
+            if user_id is not None:
+                sql += " AND user_id = ?"
+                params.append(user_id)
         with self._session() as conn:
             rows = self._guard(
                 lambda: conn.execute(
-                    f"SELECT log_id, date, type, description, connection, connection_id, user_id, "
-                    f"user_name, ip, details FROM events{where} ORDER BY seq DESC LIMIT ?",
-                    (*params, limit),
+                    sql + " ORDER BY 2 DESC, 1 DESC LIMIT ?", (*params, limit)
                 ).fetchall()
             )
         return [event_from_row(r) for r in reversed(rows)]

@@ -85,6 +85,22 @@ def _event(n: int, *, type: str = "ss", user_id: str | None = None) -> Event:
     )
 
 
+def _signup(record: NewUserRecord, n: int, **fields: Any) -> Event:
+    """The signup event a store writes with ``record`` (log_id from ``n``), with ``fields``."""
+    user = record.user
+    values: dict[str, Any] = {
+        "log_id": f"{n:024x}",
+        "date": user.created_at,
+        "type": "ss",
+        "connection": user.connection,
+        "connection_id": record.connection_id,
+        "user_id": user.user_id,
+        "user_name": user.email or user.username or user.phone_number,
+        **fields,
+    }
+    return Event(**values)
+
+
 class BackendSuite:
     """Conformance tests for a ``Backend``; subclass it and provide a ``backend`` fixture."""
 
@@ -555,6 +571,58 @@ class BackendSuite:
         assert backend.list_events(type="f") == events[0::2]
         assert backend.list_events(user_id="auth0|1") == events[1::3]
         assert backend.list_events(type="s", user_id="auth0|1", limit=1) == [events[7]]
+
+    def test_events_are_listed_by_date_then_log_id(self, backend: Backend) -> None:
+        late, early = "2026-01-02T03:04:06.000Z", "2026-01-02T03:04:05.000Z"
+        added = [
+            Event(log_id=f"{9:024x}", date=late, type="s"),
+            Event(log_id=f"{2:024x}", date=early, type="f"),
+            Event(log_id=f"{1:024x}", date=late, type="s"),
+        ]
+        for event in added:
+            backend.add_event(event)
+        assert backend.list_events() == [added[1], added[2], added[0]]
+        assert backend.list_events(limit=1) == [added[0]]
+
+    def test_a_signup_event_reads_back_exactly_and_outlives_its_user(
+        self, connected: Backend
+    ) -> None:
+        a = _user(1, email="a@x.io", username="ann")
+        b = _user(2, connection="c2", phone="+14155550100")
+        c = _user(3, email="c@x.io")
+        d = _user(4, email="d@x.io")
+        signups = {r.user.user_id: _signup(r, 10 + i) for i, r in enumerate((a, b, c, d))}
+        for record in (a, b, c, d):
+            connected.insert_user(record, events=[signups[record.user.user_id]])
+        connected.add_event(Event(log_id=f"{99:024x}", date=a.user.created_at, type="s"))
+        first = [signups[a.user.user_id], Event(f"{99:024x}", a.user.created_at, "s")]
+        assert connected.list_events() == [*first, *list(signups.values())[1:]]
+        assert connected.list_events(type="ss", limit=2) == list(signups.values())[2:]
+        assert connected.list_events(user_id=b.user.user_id) == [signups[b.user.user_id]]
+        # a change of what named the user keeps the signup's user_name; other changes too
+        connected.update_user(a.user.user_id, lambda u: {"email": "z@x.io", "name": "Z"})
+        connected.update_user(b.user.user_id, lambda u: {"phone_number": "+14155550199"})
+        connected.update_user(c.user.user_id, lambda u: {"name": "C", "blocked": True})
+        # deleted users and the users of a deleted connection keep their signup events
+        connected.delete_user(c.user.user_id, events=[_event(40, type="sdu")])
+        connected.delete_connection("con_c2")
+        assert connected.list_events(type="ss") == list(signups.values())
+        assert connected.list_events(user_id=a.user.user_id) == first[:1]
+        assert connected.list_events(user_id=c.user.user_id) == [signups[c.user.user_id]]
+        assert connected.list_events(user_id=c.user.user_id, type="ss", limit=0) == []
+
+    def test_a_signup_event_unlike_its_user_is_kept_as_given(self, connected: Backend) -> None:
+        record = _user(1, email="a@x.io")
+        odd = [
+            _signup(record, 1, user_name="someone else"),
+            _signup(record, 2, ip="10.0.0.1", details={"k": "v"}),
+            _signup(record, 3, date="2026-01-02T03:04:00.000Z"),
+            _event(4, user_id=record.user.user_id),
+        ]
+        connected.insert_user(record, events=odd)
+        assert connected.list_events() == [odd[2], odd[0], odd[1], odd[3]]
+        connected.delete_user(record.user.user_id)
+        assert connected.list_events() == [odd[2], odd[0], odd[1], odd[3]]
 
     # -- through an IdentityStore --------------------------------------------------------------
 
