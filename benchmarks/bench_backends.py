@@ -424,7 +424,8 @@ def bench_create(targets: Sequence[Target], sizes: Sizes) -> list[str]:
         'the same durability. `passwordless`: `create_user("email", email=..., '
         "email_verified=True)` (user + event). `password`: `create_user(DATABASE, email=..., "
         "password=...)` with the fast test hasher (bcrypt cost 4) (user + verification ticket + "
-        "event). The raw INSERT writes the user row only.\n"
+        "event). The raw INSERT writes the user row only. (On SQLite the signup event is kept "
+        "in the user's row, so the raw row holds it too.)\n"
     )
     lines = [
         create_line(t, kind, durability, sizes)

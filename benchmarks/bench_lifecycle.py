@@ -42,11 +42,15 @@ from identitystore._models import default_picture, format_timestamp
 from identitystore.errors import WrongCredentialsError
 from identitystore.storage._rows import SELECT_USER as _SELECT_USER
 from identitystore.storage._rows import USER_COLUMNS as _USER_COLUMNS
-from identitystore.storage._sqlite import _INSERT_USER
 
 DATABASE_CONNECTION = "Username-Password-Authentication"
 # The columns the generator fills, in the package's order (checked on sample users below).
 GENERATED_COLUMNS = _USER_COLUMNS
+# Bulk rows carry no signup event (``users.signup_log_id`` stays NULL), as before schema 3.
+INSERT_GENERATED = (
+    f"INSERT INTO users ({', '.join(GENERATED_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in GENERATED_COLUMNS)})"
+)
 # The columns a user read returns (the same list the store selects).
 READ_COLUMNS = tuple(
     column.strip()
@@ -114,7 +118,7 @@ class DataSet:
         return f"{self.connections[self.kind(i)][0]}|{oid.hex()}"
 
     def row(self, i: int) -> tuple[Any, ...]:
-        """The ``users`` row identitystore would write for user ``i`` (``_INSERT_USER`` order)."""
+        """The ``users`` row identitystore would write for user ``i``, in ``GENERATED_COLUMNS``."""
         kind = self.kind(i)
         provider, connection_id, connection = self.connections[kind]
         ms = self.created_ms(i)
@@ -249,7 +253,7 @@ def build_store(path: Path, n: int, password_hash: str) -> Built:
         db.execute("PRAGMA foreign_keys = ON")
         for start in range(0, n, CHUNK):
             db.execute("BEGIN")
-            db.executemany(_INSERT_USER, data.rows(start, min(n, start + CHUNK)))
+            db.executemany(INSERT_GENERATED, data.rows(start, min(n, start + CHUNK)))
             db.execute("COMMIT")
         inserted = time.perf_counter()
         db.execute("ANALYZE")
@@ -584,7 +588,7 @@ class Decode:
 
 def run_decode(built: Built) -> Decode:
     """Per-row cost of turning a fetched row into a ``User`` vs into the baseline's dict."""
-    from identitystore.storage._sqlite import _user_from_row
+    from identitystore.storage._rows import user_from_row as _user_from_row
 
     db = sqlite3.connect(built.path)
     try:

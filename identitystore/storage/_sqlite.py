@@ -75,10 +75,15 @@ _INSERT_TICKET = (
 
 _SELECT_USER_AND_HASH = SELECT_USER.replace(" FROM users", ", password_hash FROM users")
 _DELETE_CODE = "DELETE FROM one_time_codes WHERE connection_id = ? AND identifier = ?"
-_INSERT_EVENT = (
-    "INSERT INTO events (log_id, date, type, description, connection, connection_id, user_id, "
-    "user_name, ip, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: The columns of ``events`` and, in the same order, of a signup event kept in a user's row.
+_EVENT_COLUMNS = (
+    "log_id, date, type, description, connection, connection_id, user_id, user_name, ip, details"
 )
+_KEPT_SIGNUP_COLUMNS = (
+    "signup_log_id, created_at, 'ss', NULL, connection, connection_id, user_id, "
+    "coalesce(email, username, phone_number), NULL, NULL"
+)
+_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
@@ -104,16 +109,6 @@ def _kept_signup(record: NewUserRecord, events: Sequence[Event]) -> str | None:
     ):
         return e.log_id
     return None
-
-
-#: The columns of ``events`` and, in the same order, of a signup event kept in a user's row.
-_EVENT_COLUMNS = (
-    "log_id, date, type, description, connection, connection_id, user_id, user_name, ip, details"
-)
-_KEPT_SIGNUP_COLUMNS = (
-    "signup_log_id, created_at, 'ss', NULL, connection, connection_id, user_id, "
-    "coalesce(email, username, phone_number), NULL, NULL"
-)
 
 
 def _remember_password(
@@ -503,9 +498,8 @@ class SQLiteBackend:
         says another connection committed, or this backend changed a connection itself. With
         ``cached``, a kept one is returned without asking (``insert_user`` checks it).
         """
-        if (
-            cached
-        ):  # (no lock to read: only the in-memory handle is shared, and dict reads are atomic)
+        # no lock to read a kept one: only the in-memory handle is shared, and dict reads are atomic
+        if cached:
             cache = self._handle().cache
             if cache is not None and cache[0][1] == self._generation:
                 kept = cache[1].get(name)
