@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -150,19 +151,30 @@ def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
 
 
+def _statements(store: IdentityStore, action: Callable[[], object]) -> list[str]:
+    """The statements ``action()`` runs on this thread's SQLite connection, each once, in order
+    (SQLite traces a statement again for each trigger it runs), cut before their first ``(``."""
+    traced: list[str] = []
+    with store.backend._session() as conn:  # type: ignore[attr-defined]
+        conn.set_trace_callback(traced.append)
+    try:
+        action()
+    finally:
+        with store.backend._session() as conn:  # type: ignore[attr-defined]
+            conn.set_trace_callback(None)
+    return [s.split(" (")[0] for s in dict.fromkeys(traced)]
+
+
 def test_a_create_is_one_statement_and_one_row_that_holds_its_signup(tmp_path: Path) -> None:
     path = tmp_path / "u.db"
     with IdentityStore(path, hasher=FAST) as store:
         store.create_user("sms", phone_number="+14155550100")  # connections read and kept
-        statements: list[str] = []
-        with store.backend._session() as conn:  # type: ignore[attr-defined]
-            conn.set_trace_callback(statements.append)
-        user = store.create_user("sms", phone_number="+14155550101")
-        with store.backend._session() as conn:  # type: ignore[attr-defined]
-            conn.set_trace_callback(None)
-        # (SQLite traces a statement again for each trigger it runs: count distinct ones)
-        assert len(set(statements)) == 1
-        assert statements[0].startswith("INSERT INTO users")
+        created = []
+        statements = _statements(
+            store, lambda: created.append(store.create_user("sms", phone_number="+14155550101"))
+        )
+        assert statements == ["INSERT INTO users"]
+        (user,) = created
         (signup,) = store.list_events(user_id=user.user_id)
         assert _rows(path, "SELECT count(*) FROM events") == [(0,)]
         kept = f"SELECT signup_log_id FROM users WHERE user_id = '{user.user_id}'"
@@ -186,14 +198,13 @@ def test_a_create_is_one_statement_and_one_row_that_holds_its_signup(tmp_path: P
 def test_a_create_with_a_ticket_is_one_transaction(tmp_path: Path) -> None:
     with IdentityStore(tmp_path / "u.db", hasher=FAST) as store:
         store.create_user("email", email="warm@x.io", email_verified=True)
-        statements: list[str] = []
-        with store.backend._session() as conn:  # type: ignore[attr-defined]
-            conn.set_trace_callback(statements.append)
-        store.create_user("email", email="a@x.io")  # sends a verification email
-        with store.backend._session() as conn:  # type: ignore[attr-defined]
-            conn.set_trace_callback(None)
-        distinct = [s.split(" (")[0] for s in dict.fromkeys(statements)]
-        assert distinct == ["BEGIN IMMEDIATE", "INSERT INTO users", "INSERT INTO tickets", "COMMIT"]
+        statements = _statements(store, lambda: store.create_user("email", email="a@x.io"))
+        assert statements == [
+            "BEGIN IMMEDIATE",
+            "INSERT INTO users",
+            "INSERT INTO tickets",
+            "COMMIT",
+        ]
 
 
 def test_a_version_2_database_is_upgraded_in_place(tmp_path: Path) -> None:
