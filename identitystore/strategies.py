@@ -240,25 +240,6 @@ def _accepted(policy: PasswordPolicy, password: str, body: Mapping[str, Any] | N
     )
 
 
-def js_type(value: Any) -> str:
-    """z-schema's ``whatIs`` for a JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "integer" if value.is_integer() else "number"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    raise TypeError(f"not a JSON value: {value!r}")
-
-
 def payload_error(problem: str, prop: str | None = None) -> str:
     """One sentence of a ``Payload validation error``."""
     if prop is None:

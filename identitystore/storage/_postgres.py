@@ -42,6 +42,7 @@ from . import (
     UserQuery,
 )
 from ._rows import (
+    EVENT_COLUMNS,
     LOOKUP_INDEXES,
     SELECT_CONNECTION,
     SELECT_USER,
@@ -86,8 +87,7 @@ _INSERT_TICKET = (
 
 
 _INSERT_EVENT = (
-    "INSERT INTO events (log_id, date, type, description, connection, connection_id, user_id, "
-    "user_name, ip, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _DELETE_CODE = "DELETE FROM one_time_codes WHERE connection_id = %s AND identifier = %s"
 _BOOLEANS = frozenset({"blocked", "email_verified", "phone_verified"})
@@ -966,8 +966,7 @@ class PostgresBackend:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
             lambda cur: cur.execute(
-                "SELECT log_id, date, type, description, connection, connection_id, user_id, "
-                f"user_name, ip, details FROM events{where} "
+                f"SELECT {EVENT_COLUMNS} FROM events{where} "
                 "ORDER BY date DESC, log_id DESC LIMIT %s",
                 (*params, limit),
             ).fetchall()

@@ -12,6 +12,7 @@ from . import QUERY_FIELDS, CodeOutcome, Filter, UserQuery
 
 __all__ = [
     "LOOKUP_INDEXES",
+    "EVENT_COLUMNS",
     "SELECT_CONNECTION",
     "SELECT_USER",
     "SORTABLE",
@@ -88,6 +89,12 @@ LOOKUP_INDEXES = (
     ("users_connection_created", "connection_id, created_at, user_id"),
 )
 SORTABLE = QUERY_FIELDS - {"blocked", "email_verified", "phone_verified"}
+
+
+#: The columns of ``events`` in the order ``event_from_row`` and ``event_values`` use.
+EVENT_COLUMNS = (
+    "log_id, date, type, description, connection, connection_id, user_id, user_name, ip, details"
+)
 
 
 def event_from_row(r: Sequence[Any]) -> Event:

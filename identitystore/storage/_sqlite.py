@@ -29,6 +29,7 @@ from . import (
     UserQuery,
 )
 from ._rows import (
+    EVENT_COLUMNS,
     SELECT_CONNECTION,
     SELECT_USER,
     SORTABLE,
@@ -75,15 +76,12 @@ _INSERT_TICKET = (
 
 _SELECT_USER_AND_HASH = SELECT_USER.replace(" FROM users", ", password_hash FROM users")
 _DELETE_CODE = "DELETE FROM one_time_codes WHERE connection_id = ? AND identifier = ?"
-#: The columns of ``events`` and, in the same order, of a signup event kept in a user's row.
-_EVENT_COLUMNS = (
-    "log_id, date, type, description, connection, connection_id, user_id, user_name, ip, details"
-)
+#: ``EVENT_COLUMNS`` of a signup event kept in a user's row.
 _KEPT_SIGNUP_COLUMNS = (
     "signup_log_id, created_at, 'ss', NULL, connection, connection_id, user_id, "
     "coalesce(email, username, phone_number), NULL, NULL"
 )
-_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
@@ -945,7 +943,7 @@ class SQLiteBackend:
             clauses.append("user_id = ?")
             params.append(user_id)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events{where}"
+        sql = f"SELECT {EVENT_COLUMNS} FROM events{where}"
         if type is None or type == "ss":  # and the signup events kept in user rows
             sql += (
                 f" UNION ALL SELECT {_KEPT_SIGNUP_COLUMNS} FROM users "

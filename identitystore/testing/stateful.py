@@ -116,6 +116,9 @@ PROFILE_PATCH: dict[str, st.SearchStrategy[Any]] = {
     "blocked": st.booleans(),
 }
 mostly_true = st.integers(0, 3).map(bool)
+failures_in_a_row = st.integers(1, MAX_LOGIN_ATTEMPTS + 2)
+block_waits = st.sampled_from((0, 1, 899, 900, 901))  # seconds, around the 15-minute block
+sends = st.sampled_from(("code", "link"))
 codes = st.text(string.digits, min_size=6, max_size=6)
 # Time moves 0-5 s (with microseconds, which timestamps cut to milliseconds) before every step.
 steps = st.integers(0, 5_000_000).map(lambda us: timedelta(microseconds=us))
@@ -161,7 +164,10 @@ def tracked_fields(user: Any) -> dict[str, Any]:
 
 
 def merge_metadata(current: dict[str, Any] | None, patch: dict[str, Any]) -> dict[str, Any] | None:
-    """Auth0's PATCH merge: top level only, None removes a key, ``{}`` removes everything."""
+    """Auth0's PATCH merge: top level only, None removes a key, ``{}`` removes everything.
+
+    Written again on purpose, like ``ts``: the model predicts, it does not call the store's code.
+    """
     if not patch:
         return None
     merged = dict(current or {})
@@ -569,8 +575,8 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         dt=steps,
         login=emails,
         wrong=strong_passwords,
-        n=st.integers(1, MAX_LOGIN_ATTEMPTS + 2),
-        wait=st.sampled_from((0, 1, 899, 900, 901)),
+        n=failures_in_a_row,
+        wait=block_waits,
         then_right=st.booleans(),
         ip=ips,
     )
@@ -611,8 +617,8 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         dt=steps,
         uid=users,
         wrong=strong_passwords,
-        n=st.integers(1, MAX_LOGIN_ATTEMPTS + 2),
-        wait=st.sampled_from((0, 1, 899, 900, 901)),
+        n=failures_in_a_row,
+        wait=block_waits,
         then_right=mostly_true,
         ip=ips,
     )
@@ -669,14 +675,14 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         assert len(message.token) == 6
         self.codes[(connection, value)] = [message.token, message.expires_at, 0]
 
-    @rule(dt=steps, email=emails, send=st.sampled_from(("code", "link")), ip=ips)
+    @rule(dt=steps, email=emails, send=sends, ip=ips)
     def start_passwordless_email(
         self, dt: timedelta, email: str, send: str, ip: str | None
     ) -> None:
         self.tick(dt)
         self.start(EMAIL, email, send, ip)
 
-    @rule(dt=steps, phone=phones, send=st.sampled_from(("code", "link")), ip=ips)
+    @rule(dt=steps, phone=phones, send=sends, ip=ips)
     def start_passwordless_sms(self, dt: timedelta, phone: str, send: str, ip: str | None) -> None:
         self.tick(dt)
         self.start(SMS, phone, send, ip)
