@@ -54,6 +54,7 @@ from ._rows import (
     event_from_row,
     event_values,
     json_text,
+    remember_password,
     updatable_column,
     user_from_row,
     user_values,
@@ -260,23 +261,6 @@ def _duplicate_key(exc: psycopg.errors.UniqueViolation) -> DuplicateKey:
 def _insert_events(cur: psycopg.Cursor[Any], events: Sequence[Event]) -> None:
     if events:
         cur.executemany(_INSERT_EVENT, [event_values(e) for e in events])
-
-
-def _remember_password(
-    cur: psycopg.Cursor[Any], user_id: str, old_hash: str, date: str, keep: int
-) -> None:
-    if keep <= 1:
-        cur.execute("DELETE FROM password_history WHERE user_id = %s", (user_id,))
-        return
-    cur.execute(
-        "INSERT INTO password_history (user_id, password_hash, created_at) VALUES (%s, %s, %s)",
-        (user_id, old_hash, date),
-    )
-    cur.execute(
-        "DELETE FROM password_history WHERE user_id = %s AND id NOT IN "
-        "(SELECT id FROM password_history WHERE user_id = %s ORDER BY id DESC LIMIT %s)",
-        (user_id, user_id, keep - 1),
-    )
 
 
 # -- list_users: filters compiled so that they match exactly what SQLite matches ----------------
@@ -738,7 +722,7 @@ class PostgresBackend:
             if password_hash is not None:
                 cur.execute("DELETE FROM login_failures WHERE user_id = %s", (user_id,))
             if password_hash is not None and row[-1] is not None:
-                _remember_password(cur, user_id, row[-1], row[4], history_size)
+                remember_password(cur, "%s", user_id, row[-1], row[4], history_size)
             _insert_events(cur, events)
             updated = cur.execute(_SELECT_USER + " WHERE user_id = %s", (user_id,)).fetchone()
             return None if updated is None else user_from_row(updated)

@@ -18,6 +18,7 @@ __all__ = [
     "SORTABLE",
     "USER_COLUMNS",
     "code_outcome",
+    "remember_password",
     "column_value",
     "connection_from_row",
     "event_values",
@@ -239,6 +240,27 @@ def event_values(e: Event) -> tuple[Any, ...]:
         e.user_name,
         e.ip,
         json_text(e.details),
+    )
+
+
+def remember_password(
+    db: Any, mark: str, user_id: str, old_hash: str, date: str, keep: int
+) -> None:
+    """Inside a password change: keep ``old_hash`` in the history, trimmed to the newest
+    ``keep - 1`` (the new hash is the ``keep``-th). ``db`` is a connection or cursor with
+    ``execute(sql, params)``, ``mark`` its placeholder."""
+    if keep <= 1:
+        db.execute(f"DELETE FROM password_history WHERE user_id = {mark}", (user_id,))
+        return
+    db.execute(
+        "INSERT INTO password_history (user_id, password_hash, created_at) "
+        f"VALUES ({mark}, {mark}, {mark})",
+        (user_id, old_hash, date),
+    )
+    db.execute(
+        f"DELETE FROM password_history WHERE user_id = {mark} AND id NOT IN (SELECT id FROM "
+        f"password_history WHERE user_id = {mark} ORDER BY id DESC LIMIT {mark})",
+        (user_id, user_id, keep - 1),
     )
 
 

@@ -40,6 +40,7 @@ from ._rows import (
     event_from_row,
     event_values,
     json_text,
+    remember_password,
     updatable_column,
     user_from_row,
     user_values,
@@ -107,23 +108,6 @@ def _kept_signup(record: NewUserRecord, events: Sequence[Event]) -> str | None:
     ):
         return e.log_id
     return None
-
-
-def _remember_password(
-    conn: sqlite3.Connection, user_id: str, old_hash: str, date: str, keep: int
-) -> None:
-    if keep <= 1:
-        conn.execute("DELETE FROM password_history WHERE user_id = ?", (user_id,))
-        return
-    conn.execute(
-        "INSERT INTO password_history (user_id, password_hash, created_at) VALUES (?, ?, ?)",
-        (user_id, old_hash, date),
-    )
-    conn.execute(
-        "DELETE FROM password_history WHERE user_id = ? AND id NOT IN "
-        "(SELECT id FROM password_history WHERE user_id = ? ORDER BY id DESC LIMIT ?)",
-        (user_id, user_id, keep - 1),
-    )
 
 
 def _field_sql(name: str) -> str:
@@ -695,7 +679,7 @@ class SQLiteBackend:
                 if password_hash is not None:
                     conn.execute("DELETE FROM login_failures WHERE user_id = ?", (user_id,))
                 if password_hash is not None and row[-1] is not None:
-                    _remember_password(conn, user_id, row[-1], row[4], history_size)
+                    remember_password(conn, "?", user_id, row[-1], row[4], history_size)
                 _insert_events(conn, events)
                 updated = conn.execute(SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
             except sqlite3.IntegrityError as exc:
