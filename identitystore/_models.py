@@ -229,6 +229,9 @@ class Event:
     user_name: str | None = None
     ip: str | None = None
     details: Mapping[str, Any] | None = None
+    client_id: str | None = None
+    client_name: str | None = None
+    user_agent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The event as Auth0's ``GET /api/v2/logs`` shows one (absent fields left out)."""
@@ -238,7 +241,10 @@ class Event:
             "description": self.description,
             "connection": self.connection,
             "connection_id": self.connection_id,
+            "client_id": self.client_id,
+            "client_name": self.client_name,
             "ip": self.ip,
+            "user_agent": self.user_agent,
             "user_id": self.user_id,
             "user_name": self.user_name,
             "details": _copy_json(self.details),

@@ -120,14 +120,14 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     )
     conn.close()
     with IdentityStore(path, hasher=FAST) as store:
-        assert store.backend.schema_version == SCHEMA_VERSION == 3
+        assert store.backend.schema_version == SCHEMA_VERSION == 4
         assert store.get_user("sms|old").name == "+14155550100"
         assert [c.name for c in store.list_connections()] == [DB, "email", "sms"]
         assert store.list_users(include_totals=True).total == 1
         store.create_user("sms", phone_number="+14155550101")
         assert store.list_users("sms", include_totals=True).total == 2
     with sqlite3.connect(path) as check:
-        assert check.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_schema_version_counts_the_migrations() -> None:

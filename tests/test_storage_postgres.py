@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from identitystore import IdentityStore, PasswordHasher, errors
-from identitystore.storage import Backend, UserQuery, open_backend
+from identitystore.storage import Backend, EventQuery, UserQuery, open_backend
 
 psycopg = pytest.importorskip("psycopg")
 from identitystore.storage._postgres import (  # noqa: E402
@@ -41,7 +41,7 @@ def test_new_database_gets_the_current_schema(pg_url: str) -> None:
     with IdentityStore(pg_url, hasher=FAST) as store:
         assert isinstance(store.backend, PostgresBackend)
         assert isinstance(store.backend, Backend)
-        assert store.backend.schema_version == SCHEMA_VERSION == 3
+        assert store.backend.schema_version == SCHEMA_VERSION == 4
     assert _sql(pg_url, "SELECT version FROM identitystore_schema") == [(SCHEMA_VERSION,)]
     assert ("users", "user_metadata", "jsonb") in _tables(pg_url)
 
@@ -79,6 +79,30 @@ def test_a_version_1_database_is_upgraded_in_place(pg_url: str) -> None:
         assert [c.name for c in store.list_connections()] == [DB]
         with pytest.raises(errors.UserExistsError):
             store.create_user(DB, email="OLD@x.io", password="Correct-Horse-9")
+    assert _sql(pg_url, "SELECT version FROM identitystore_schema") == [(SCHEMA_VERSION,)]
+
+
+def test_a_version_3_database_is_upgraded_in_place(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn, conn.transaction():
+        for statements in MIGRATIONS[:3]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute("CREATE TABLE identitystore_schema (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO identitystore_schema VALUES (3)")
+        conn.execute(
+            "INSERT INTO events (log_id, date, type, user_id, details) "
+            "VALUES (%s, %s, 'f', %s, %s)",
+            ("000000000000000000000001", "2025-01-01T00:00:00.000Z", "auth0|x", '{"n": 1}'),
+        )
+    with IdentityStore(pg_url, hasher=FAST) as store:
+        backend = store.backend
+        assert backend.schema_version == SCHEMA_VERSION == 4
+        (old,) = backend.list_events()
+        assert (old.type, old.details, old.client_id, old.user_agent) == ("f", {"n": 1}, None, None)
+        assert backend.get_event(old.log_id) == old
+        assert backend.page_events(EventQuery(with_total=True)) == ([old], 1)
+        backend.put_record("client", "c1", "{}", replace=False)
+        assert backend.list_records("client") == [("c1", "{}")]
     assert _sql(pg_url, "SELECT version FROM identitystore_schema") == [(SCHEMA_VERSION,)]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from identitystore import IdentityStore, PasswordHasher, errors
-from identitystore.storage import Backend
+from identitystore.storage import Backend, EventQuery
 from identitystore.storage._schema import SCHEMA_VERSION
 
 DB = "Username-Password-Authentication"
@@ -28,6 +28,7 @@ def test_new_file_gets_the_current_schema_version(tmp_path: Path) -> None:
             "m001_initial",
             "m002_lifecycle",
             "m003_signup_in_user_row",
+            "m004_records_and_event_pages",
         ]
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -207,43 +208,100 @@ def test_a_create_with_a_ticket_is_one_transaction(tmp_path: Path) -> None:
         ]
 
 
-def test_a_version_2_database_is_upgraded_in_place(tmp_path: Path) -> None:
+def _file_at_version(path: Path, version: int) -> sqlite3.Connection:
+    """A new file holding the schema of ``version``, as that identitystore left it (rollback
+    journal until a store opens it), and a connection to fill it by hand."""
     from sqlite_utils import Database
 
     from identitystore.storage._schema import MIGRATIONS
 
-    path = tmp_path / "old.db"
-    with IdentityStore(path, hasher=FAST) as store:
-        old = store.create_user("sms", phone_number="+14155550100")
-        store.start_passwordless("sms", phone_number="+14155550100")
-    # make it a version 2 file: the signup as an events row, the version 3 objects gone
-    with sqlite3.connect(path, isolation_level=None) as conn:
-        (signup,) = conn.execute(
-            "SELECT signup_log_id, created_at FROM users WHERE user_id = ?", (old.user_id,)
-        ).fetchall()
+    names = [m.name for m in MIGRATIONS.pending(Database(memory=True, execute_plugins=False))]
+    conn = sqlite3.connect(path, isolation_level=None)
+    db = Database(conn, execute_plugins=False, recursive_triggers=False)
+    MIGRATIONS.apply(db, stop_before=names[version:])
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute(
+        "INSERT INTO connections VALUES ('con_sms', 'sms', 'sms', '{}', '2025-01-01 00:00:00')"
+    )
+    conn.execute("INSERT INTO settings VALUES ('default_connections', 'created')")
+    return conn
+
+
+def _old_user(conn: sqlite3.Connection, n: int, *, signup_in_row: bool) -> tuple[str, str]:
+    """A user of ``sms`` written by an older identitystore, and the log_id of its signup."""
+    user_id, phone, log_id = f"sms|old{n}", f"+1415555010{n}", f"{n:024x}"
+    created = f"2025-01-01T00:00:0{n}.000Z"
+    conn.execute(
+        "INSERT INTO users (user_id, user_id_key, connection_id, connection, provider, "
+        "phone_number, phone_verified, name, nickname, created_at, updated_at"
+        + (", signup_log_id" if signup_in_row else "")
+        + ") VALUES (?, ?, 'con_sms', 'sms', 'sms', ?, 0, ?, ?, ?, ?"
+        + (", ?" if signup_in_row else "")
+        + ")",
+        (user_id, user_id, phone, phone, phone, created, created)
+        + ((log_id,) if signup_in_row else ()),
+    )
+    if not signup_in_row:
         conn.execute(
             "INSERT INTO events (log_id, date, type, connection, connection_id, user_id, "
-            "user_name) SELECT signup_log_id, created_at, 'ss', connection, connection_id, "
-            "user_id, phone_number FROM users"
+            "user_name) VALUES (?, ?, 'ss', 'sms', 'con_sms', ?, ?)",
+            (log_id, created, user_id, phone),
         )
-        for statement in (
-            "DROP TRIGGER users_signup_moved",
-            "DROP TRIGGER users_signup_kept",
-            "DROP INDEX users_signup",
-            "DROP INDEX events_date",
-            "ALTER TABLE users DROP COLUMN signup_log_id",
-            "DELETE FROM _sqlite_migrations WHERE name = 'm003_signup_in_user_row'",
-            "PRAGMA user_version = 2",
-        ):
-            conn.execute(statement)
-        assert [m.name for m in MIGRATIONS.pending(Database(conn))] == ["m003_signup_in_user_row"]
+    return user_id, log_id
+
+
+def test_a_version_2_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = _file_at_version(path, 2)
+    old, signup = _old_user(conn, 1, signup_in_row=False)
+    conn.execute(
+        "INSERT INTO one_time_codes VALUES ('con_sms', '+14155550101', 'h', '2025-01-01', "
+        "'2025-01-02', 0)"
+    )
+    conn.close()
     with IdentityStore(path, hasher=FAST) as store:
-        assert store.backend.schema_version == SCHEMA_VERSION == 3
+        assert store.backend.schema_version == SCHEMA_VERSION == 4
         before = store.list_events()
-        assert (before[0].log_id, before[0].type) == (signup[0], "ss")
-        new = store.create_user("sms", phone_number="+14155550101")
+        assert [(e.log_id, e.type, e.user_id) for e in before] == [(signup, "ss", old)]
+        new = store.create_user("sms", phone_number="+14155550102")
         after = store.list_events()
         assert after[: len(before)] == before
         assert [(e.type, e.user_id) for e in after[len(before) :]] == [("ss", new.user_id)]
-        store.delete_user(old.user_id)
+        store.delete_user(old)
         assert store.list_events(type="ss") == [before[0], after[-1]]
+    assert _rows(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+def test_a_version_3_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = _file_at_version(path, 3)
+    _, first_signup = _old_user(conn, 1, signup_in_row=False)
+    kept, kept_signup = _old_user(conn, 2, signup_in_row=True)
+    conn.execute(
+        "INSERT INTO events (log_id, date, type, user_id, ip, details) VALUES "
+        "('f00000000000000000000003', '2025-01-01T00:00:03.000Z', 'f', ?, '10.0.0.1', "
+        """'{"n": 1}')""",
+        (kept,),
+    )
+    conn.execute("INSERT INTO login_failures VALUES (?, '10.0.0.1', 0, '2025-01-02')", (kept,))
+    conn.close()
+    with IdentityStore(path, hasher=FAST) as store:
+        backend = store.backend
+        assert backend.schema_version == SCHEMA_VERSION
+        events = backend.list_events()
+        assert [(e.log_id, e.type) for e in events] == [
+            (first_signup, "ss"),
+            (kept_signup, "ss"),
+            ("f00000000000000000000003", "f"),
+        ]
+        assert {(e.client_id, e.client_name, e.user_agent) for e in events} == {(None,) * 3}
+        assert backend.get_event(kept_signup) == events[1]  # kept in its row, found by log_id
+        assert backend.page_events(EventQuery(limit=2)) == (events[:0:-1], None)
+        assert backend.list_blocks(kept, now="2025-01-01") == ["10.0.0.1"]
+        backend.put_record("client", "c1", "{}")
+        assert backend.list_records("client") == [("c1", "{}")]
+        store.update_user(kept, phone_number="+14155550199")  # the kept signup moves to events
+        assert backend.get_event(kept_signup) == events[1]
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -35,5 +35,14 @@ class AuditedBackend:
                 self.trail.append(("deleted", user_id))
         return deleted
 
-    def __getattr__(self, name: str) -> Any:  # every other Backend method, as the inner one
-        return getattr(self.inner, name)
+
+def _forwarded(name: str) -> Any:
+    return property(lambda self: getattr(self.inner, name))
+
+
+# Every other method of the protocol (records, events, sign-ins ...), as the inner backend's.
+# Class attributes rather than __getattr__: isinstance(x, Backend) looks at the class only
+# from Python 3.12 on.
+for _name in dir(Backend):
+    if not _name.startswith("_") and not hasattr(AuditedBackend, _name):
+        setattr(AuditedBackend, _name, _forwarded(_name))

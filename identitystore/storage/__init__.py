@@ -28,9 +28,12 @@ __all__ = [
     "CodeOutcome",
     "DuplicateKey",
     "Durability",
+    "EVENT_QUERY_FIELDS",
+    "EventQuery",
     "Filter",
     "NewUserRecord",
     "PostgresBackend",
+    "QUERY_FIELDS",
     "SQLiteBackend",
     "StaleConnection",
     "TicketUse",
@@ -61,6 +64,21 @@ QUERY_FIELDS = frozenset(
         "updated_at",
         "last_login",
         "logins_count",
+    }
+)
+#: Event fields a query may filter on.
+EVENT_QUERY_FIELDS = frozenset(
+    {
+        "type",
+        "user_id",
+        "user_name",
+        "connection",
+        "connection_id",
+        "ip",
+        "date",
+        "log_id",
+        "client_id",
+        "description",
     }
 )
 
@@ -97,9 +115,28 @@ class UserQuery:
     with_total: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """A page of the event log (Auth0's ``GET /api/v2/logs``).
+
+    ``filters`` (all must hold) are on ``EVENT_QUERY_FIELDS``, with the ops of ``Filter``. The
+    log's order is (``date``, ``log_id``), newest first unless ``descending`` is False. With
+    ``after`` (a checkpoint: Auth0's ``from``), only the events after that ``log_id`` in the log's
+    order, oldest first (``descending`` is then ignored); an ``after`` that is no stored event
+    selects the events whose ``log_id`` is greater.
+    """
+
+    filters: tuple[Filter, ...] = ()
+    descending: bool = True
+    offset: int = 0
+    limit: int = 50
+    with_total: bool = False
+    after: str | None = None
+
+
 class DuplicateKey(Exception):
     """A unique key is taken. ``key`` is ``email``, ``username``, ``phone_number``, ``user_id``
-    (users) or ``name`` (connections)."""
+    (users), ``name`` (connections) or ``key`` (records)."""
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -208,11 +245,23 @@ class Backend(Protocol):
     def record_failure(
         self, user_id: str | None, *, ip: str, block_after: int, blocked_until: str, event: Event
     ) -> int:
-        """Log a failed sign-in; for a known user count it per IP and return the count."""
+        """Log a failed sign-in; for a known user count it per IP and return the count.
+
+        ``event`` is logged whatever happens to the user: for ``user_id`` None, or a user deleted
+        meanwhile, nothing is counted and the answer is 0.
+        """
         ...
 
     def blocked_until(self, user_id: str, ip: str) -> str | None:
         """Until when sign-in for ``user_id`` from ``ip`` is blocked, or None."""
+        ...
+
+    def list_blocks(self, user_id: str, *, now: str) -> list[str]:
+        """The IPs from which ``user_id`` is blocked at ``now``, oldest block first."""
+        ...
+
+    def clear_blocks(self, user_id: str) -> None:
+        """Forget the user's failure counts and blocks, from every IP."""
         ...
 
     def put_code(
@@ -267,6 +316,53 @@ class Backend(Protocol):
     ) -> list[Event]:
         """Events ordered by ``date``, then ``log_id`` (oldest first), optionally of one type or
         one user: the last ``limit`` of them."""
+        ...
+
+    def page_events(self, query: EventQuery) -> tuple[list[Event], int | None]:
+        """A page of the event log and, if ``query.with_total``, how many events match in all.
+
+        A page costs what its ``offset + limit`` events cost, never a scan of the whole log.
+        """
+        ...
+
+    def get_event(self, log_id: str) -> Event | None:
+        """The event with this ``log_id``, or None."""
+        ...
+
+    def put_record(
+        self,
+        kind: str,
+        key: str,
+        value: str,
+        *,
+        expires_at: str | None = None,
+        replace: bool = True,
+        now: str | None = None,
+    ) -> None:
+        """Store ``value`` (text, usually JSON) under (``kind``, ``key``).
+
+        With ``replace=False``, raise ``DuplicateKey("key")`` when the pair exists; with ``now``,
+        a pair expired at ``now`` does not count (and the kind's expired records are purged).
+        Records are kept in the order they were first put.
+        """
+        ...
+
+    def get_record(self, kind: str, key: str, *, now: str | None = None) -> str | None:
+        """The value, or None (also when ``expires_at <= now``; no ``now``: expiry unchecked)."""
+        ...
+
+    def list_records(self, kind: str, *, now: str | None = None) -> list[tuple[str, str]]:
+        """``(key, value)`` of every record of ``kind`` (live at ``now``, if given), in the order
+        they were first put."""
+        ...
+
+    def delete_record(self, kind: str, key: str) -> bool:
+        """Remove one record; whether it existed."""
+        ...
+
+    def take_record(self, kind: str, key: str, *, now: str | None = None) -> str | None:
+        """Remove the record and return its value in one atomic step (None if absent, or expired
+        at ``now``): two concurrent takes of one key never both get it (single-use codes)."""
         ...
 
     def close(self) -> None:

@@ -213,8 +213,35 @@ def m003_signup_in_user_row(db: Database) -> None:
     )
 
 
+@MIGRATIONS()
+def m004_records_and_event_pages(db: Database) -> None:
+    """Records (small documents the surfaces keep), the client fields of events, and the look-ups
+    of one event by its log_id (a kept signup event too)."""
+    for column in ("client_id", "client_name", "user_agent"):
+        db.execute(f"ALTER TABLE events ADD COLUMN {column} TEXT")
+    db.execute("CREATE INDEX events_log_id ON events(log_id)")
+    db.execute(
+        "CREATE INDEX users_signup_log_id ON users(signup_log_id) WHERE signup_log_id IS NOT NULL"
+    )
+    db.execute(
+        """
+        CREATE TABLE records (
+            seq INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            expires_at TEXT,
+            UNIQUE (kind, key)
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX records_expiry ON records(kind, expires_at) WHERE expires_at IS NOT NULL"
+    )
+
+
 #: The number of migrations above; a test checks it against sqlite-utils' list.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from .._models import Connection, Event, NewUserRecord, User
 from ..errors import StorageBusyError, StorageError, StorageFullError, StorageReadOnlyError
@@ -23,21 +23,25 @@ from . import (
     CodeOutcome,
     DuplicateKey,
     Durability,
+    EventQuery,
     Filter,
     StaleConnection,
     TicketUse,
     UserQuery,
+    _rows,
 )
 from ._rows import (
-    EVENT_COLUMNS,
+    EVENTS_TABLE,
+    INSERT_EVENT,
     SELECT_CONNECTION,
     SELECT_USER,
     SORTABLE,
+    SQLITE,
     USER_COLUMNS,
+    EventSource,
     code_outcome,
     column_value,
     connection_from_row,
-    event_from_row,
     event_values,
     json_text,
     remember_password,
@@ -50,6 +54,8 @@ from ._rows import (
 from ._schema import migrate, refuse_newer
 
 __all__ = ["SQLiteBackend"]
+
+_T = TypeVar("_T")
 
 _BUSY_TIMEOUT_MS = 60_000
 #: A user's row: the shared columns, then the log_id of its signup event kept in the row.
@@ -80,13 +86,28 @@ _DELETE_CODE = "DELETE FROM one_time_codes WHERE connection_id = ? AND identifie
 #: ``EVENT_COLUMNS`` of a signup event kept in a user's row.
 _KEPT_SIGNUP_COLUMNS = (
     "signup_log_id, created_at, 'ss', NULL, connection, connection_id, user_id, "
-    "coalesce(email, username, phone_number), NULL, NULL"
+    "coalesce(email, username, phone_number), NULL, NULL, NULL, NULL, NULL"
 )
-_INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: The signup events kept in user rows. The event log is these and the ``events`` rows; a page
+#: reads both in (date, log_id) order from their indexes (``events_date``, ``users_signup``)
+#: and merges them.
+_KEPT_SIGNUPS = EventSource(
+    f"SELECT {_KEPT_SIGNUP_COLUMNS} FROM users",
+    "signup_log_id IS NOT NULL",
+    {
+        "log_id": "signup_log_id",
+        "date": "created_at",
+        "type": "'ss'",
+        "user_name": "coalesce(email, username, phone_number)",
+        **{f: f for f in ("connection", "connection_id", "user_id")},
+        **{f: "NULL" for f in ("description", "ip", "client_id")},
+    },
+)
+_EVENTS = (EVENTS_TABLE, _KEPT_SIGNUPS)
 
 
 def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
-    conn.executemany(_INSERT_EVENT, [event_values(e) for e in events])
+    conn.executemany(INSERT_EVENT, [event_values(e) for e in events])
 
 
 def _kept_signup(record: NewUserRecord, events: Sequence[Event]) -> str | None:
@@ -105,6 +126,9 @@ def _kept_signup(record: NewUserRecord, events: Sequence[Event]) -> str | None:
         and e.description is None
         and e.ip is None
         and e.details is None
+        and e.client_id is None
+        and e.client_name is None
+        and e.user_agent is None
     ):
         return e.log_id
     return None
@@ -320,6 +344,8 @@ def _duplicate_key(exc: sqlite3.IntegrityError) -> DuplicateKey | None:
     text = str(exc)
     if "UNIQUE constraint failed" not in text:
         return None
+    if "records." in text:
+        return DuplicateKey("key")
     for key in ("email", "username", "phone_number", "user_id", "name"):
         if f".{key}" in text:
             return DuplicateKey("user_id" if key == "user_id" else key)
@@ -442,7 +468,7 @@ class SQLiteBackend:
         return _Write(handle, lock, self._drop_handle, begin=begin)
 
     @staticmethod
-    def _guard(action: Any) -> Any:
+    def _guard(action: Callable[[], _T]) -> _T:
         try:
             return action()
         except sqlite3.Error as exc:
@@ -919,30 +945,83 @@ class SQLiteBackend:
     ) -> list[Event]:
         """The last ``limit`` events (optionally of one type / user) by date, then log_id: the
         ``events`` rows merged with the signup events kept in user rows."""
-        clauses, params = [], []
-        if type is not None:
-            clauses.append("type = ?")
-            params.append(type)
-        if user_id is not None:
-            clauses.append("user_id = ?")
-            params.append(user_id)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT {EVENT_COLUMNS} FROM events{where}"
-        if type is None or type == "ss":  # and the signup events kept in user rows
-            sql += (
-                f" UNION ALL SELECT {_KEPT_SIGNUP_COLUMNS} FROM users "
-                "WHERE signup_log_id IS NOT NULL"
-            )
-            if user_id is not None:
-                sql += " AND user_id = ?"
-                params.append(user_id)
         with self._session() as conn:
-            rows = self._guard(
-                lambda: conn.execute(
-                    sql + " ORDER BY 2 DESC, 1 DESC LIMIT ?", (*params, limit)
-                ).fetchall()
+            return self._guard(
+                lambda: _rows.last_events(conn, SQLITE, _EVENTS, type, user_id, limit)
             )
-        return [event_from_row(r) for r in reversed(rows)]
+
+    def page_events(self, query: EventQuery) -> tuple[list[Event], int | None]:
+        """A page of the event log (kept signup events included), and the total if asked."""
+        with self._session() as conn:
+            return self._guard(lambda: _rows.page_events(conn, SQLITE, _EVENTS, query))
+
+    def get_event(self, log_id: str) -> Event | None:
+        """The event with this ``log_id`` (a kept signup event too), or None."""
+        with self._session() as conn:
+            return self._guard(lambda: _rows.get_event(conn, SQLITE, _EVENTS, log_id))
+
+    # -- records and blocks -----------------------------------------------------------------------
+
+    def put_record(
+        self,
+        kind: str,
+        key: str,
+        value: str,
+        *,
+        expires_at: str | None = None,
+        replace: bool = True,
+        now: str | None = None,
+    ) -> None:
+        """Store a record; ``DuplicateKey("key")`` if taken and not ``replace``."""
+        with self._write() as conn:
+            try:
+                _rows.put_record(
+                    conn,
+                    SQLITE,
+                    kind,
+                    key,
+                    value,
+                    expires_at=expires_at,
+                    replace=replace,
+                    now=now,
+                )
+            except sqlite3.IntegrityError as exc:
+                duplicate = _duplicate_key(exc)
+                if duplicate is None:
+                    raise StorageError(f"The database refused the record: {exc}") from exc
+                raise duplicate from exc
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
+
+    def get_record(self, kind: str, key: str, *, now: str | None = None) -> str | None:
+        """A record's value, or None (also when expired at ``now``)."""
+        with self._session() as conn:
+            return self._guard(lambda: _rows.get_record(conn, SQLITE, kind, key, now))
+
+    def list_records(self, kind: str, *, now: str | None = None) -> list[tuple[str, str]]:
+        """``(key, value)`` of the live records of ``kind``, in the order first put."""
+        with self._session() as conn:
+            return self._guard(lambda: _rows.list_records(conn, SQLITE, kind, now))
+
+    def delete_record(self, kind: str, key: str) -> bool:
+        """Remove a record; whether it existed."""
+        with self._write() as conn:
+            return self._guard(lambda: _rows.delete_record(conn, SQLITE, kind, key))
+
+    def take_record(self, kind: str, key: str, *, now: str | None = None) -> str | None:
+        """Remove a record and return its value, in one transaction (None if absent or expired)."""
+        with self._write() as conn:
+            return self._guard(lambda: _rows.take_record(conn, SQLITE, kind, key, now))
+
+    def list_blocks(self, user_id: str, *, now: str) -> list[str]:
+        """The IPs ``user_id`` is blocked from at ``now``, oldest block first."""
+        with self._session() as conn:
+            return self._guard(lambda: _rows.list_blocks(conn, SQLITE, user_id, now))
+
+    def clear_blocks(self, user_id: str) -> None:
+        """Forget the user's failure counts and blocks."""
+        with self._write() as conn:
+            self._guard(lambda: _rows.clear_blocks(conn, SQLITE, user_id))
 
     def copy(self) -> SQLiteBackend:
         """A new in-memory backend holding a copy of this database (SQLite's backup API).

@@ -29,7 +29,7 @@ import pytest
 
 from .. import IdentityStore, PasswordHasher, errors
 from .._models import Connection, Event, NewUserRecord, User
-from ..storage import Backend, DuplicateKey, Filter, StaleConnection, UserQuery
+from ..storage import Backend, DuplicateKey, EventQuery, Filter, StaleConnection, UserQuery
 
 __all__ = ["BackendSuite"]
 
@@ -623,6 +623,259 @@ class BackendSuite:
         assert connected.list_events() == [odd[2], odd[0], odd[1], odd[3]]
         connected.delete_user(record.user.user_id)
         assert connected.list_events() == [odd[2], odd[0], odd[1], odd[3]]
+
+    @pytest.fixture
+    def logged(self, connected: Backend) -> tuple[Backend, list[Event]]:
+        """The backend with a log of 12 events in (date, log_id) order: nine added ones, two
+        signups written with their users, one with every field (client fields too)."""
+        events = [
+            Event(
+                log_id=f"{n:024x}",
+                date=f"2026-01-02T03:04:{n // 2:02d}.000Z",  # two events per date
+                type=("s", "f", "fp")[n % 3],
+                user_id=f"auth0|{n % 2}",
+                user_name=f"user{n}@x.io",
+                connection="conn-c1",
+                connection_id="con_c1",
+                ip=f"10.0.0.{n}",
+                client_id=f"client{n % 4}",
+            )
+            for n in range(0, 18, 2)
+        ]
+        for event in events:
+            connected.add_event(event)
+        full = Event(
+            log_id=f"{31:024x}",
+            date="2026-01-02T03:04:15.000Z",
+            type="seccft",
+            description="Client Credentials for Access Token",
+            connection="conn-c2",
+            connection_id="con_c2",
+            user_id="auth0|full",
+            user_name="full",
+            ip="2001:db8::1",
+            details={"k": ["ü", 1]},
+            client_id="client-ü",
+            client_name="My App ü",
+            user_agent="Mozilla/5.0 (X11; Linux x86_64) \U0001f600",
+        )
+        connected.add_event(full)
+        signups = []
+        for n, at in ((41, "2026-01-02T03:04:01.000Z"), (40, "2026-01-02T03:04:09.000Z")):
+            record = _user(n, email=f"new{n}@x.io", created_at=at)
+            signups.append(_signup(record, n))
+            connected.insert_user(record, events=[signups[-1]])
+        log = sorted([*events, full, *signups], key=lambda e: (e.date, e.log_id))
+        return connected, log
+
+    def test_event_pages_are_newest_first_and_cost_their_rows(
+        self, logged: tuple[Backend, list[Event]]
+    ) -> None:
+        backend, log = logged
+        newest = log[::-1]
+        assert backend.page_events(EventQuery()) == (newest, None)
+        assert backend.page_events(EventQuery(limit=3, with_total=True)) == (newest[:3], 12)
+        assert backend.page_events(EventQuery(offset=10, limit=5)) == (newest[10:], None)
+        assert backend.page_events(EventQuery(offset=12, with_total=True)) == ([], 12)
+        assert backend.page_events(EventQuery(descending=False, offset=2, limit=4)) == (
+            log[2:6],
+            None,
+        )
+        assert backend.list_events(limit=4) == log[-4:]
+        assert [e.to_dict() for e in backend.page_events(EventQuery(limit=12))[0]] == [
+            e.to_dict() for e in newest
+        ]
+
+    def test_event_pages_filter_every_field(self, logged: tuple[Backend, list[Event]]) -> None:
+        backend, log = logged
+
+        def page(*filters: Filter) -> list[Event]:
+            events, total = backend.page_events(
+                EventQuery(filters=filters, descending=False, with_total=True)
+            )
+            assert total == len(events)
+            return events
+
+        def where(test: Any) -> list[Event]:
+            return [e for e in log if test(e)]
+
+        assert page(Filter("type", "eq", "ss")) == where(lambda e: e.type == "ss")
+        assert page(Filter("type", "eq", "ss", negate=True)) == where(lambda e: e.type != "ss")
+        assert page(Filter("user_id", "eq", "auth0|0")) == where(lambda e: e.user_id == "auth0|0")
+        assert page(Filter("user_name", "prefix", "new")) == where(
+            lambda e: (e.user_name or "").startswith("new")
+        )
+        assert page(Filter("connection", "eq", "conn-c1"), Filter("type", "eq", "s")) == where(
+            lambda e: e.connection == "conn-c1" and e.type == "s"
+        )
+        assert page(Filter("connection_id", "eq", "con_c2")) == where(
+            lambda e: e.connection_id == "con_c2"
+        )
+        assert page(Filter("ip", "prefix", "10.0.0.1")) == where(
+            lambda e: (e.ip or "").startswith("10.0.0.1")
+        )
+        assert page(Filter("ip", "range")) == where(lambda e: e.ip is not None)
+        low, high = "2026-01-02T03:04:02.000Z", "2026-01-02T03:04:09.000Z"
+        assert page(Filter("date", "range", low=low, high=high, include_high=False)) == where(
+            lambda e: low <= e.date < high
+        )
+        assert page(Filter("log_id", "eq", log[3].log_id)) == [log[3]]
+        assert page(Filter("client_id", "eq", "client-ü")) == where(
+            lambda e: e.client_id == "client-ü"
+        )
+        assert page(Filter("description", "prefix", "Client")) == where(
+            lambda e: e.description is not None
+        )
+        assert page(Filter("type", "eq", "nope")) == []
+        with pytest.raises(ValueError, match="user_agent"):
+            backend.page_events(EventQuery(filters=(Filter("user_agent", "eq", "x"),)))
+
+    def test_event_pages_after_a_checkpoint_are_oldest_first(
+        self, logged: tuple[Backend, list[Event]]
+    ) -> None:
+        backend, log = logged
+        for at in (0, 1, 4, 5, 11):  # added events, signups kept with their users, the last
+            events, _ = backend.page_events(EventQuery(after=log[at].log_id, limit=100))
+            assert events == log[at + 1 :]
+        assert backend.page_events(EventQuery(after=log[2].log_id, limit=3)) == (log[3:6], None)
+        assert backend.page_events(EventQuery(after=log[2].log_id, descending=True, limit=2)) == (
+            log[3:5],
+            None,
+        )
+        only_s = (Filter("type", "eq", "s"),)
+        events, total = backend.page_events(
+            EventQuery(filters=only_s, after=log[0].log_id, with_total=True)
+        )
+        expected = [e for e in log[1:] if e.type == "s"]
+        assert (events, total) == (expected, len(expected))
+        # a log_id that is no event: the events whose log_id is greater
+        unknown = f"{11:024x}"
+        events, _ = backend.page_events(EventQuery(after=unknown, limit=100))
+        assert events == [e for e in log if e.log_id > unknown]
+
+    def test_an_event_is_found_by_its_log_id(self, logged: tuple[Backend, list[Event]]) -> None:
+        backend, log = logged
+        for event in log:
+            assert backend.get_event(event.log_id) == event
+        assert backend.get_event(f"{99:024x}") is None
+        full = next(e for e in log if e.client_name is not None)
+        assert backend.get_event(full.log_id.upper()) is None  # ...1f: compared exactly
+        assert full.to_dict()["client_name"] == "My App ü"
+        assert backend.get_event(full.log_id) == full
+
+    # -- records -------------------------------------------------------------------------------
+
+    def test_records_round_trip_by_kind_and_key(self, backend: Backend) -> None:
+        assert backend.get_record("client", "a") is None
+        assert backend.list_records("client") == []
+        for text in UNICODE_SAMPLES:
+            backend.put_record("client", text, f'{{"v": "{text}"}}')
+        backend.put_record("grant", "a", "other kind")
+        assert backend.list_records("client") == [
+            (text, f'{{"v": "{text}"}}') for text in UNICODE_SAMPLES
+        ]
+        assert backend.get_record("client", "plain") == '{"v": "plain"}'
+        assert backend.get_record("client", "PLAIN") is None
+        assert backend.get_record("grant", "plain") is None
+        assert backend.list_records("grant") == [("a", "other kind")]
+        big = "ü" * 200_000
+        backend.put_record("job", "big", big)
+        assert backend.get_record("job", "big") == big
+
+    def test_a_replaced_record_keeps_its_place(self, backend: Backend) -> None:
+        for key in ("c", "a", "b"):
+            backend.put_record("k", key, f"{key}1")
+        backend.put_record("k", "a", "a2")
+        assert backend.list_records("k") == [("c", "c1"), ("a", "a2"), ("b", "b1")]
+        with pytest.raises(DuplicateKey) as caught:
+            backend.put_record("k", "b", "b2", replace=False)
+        assert caught.value.key == "key"
+        assert backend.get_record("k", "b") == "b1"
+        backend.put_record("other", "b", "b", replace=False)  # another kind: no conflict
+        assert backend.delete_record("k", "c") is True
+        assert backend.delete_record("k", "c") is False
+        assert backend.get_record("k", "c") is None
+        backend.put_record("k", "c", "c3", replace=False)
+        assert backend.list_records("k") == [("a", "a2"), ("b", "b1"), ("c", "c3")]
+
+    def test_records_expire(self, backend: Backend) -> None:
+        backend.put_record("code", "old", "1", expires_at=_NOW)
+        backend.put_record("code", "new", "2", expires_at=_LATER)
+        backend.put_record("code", "kept", "3")
+        assert backend.get_record("code", "old", now=_NOW) is None  # expires_at <= now
+        assert backend.get_record("code", "old") == "1"  # no now: expiry unchecked
+        assert backend.get_record("code", "new", now=_NOW) == "2"
+        assert backend.get_record("code", "new", now=_LATER) is None
+        assert backend.get_record("code", "kept", now="9999-12-31T23:59:59.999Z") == "3"
+        assert backend.list_records("code", now=_NOW) == [("new", "2"), ("kept", "3")]
+        assert backend.list_records("code") == [("old", "1"), ("new", "2"), ("kept", "3")]
+        assert backend.take_record("code", "new", now=_LATER) is None  # expired: gone too
+        assert backend.get_record("code", "new") is None
+        with pytest.raises(DuplicateKey):  # without now, an expired pair is still there
+            backend.put_record("code", "old", "4", replace=False)
+        backend.put_record("code", "old", "4", replace=False, expires_at=_LATER, now=_NOW)
+        assert backend.list_records("code", now=_NOW) == [("kept", "3"), ("old", "4")]
+
+    def test_a_record_is_taken_once(self, backend: Backend) -> None:
+        backend.put_record("code", "a", "secret", expires_at=_LATER)
+        assert backend.take_record("code", "a", now=_NOW) == "secret"
+        assert backend.take_record("code", "a", now=_NOW) is None
+        assert backend.get_record("code", "a") is None
+        assert backend.take_record("code", "missing") is None
+        backend.put_record("code", "b", "no expiry")
+        assert backend.take_record("code", "b", now=_LATER) == "no expiry"
+
+    def test_of_two_concurrent_takes_one_gets_the_record(self, backend: Backend) -> None:
+        for round_ in range(20):
+            key = f"code{round_}"
+            backend.put_record("code", key, f"value{round_}", expires_at=_LATER)
+            barrier = threading.Barrier(2)
+            got: list[str | None] = []
+
+            def take(
+                key: str = key, barrier: threading.Barrier = barrier, got: list[Any] = got
+            ) -> None:
+                barrier.wait()
+                got.append(backend.take_record("code", key, now=_NOW))
+
+            threads = [threading.Thread(target=take) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert sorted(got, key=str) == [None, f"value{round_}"]
+        assert backend.list_records("code") == []
+
+    # -- brute-force blocks --------------------------------------------------------------------
+
+    def test_blocks_are_listed_and_cleared(self, connected: Backend) -> None:
+        record = _user(1)
+        uid = record.user.user_id
+        connected.insert_user(record)
+        connected.insert_user(_user(2))
+
+        def fail(ip: str, until: str, user_id: str = uid) -> int:
+            return connected.record_failure(
+                user_id, ip=ip, block_after=2, blocked_until=until, event=_event(1, type="fp")
+            )
+
+        soon, later = "2026-01-02T04:00:00.000Z", "2026-01-02T05:00:00.000Z"
+        for ip, until in (("10.0.0.9", later), ("10.0.0.2", soon), ("10.0.0.3", soon)):
+            fail(ip, until)
+            fail(ip, until)
+        fail("10.0.0.4", soon)  # counted, not blocked
+        fail("10.0.0.5", soon, _user(2).user.user_id)
+        fail("10.0.0.5", soon, _user(2).user.user_id)
+        assert connected.list_blocks(uid, now=_NOW) == ["10.0.0.2", "10.0.0.3", "10.0.0.9"]
+        assert connected.list_blocks(uid, now=soon) == ["10.0.0.9"]
+        assert connected.list_blocks(uid, now=later) == []
+        assert connected.list_blocks("auth0|missing", now=_NOW) == []
+        connected.clear_blocks(uid)
+        assert connected.list_blocks(uid, now=_NOW) == []
+        assert connected.blocked_until(uid, "10.0.0.9") is None
+        assert fail("10.0.0.4", soon) == 1  # the count starts again
+        assert connected.list_blocks(_user(2).user.user_id, now=_NOW) == ["10.0.0.5"]
+        connected.clear_blocks("auth0|missing")
 
     # -- through an IdentityStore --------------------------------------------------------------
 
