@@ -31,6 +31,10 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"connections", "limits", "errors", "_models", "_formats", "_jsonschema"}
     ),
     "_query": frozenset({"_models", "errors", "storage"}),
+    # The store's rules, each next to its kind: PATCH, one-time codes, tickets.
+    "_patch": frozenset({"_models", "errors", "passwords"}),
+    "_passwordless": frozenset({"limits"}),
+    "_tickets": frozenset({"errors", "limits"}),
     "storage": frozenset(
         {"_models", "errors", "storage._sqlite", "storage._schema", "storage._postgres"}
     ),
