@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, Literal, NoReturn, TypeGuard
 
 from . import _passwordless, _patch, _tickets
+from ._jsonschema import json_type
 from ._models import (
     Connection,
     Event,
@@ -308,7 +309,21 @@ class IdentityStore:
         """
         if "connection" in fields:
             raise TypeError("create_user() got the connection twice")
-        body = {"connection": connection, **fields}
+        return self._create_retrying({"connection": connection, **fields})
+
+    def create_user_from_body(self, body: Mapping[str, Any]) -> User:
+        """Create a user from the whole body of Auth0's ``POST /api/v2/users``, ``connection``
+        included: a body without one gets Auth0's error listing every problem.
+
+        Raises:
+            IdentityStoreError: as ``create_user``.
+        """
+        if not isinstance(body, Mapping):
+            problem = f"Expected type object but found type {json_type(body)}"
+            raise PayloadValidationError([PayloadValidationError.format(problem)])
+        return self._create_retrying(dict(body))
+
+    def _create_retrying(self, body: dict[str, Any]) -> User:
         try:  # on the connection as read before: the write checks it is still the stored one
             return self._create(body, cached=True)
         except (StaleConnection, _DecidedOnCache):
@@ -322,7 +337,7 @@ class IdentityStore:
 
     def _create(self, body: dict[str, Any], *, cached: bool) -> User:
         """``create_user`` on the connection read now, or (``cached``) as read before."""
-        name = body["connection"]
+        name = body.get("connection")
         conn = self._backend.get_connection(name, cached=cached) if _storable(name) else None
         strategy = self._strategies.get(conn.strategy) if conn is not None else None
         try:
