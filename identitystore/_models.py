@@ -20,6 +20,7 @@ __all__ = [
     "Ticket",
     "User",
     "UsersPage",
+    "copy_json",
     "default_picture",
     "derived_profile",
     "format_timestamp",
@@ -184,7 +185,7 @@ class User:
     def to_dict(self) -> dict[str, Any]:
         """Auth0's user body: ``user_id`` first, then the present fields in alphabetical order."""
         body: dict[str, Any] = {
-            "app_metadata": _copy_json(self.app_metadata),
+            "app_metadata": copy_json(self.app_metadata),
             "blocked": self.blocked,
             "created_at": self.created_at,
             "email": self.email,
@@ -209,17 +210,21 @@ class User:
             "phone_verified": self.phone_verified,
             "picture": self.picture,
             "updated_at": self.updated_at,
-            "user_metadata": _copy_json(self.user_metadata),
+            "user_metadata": copy_json(self.user_metadata),
             "username": self.username,
         }
         return {"user_id": self.user_id} | {k: v for k, v in body.items() if v is not None}
 
 
-def _copy_json(value: Any) -> Any:
+def copy_json(value: Any) -> Any:
+    """JSON data as a new plain copy: each mapping a new dict, each list or tuple a new list,
+    ``-0.0`` as ``0.0`` (JSON as JavaScript writes it; PostgreSQL's ``numeric`` has no -0)."""
     if isinstance(value, Mapping):
-        return {k: _copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy_json(v) for v in value]
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [copy_json(item) for item in value]
+    if isinstance(value, float) and value == 0:
+        return 0.0
     return value
 
 
@@ -269,7 +274,7 @@ class Event:
             "ip": self.ip,
             "user_id": self.user_id,
             "user_name": self.user_name,
-            "details": _copy_json(self.details),
+            "details": copy_json(self.details),
             "log_id": self.log_id,
         }
         return {k: v for k, v in body.items() if v is not None}
