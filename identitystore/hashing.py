@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from . import _imported_hashes
+
 if TYPE_CHECKING:
     from passlib.context import CryptContext
 
@@ -117,7 +119,12 @@ class PasswordHasher:
         return str(self.context.hash(secret))
 
     def verify(self, secret: bytes, hashed: str) -> bool:
-        """Whether ``secret`` matches ``hashed``; a malformed hash is a mismatch, not an error."""
+        """Whether ``secret`` matches ``hashed``; a malformed hash is a mismatch, not an error.
+
+        ``hashed`` may also be a ``custom_password_hash`` imported from another system.
+        """
+        if _imported_hashes.is_imported(hashed):
+            return _imported_hashes.verify(secret, hashed)
         try:
             return bool(self.context.verify(secret, hashed))
         except (ValueError, TypeError):
