@@ -440,7 +440,7 @@ class _Check:
                 )
             )
 
-    def digest(self, name: str, path: str) -> str | Callable[[], Any] | None:
+    def digest(self, name: str, path: str) -> str | Callable[..., Any] | None:
         """``name`` as ``hmac``/``hashlib`` take it; None (and a problem) if it cannot be had."""
         try:
             return _digest_maker(name)
@@ -753,7 +753,7 @@ def _pbkdf2_algorithm(check: _Check) -> Verifier | None:
         return None
     settings = {"i": 100_000, "l": 64}  # Auth0's defaults
     seen = set()
-    for item in (parameters or "").split(",") if parameters else ():
+    for item in parameters.split(",") if parameters else ():
         key, number = item.split("=")
         if key not in settings or key in seen or (len(number) > 1 and number[0] == "0"):
             check.fail(
@@ -852,7 +852,7 @@ class _Unavailable(Exception):
         self.code = code
 
 
-def _digest_maker(name: str) -> str | Callable[[], Any]:
+def _digest_maker(name: str) -> str | Callable[..., Any]:
     """``name`` if OpenSSL has it, else a hashlib-like constructor from a package.
 
     Raises:
@@ -883,19 +883,14 @@ def _digest_maker(name: str) -> str | Callable[[], Any]:
     return MD4.new if name == "md4" else RIPEMD160.new
 
 
-def _digest_function(maker: str | Callable[[], Any]) -> Digest:
+def _digest_function(maker: str | Callable[..., Any]) -> Digest:
     if isinstance(maker, str):
         return lambda data: hashlib.new(maker, data).digest()
-    return lambda data: bytes(_updated(maker(), data).digest())
-
-
-def _updated(state: Any, data: bytes) -> Any:
-    state.update(data)
-    return state
+    return lambda data: bytes(maker(data).digest())
 
 
 def _pbkdf2(
-    maker: str | Callable[[], Any], password: bytes, salt: bytes, rounds: int, keylen: int
+    maker: str | Callable[..., Any], password: bytes, salt: bytes, rounds: int, keylen: int
 ) -> bytes:
     """PBKDF2-HMAC: OpenSSL's when it has the digest, else pycryptodome's over ``hmac``."""
     if isinstance(maker, str):
