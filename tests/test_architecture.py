@@ -23,7 +23,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_formats": frozenset(),
     "_models": frozenset({"errors", "limits"}),
     "passwords": frozenset({"errors", "limits"}),
-    "hashing": frozenset({"errors"}),
+    "hashing": frozenset({"errors", "_imported_hashes"}),
+    # Other systems' password hashes: checked with the schema helpers, verified for hashing.
+    "_imported_hashes": frozenset({"_jsonschema"}),
     "notify": frozenset({"_models"}),
     "connections": frozenset({"errors", "limits"}),
     "_jsonschema": frozenset({"_formats", "errors"}),
@@ -63,8 +65,11 @@ EVERYTHING_BUT_CLI = {"_store", ""}
 
 #: Third-party packages and the only modules that may import them.
 THIRD_PARTY: dict[str, frozenset[str]] = {
-    "passlib": frozenset({"hashing"}),
-    "argon2": frozenset({"hashing"}),
+    "passlib": frozenset({"hashing", "_imported_hashes"}),
+    "argon2": frozenset({"hashing", "_imported_hashes"}),
+    # MD4 and Whirlpool, which OpenSSL 3 turned off (extra `legacy-hashes`).
+    "Crypto": frozenset({"_imported_hashes"}),
+    "whirlpool": frozenset({"_imported_hashes"}),
     "bcrypt": frozenset(),  # reached through libpass only
     "phonenumbers": frozenset({"_validation", "strategies"}),
     "sqlite_utils": frozenset({"storage._schema"}),
@@ -77,7 +82,9 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
 #: Modules whose imports of identitystore must sit inside functions (or under TYPE_CHECKING).
 LAZY_IDENTITYSTORE = frozenset({"testing.plugin"})
 #: Third-party packages that must be imported inside a function (or under TYPE_CHECKING).
-LAZY = frozenset({"passlib", "argon2", "phonenumbers", "psycopg", "psycopg_pool"})
+LAZY = frozenset(
+    {"passlib", "argon2", "Crypto", "whirlpool", "phonenumbers", "psycopg", "psycopg_pool"}
+)
 
 
 def _module_name(path: Path) -> str:
