@@ -15,6 +15,20 @@ import pytest
 import identitystore
 
 PACKAGE = Path(identitystore.__file__).parent
+#: The private modules of identitystore.strategies, in the order of its sections.
+STRATEGIES_PARTS = ["_oracles", "_text", "_contacts", "_fields", "_passwords", "_bodies"]
+STRATEGIES_PARTS += ["_schema", "_violations", "_users"]
+
+
+def _toolkit_package(
+    package: str, parts: list[str], public: frozenset[str]
+) -> dict[str, frozenset[str]]:
+    """Rules for a toolkit package: the package re-exports its parts; each part may import the
+    public modules and the parts listed before it (so they cannot import in a circle)."""
+    names = [f"{package}.{part}" for part in parts]
+    rules = {name: public | frozenset(names[:i]) for i, name in enumerate(names)}
+    return {package: public | frozenset(names), **rules}
+
 
 #: module -> the identitystore modules it may import (relative dotted names, "" = the package).
 ALLOWED: dict[str, frozenset[str]] = {
@@ -51,8 +65,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     # `python -m identitystore` runs the CLI: the one module allowed to import it.
     "__main__": frozenset({"cli"}),
     "testing": frozenset(),
-    # Test toolkit surfaces: the public package and its public modules only.
-    "strategies": frozenset({"", "errors", "limits", "passwords"}),
+    # Test toolkit surfaces: the public package and its public modules only (and, for the
+    # strategies package, its own private modules, each only those of the sections before it).
+    **_toolkit_package(
+        "strategies", STRATEGIES_PARTS, frozenset({"", "errors", "limits", "passwords"})
+    ),
     "testing.stateful": frozenset({"", "errors", "testing.helpers"}),
     "testing.backend_suite": frozenset({"", "errors", "_models", "storage"}),
     # Test helpers: the public package, its errors and the storage protocol.
@@ -71,10 +88,13 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "Crypto": frozenset({"_imported_hashes"}),
     "whirlpool": frozenset({"_imported_hashes"}),
     "bcrypt": frozenset(),  # reached through libpass only
-    "phonenumbers": frozenset({"_validation", "strategies"}),
+    "phonenumbers": frozenset({"_validation", "strategies._contacts"}),
     "sqlite_utils": frozenset({"storage._schema"}),
     "click": frozenset({"cli"}),
-    "hypothesis": frozenset({"strategies", "testing.stateful", "testing.backend_suite"}),
+    "hypothesis": frozenset(
+        {"strategies", "testing.stateful", "testing.backend_suite"}
+        | {f"strategies.{part}" for part in STRATEGIES_PARTS}
+    ),
     "pytest": frozenset({"testing.backend_suite", "testing.plugin"}),
     "psycopg": frozenset({"storage._postgres"}),
     "psycopg_pool": frozenset({"storage._postgres"}),
