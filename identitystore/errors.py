@@ -29,6 +29,7 @@ The tree (status code, Auth0 ``errorCode``; each class's docstring gives its mes
     │   └── TooManyAttemptsError            429 too_many_attempts
     ├── NotFoundError                       404  (also LookupError)
     │   ├── ConnectionNotFoundError         404 inexistent_connection
+    │   ├── EventNotFoundError              404 inexistent_log
     │   └── UserNotFoundError               404 inexistent_user
     ├── ConflictError                       409
     │   ├── UserExistsError                 409 auth0_idp_error
@@ -62,6 +63,7 @@ __all__ = [
     "ConflictingFieldsError",
     "ConnectionExistsError",
     "ConnectionNotFoundError",
+    "EventNotFoundError",
     "FieldNotAllowedError",
     "IdentityStoreError",
     "InvalidPagingError",
@@ -268,12 +270,23 @@ class UnknownConnectionError(BadRequestError, LookupError):
 
 
 class UnsupportedStrategyError(BadRequestError):
-    """The connection's strategy cannot create users in this store."""
+    """The connection's strategy cannot create users in this store, or cannot do what was asked
+    (``no_password``, ``not_passwordless``)."""
 
     default_message = (
         "Connection does not support user creation through the API. "
         "It must either be a database or passwordless connection."
     )
+
+    @classmethod
+    def no_password(cls) -> UnsupportedStrategyError:
+        """A password sign-in on a connection without passwords."""
+        return cls("This connection does not support password sign-in.")
+
+    @classmethod
+    def not_passwordless(cls) -> UnsupportedStrategyError:
+        """A one-time code asked of a connection that is neither ``email`` nor ``sms``."""
+        return cls("Passwordless sign-in needs an email or sms connection.")
 
 
 class UsernameInUseError(BadRequestError):
@@ -314,6 +327,15 @@ class InvalidTicketError(BadRequestError):
 
     error_code = "invalid_ticket"
     default_message = "This ticket is invalid."
+    _TEXTS: ClassVar[dict[str, str]] = {
+        "used": "This ticket was already used.",
+        "expired": "This ticket was expired.",
+    }
+
+    @classmethod
+    def because(cls, outcome: str) -> InvalidTicketError:
+        """The error for a ticket found ``used`` or ``expired``; any other outcome is invalid."""
+        return cls(cls._TEXTS.get(outcome))
 
 
 class SignupDisabledError(BadRequestError):
@@ -381,6 +403,18 @@ class WrongCodeError(AuthenticationError):
 
     default_message = "Wrong email or verification code."
 
+    @classmethod
+    def wrong(cls, identifier: str) -> WrongCodeError:
+        """A wrong (or used) code sent to an ``email`` or a ``phone_number``."""
+        if identifier == "phone_number":
+            return cls("Wrong phone number or verification code.")
+        return cls()
+
+    @classmethod
+    def expired(cls) -> WrongCodeError:
+        """A code past its lifetime."""
+        return cls("The verification code has expired. Please try to login again.")
+
 
 class CodeAttemptsExceededError(AuthenticationError):
     """Too many wrong guesses of one passwordless code; the code is void."""
@@ -418,6 +452,13 @@ class ConnectionNotFoundError(NotFoundError):
 
     error_code = "inexistent_connection"
     default_message = "The connection does not exist"
+
+
+class EventNotFoundError(NotFoundError):
+    """No event (log entry) with that ``log_id``."""
+
+    error_code = "inexistent_log"
+    default_message = "Log not found."
 
 
 class UserNotFoundError(NotFoundError):

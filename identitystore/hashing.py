@@ -15,6 +15,8 @@ from collections import deque
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from . import _imported_hashes
+
 if TYPE_CHECKING:
     from passlib.context import CryptContext
 
@@ -148,10 +150,13 @@ class PasswordHasher:
     def verify(self, secret: bytes, hashed: str) -> bool:
         """Whether ``secret`` matches ``hashed``; a malformed hash is a mismatch, not an error.
 
+        ``hashed`` may also be a ``custom_password_hash`` imported from another system.
+
         A mismatch against an outdated hash (``needs_update``: another scheme, another cost,
-        malformed) is hardened, like Django's ``harden_runtime``: it lasts as long as a verify at
-        the current settings (the median of the recent ones), spent hashing. A hash slower than
-        the current settings cannot be verified faster; it is upgraded at the user's next sign-in.
+        malformed, imported) is hardened, like Django's ``harden_runtime``: it lasts as long as a
+        verify at the current settings (the median of the recent ones), spent hashing. A hash
+        slower than the current settings cannot be verified faster; it is upgraded at the user's
+        next sign-in.
         """
         started = perf_counter()
         matched = self._verify(secret, hashed)
@@ -163,6 +168,8 @@ class PasswordHasher:
         return matched
 
     def _verify(self, secret: bytes, hashed: str) -> bool:
+        if _imported_hashes.is_imported(hashed):
+            return _imported_hashes.verify(secret, hashed)
         try:
             return bool(self.context.verify(secret, hashed))
         except (ValueError, TypeError, UserWarning):  # a warning: where warnings are errors

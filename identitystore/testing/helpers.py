@@ -16,7 +16,7 @@ from identitystore.storage import Backend
 __all__ = ["ManualClock", "Outbox", "Snapshot", "seed_users"]
 
 #: Where a ``ManualClock`` starts unless told otherwise.
-DEFAULT_START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+_DEFAULT_START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
 
 
 def _aware(when: datetime | str) -> datetime:
@@ -42,7 +42,7 @@ class ManualClock:
         now: the time the clock returns; assigning it is the same as ``set()``.
     """
 
-    def __init__(self, start: datetime | str = DEFAULT_START) -> None:
+    def __init__(self, start: datetime | str = _DEFAULT_START) -> None:
         self.now = _aware(start)
 
     def __call__(self) -> datetime:
@@ -148,7 +148,7 @@ class Outbox:
 
 
 #: Fields of Auth0's user body that the store derives itself; seeding drops them.
-DERIVED_FIELDS = frozenset(
+_DERIVED_FIELDS = frozenset(
     {
         "identities",
         "updated_at",
@@ -219,7 +219,7 @@ def _records(
 def _seed_one(
     store: IdentityStore, record: Mapping[str, Any], password: str | None, label: str
 ) -> User:
-    body = {k: v for k, v in record.items() if k not in DERIVED_FIELDS}
+    body = {k: v for k, v in record.items() if k not in _DERIVED_FIELDS}
     if "password_hash" in body or "custom_password_hash" in body:
         raise ValueError(f"{label}: password hashes cannot be seeded; give a clear password")
     identities = record.get("identities") or []
