@@ -768,11 +768,11 @@ class BackendSuite:
     def test_records_round_trip_by_kind_and_key(self, backend: Backend) -> None:
         assert backend.get_record("client", "a") is None
         assert backend.list_records("client") == []
-        for text in UNICODE_SAMPLES:
+        for text in _UNICODE_SAMPLES:
             backend.put_record("client", text, f'{{"v": "{text}"}}')
         backend.put_record("grant", "a", "other kind")
         assert backend.list_records("client") == [
-            (text, f'{{"v": "{text}"}}') for text in UNICODE_SAMPLES
+            (text, f'{{"v": "{text}"}}') for text in _UNICODE_SAMPLES
         ]
         assert backend.get_record("client", "plain") == '{"v": "plain"}'
         assert backend.get_record("client", "PLAIN") is None
