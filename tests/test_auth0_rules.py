@@ -138,6 +138,9 @@ def test_a_newer_file_is_refused_before_any_change(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     with sqlite3.connect(path) as conn:  # rollback-journal mode, as a newer library may leave it
         conn.execute("CREATE TABLE t (x)")
+        # identitystore's (its migrations are recorded), else it is refused as another app's
+        conn.execute("CREATE TABLE _sqlite_migrations (migration_set, name, applied_at)")
+        conn.execute("INSERT INTO _sqlite_migrations VALUES ('identitystore', 'm001_initial', '')")
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     before = path.read_bytes()
     with pytest.raises(errors.SchemaVersionError):

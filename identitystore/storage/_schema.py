@@ -11,10 +11,10 @@ import sqlite3
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from ..errors import SchemaVersionError
+from ..errors import SchemaVersionError, StorageError
 from ._rows import LOOKUP_INDEXES
 
-__all__ = ["SCHEMA_VERSION", "migrate", "refuse_newer"]
+__all__ = ["SCHEMA_VERSION", "check_file", "migrate"]
 
 MIGRATIONS = Migrations("identitystore")
 
@@ -244,19 +244,19 @@ def m004_records_and_event_pages(db: Database) -> None:
 SCHEMA_VERSION = 4
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database on ``conn`` to ``SCHEMA_VERSION`` in one write transaction.
+def migrate(conn: sqlite3.Connection, path: str = ":memory:") -> int:
+    """Bring the database on ``conn`` (the file ``path``) to ``SCHEMA_VERSION`` in one write
+    transaction, creating the schema in an empty database.
 
-    Returns the version. Raises ``SchemaVersionError`` (touching nothing) for a newer database.
+    Returns the version. Raises ``SchemaVersionError`` for a newer database, and
+    ``StorageError`` for one that is not identitystore's (see ``check_file``), touching nothing.
     """
-    version = _user_version(conn)
-    _refuse_newer(version)
+    version = check_file(conn, path)
     if version == SCHEMA_VERSION:
         return version
     conn.execute("BEGIN IMMEDIATE")  # one writer migrates; the others wait, then find it done
     try:
-        version = _user_version(conn)
-        _refuse_newer(version)
+        version = check_file(conn, path)  # again, now that no one else writes
         if version < SCHEMA_VERSION:
             MIGRATIONS.apply(Database(conn, execute_plugins=False, recursive_triggers=False))
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -268,9 +268,48 @@ def migrate(conn: sqlite3.Connection) -> int:
     return SCHEMA_VERSION
 
 
-def refuse_newer(conn: sqlite3.Connection) -> None:
-    """Raise ``SchemaVersionError`` if the database on ``conn`` is newer than this library."""
-    _refuse_newer(_user_version(conn))
+def check_file(conn: sqlite3.Connection, path: str) -> int:
+    """The schema version of the database on ``conn`` (0 when it is empty), reading only.
+
+    An identitystore database is one whose ``_sqlite_migrations`` table holds identitystore's
+    migrations (every version has kept them there); an empty one has no schema objects and
+    ``user_version`` 0. Anything else is another application's: ``StorageError``, naming the
+    file and what it holds. An identitystore database newer than this code:
+    ``SchemaVersionError``.
+    """
+    version = _user_version(conn)
+    tables = [
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' "
+            "ORDER BY name"
+        )
+    ]
+    if not tables and version == 0 and not conn.execute("SELECT 1 FROM sqlite_master").fetchone():
+        return 0
+    if not _ours(conn, tables):
+        held = f"the tables {', '.join(tables[:8])}{', ...' if len(tables) > 8 else ''}"
+        raise StorageError(
+            f"{path!r} is not an identitystore database: it holds {held if tables else 'no tables'}"
+            f" and user_version {version}, but no identitystore migrations. identitystore creates "
+            "its tables only in a new or empty file; nothing was changed."
+        )
+    _refuse_newer(version)
+    return version
+
+
+def _ours(conn: sqlite3.Connection, tables: list[str]) -> bool:
+    if Migrations.migrations_table not in tables:
+        return False
+    try:
+        return bool(
+            conn.execute(
+                f"SELECT 1 FROM {Migrations.migrations_table} WHERE migration_set = ? LIMIT 1",
+                (MIGRATIONS.name,),
+            ).fetchone()
+        )
+    except sqlite3.OperationalError:  # a table of that name, but not sqlite-utils'
+        return False
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

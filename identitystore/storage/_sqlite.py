@@ -51,7 +51,7 @@ from ._rows import (
     verification_ticket,
     where_clause,
 )
-from ._schema import migrate, refuse_newer
+from ._schema import check_file, migrate
 
 __all__ = ["SQLiteBackend"]
 
@@ -374,21 +374,31 @@ class SQLiteBackend:
         self._closed = False
         self._forks = _forks
         self._generation = 0  # bumped whenever this backend changes a connection
-        if not self.memory:  # refuse a newer file before changing anything in it (e.g. WAL mode)
-            probe = self._open()
-            try:
-                self._guard(lambda: refuse_newer(probe))
-            finally:
-                probe.close()
+        if not self.memory:  # know the file is ours before changing anything (e.g. WAL mode)
+            self._check_file()
         self._shared = _Handle(self._connect()) if self.memory else None
         try:
             with self._session() as conn:
-                self._version = self._guard(lambda: migrate(conn))
+                self._version = self._guard(lambda: migrate(conn, self.path))
         except BaseException:
             self.close()
             raise
 
     # -- connections to SQLite ------------------------------------------------------------------
+
+    def _check_file(self) -> None:
+        """Refuse a file that is not an identitystore database, or a newer one, on a connection
+        that only reads (``_schema.check_file``)."""
+        probe = self._open()
+        try:
+            check_file(probe, self.path)
+        except sqlite3.Error as exc:
+            error = _storage_error(exc)
+            if type(error) is StorageError:  # e.g. not a SQLite file at all
+                error = StorageError(f"Cannot open the database {self.path!r}: {exc}")
+            raise error from exc
+        finally:
+            probe.close()
 
     def _open(self) -> sqlite3.Connection:
         try:
