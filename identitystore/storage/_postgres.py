@@ -809,26 +809,14 @@ class PostgresBackend:
     def record_failure(
         self, user_id: str | None, *, ip: str, block_after: int, blocked_until: str, event: Event
     ) -> int:
-        """Log a failed sign-in; count it for a known user and IP, blocking at ``block_after``."""
+        """Log a failed sign-in; count it for a known user and IP, blocking at ``block_after``
+        (a user deleted meanwhile: logged, not counted, 0)."""
 
         def fail(cur: psycopg.Cursor[Any]) -> int:
             _insert_events(cur, [event])
             if user_id is None:
                 return 0
-            row = cur.execute(  # the upsert locks the row until commit
-                "INSERT INTO login_failures (user_id, ip, failures) VALUES (%s, %s, 1) "
-                "ON CONFLICT (user_id, ip) DO UPDATE SET failures = login_failures.failures + 1 "
-                "RETURNING failures",
-                (user_id, ip),
-            ).fetchone()
-            failures = int(row[0]) if row else 0
-            if block_after and failures >= block_after:
-                cur.execute(
-                    "UPDATE login_failures SET blocked_until = %s, failures = 0 "
-                    "WHERE user_id = %s AND ip = %s",
-                    (blocked_until, user_id, ip),
-                )
-            return failures
+            return _rows.count_failure(cur, POSTGRES, user_id, ip, block_after, blocked_until)
 
         return self._write(fail)
 

@@ -405,6 +405,38 @@ def take_record(db: Any, d: Dialect, kind: str, key: str, now: str | None) -> st
 # -- brute-force blocks ---------------------------------------------------------------------------
 
 
+def count_failure(
+    db: Any, d: Dialect, user_id: str, ip: str, block_after: int, blocked_until: str
+) -> int:
+    """Inside a write: count a failed sign-in of ``user_id`` from ``ip``, blocking at
+    ``block_after`` (0: never); the count, or 0 for a user deleted meanwhile. The user's row is
+    locked first (PostgreSQL), so a delete waits for this write or has already happened."""
+    if not db.execute(
+        d("SELECT 1 FROM users WHERE user_id = ? FOR KEY SHARE"), (user_id,)
+    ).fetchone():
+        return 0
+    key = (user_id, ip)
+    db.execute(
+        d(
+            "INSERT INTO login_failures (user_id, ip, failures) VALUES (?, ?, 1) "
+            "ON CONFLICT (user_id, ip) DO UPDATE SET failures = login_failures.failures + 1"
+        ),
+        key,
+    )
+    (failures,) = db.execute(
+        d("SELECT failures FROM login_failures WHERE user_id = ? AND ip = ?"), key
+    ).fetchone()
+    if block_after and failures >= block_after:
+        db.execute(
+            d(
+                "UPDATE login_failures SET blocked_until = ?, failures = 0 "
+                "WHERE user_id = ? AND ip = ?"
+            ),
+            (blocked_until, *key),
+        )
+    return int(failures)
+
+
 def list_blocks(db: Any, d: Dialect, user_id: str, now: str) -> list[str]:
     """The IPs ``user_id`` is blocked from at ``now``, oldest block first."""
     rows = db.execute(

@@ -794,30 +794,16 @@ class SQLiteBackend:
     def record_failure(
         self, user_id: str | None, *, ip: str, block_after: int, blocked_until: str, event: Event
     ) -> int:
-        """Log a failed sign-in; count it for a known user and IP, blocking at ``block_after``."""
+        """Log a failed sign-in; count it for a known user and IP, blocking at ``block_after``
+        (a user deleted meanwhile: logged, not counted, 0)."""
         with self._write() as conn:
             try:
                 _insert_events(conn, [event])
                 if user_id is None:
                     return 0
-                conn.execute(
-                    "INSERT INTO login_failures (user_id, ip, failures) VALUES (?, ?, 1) "
-                    "ON CONFLICT (user_id, ip) DO UPDATE SET failures = failures + 1",
-                    (user_id, ip),
-                )
-                (failures,) = conn.execute(
-                    "SELECT failures FROM login_failures WHERE user_id = ? AND ip = ?",
-                    (user_id, ip),
-                ).fetchone()
-                if block_after and failures >= block_after:
-                    conn.execute(
-                        "UPDATE login_failures SET blocked_until = ?, failures = 0 "
-                        "WHERE user_id = ? AND ip = ?",
-                        (blocked_until, user_id, ip),
-                    )
+                return _rows.count_failure(conn, SQLITE, user_id, ip, block_after, blocked_until)
             except sqlite3.Error as exc:
                 raise _storage_error(exc) from exc
-        return int(failures)
 
     def blocked_until(self, user_id: str, ip: str) -> str | None:
         """Until when sign-in is blocked for this user from this IP, or None."""

@@ -408,6 +408,24 @@ class BackendSuite:
         )
         assert missing is None
 
+    def test_a_failure_of_a_user_deleted_meanwhile_is_logged_and_not_counted(
+        self, connected: Backend
+    ) -> None:
+        record = _user(1, email="a@x.io")
+        uid = record.user.user_id
+        connected.insert_user(record)
+        connected.delete_user(uid)  # after the store found the user, before it logs the failure
+        failed = _event(7, type="fp", user_id=uid)
+        failures = connected.record_failure(
+            uid, ip="10.0.0.1", block_after=1, blocked_until=_LATER, event=failed
+        )
+        assert failures == 0  # as for an unknown user
+        assert connected.list_events() == [failed]
+        assert connected.blocked_until(uid, "10.0.0.1") is None
+        assert connected.list_blocks(uid, now=_NOW) == []
+        connected.insert_user(_user(2, email="a@x.io", user_id=uid))  # nothing was left behind
+        assert connected.blocked_until(uid, "10.0.0.1") is None
+
     # -- list_users ----------------------------------------------------------------------------
 
     @pytest.fixture
