@@ -286,6 +286,34 @@ def _read_only_file(directory: Path) -> None:
         store.close()
 
 
+def _read_only_rollback_journal_file(directory: Path) -> None:
+    """A read-only file in rollback-journal mode (as a copy, or another tool, may leave it)."""
+    path = directory / "ro.db"
+    with IdentityStore(path, hasher=FAST) as setup:
+        user = setup.create_user(DB, email="a@example.com", password=PASSWORD)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)
+    conn.close()
+    _make_read_only(path, read_only=True)
+    before = path.read_bytes()
+    store = IdentityStore(path, hasher=FAST)  # opens, and reads
+    try:
+        assert store.get_user(user.user_id) == user
+        with pytest.raises(errors.StorageReadOnlyError) as caught:
+            store.create_user(DB, email="b@example.com", password=PASSWORD)
+        assert caught.value.status_code == 503
+        with pytest.raises(errors.StorageReadOnlyError):
+            store.update_user(user.user_id, name="Jane")
+        assert [u.user_id for u in store.list_users().users] == [user.user_id]
+        assert path.read_bytes() == before
+        _make_read_only(path, read_only=False)
+        assert store.update_user(user.user_id, name="Jane").name == "Jane"  # same store
+        assert store.create_user(DB, email="b@example.com", password=PASSWORD).email
+        assert len(assert_consistent(store, path)) == 2
+    finally:
+        store.close()
+
+
 def _read_only_directory(directory: Path) -> None:
     path = directory / "data" / "ro.db"
     path.parent.mkdir()
@@ -304,6 +332,11 @@ def _read_only_directory(directory: Path) -> None:
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX permissions")
 def test_a_read_only_file_refuses_writes_and_works_again_when_writable() -> None:
     _unprivileged(_read_only_file)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX permissions")
+def test_a_read_only_file_in_rollback_journal_mode_refuses_writes_with_503() -> None:
+    _unprivileged(_read_only_rollback_journal_file)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX permissions")

@@ -418,12 +418,25 @@ class SQLiteBackend:
             # in memory: the default spills a journal over 64 KiB into a new temporary file
             conn.execute("PRAGMA temp_store = MEMORY")
             if not self.memory:
-                conn.execute("PRAGMA journal_mode = WAL")
+                self._wal(conn)
                 conn.execute(f"PRAGMA synchronous = {self.durability.upper()}")
         except sqlite3.Error as exc:
             conn.close()
             raise StorageError(f"Cannot open the database {self.path!r}: {exc}") from exc
         return conn
+
+    @staticmethod
+    def _wal(conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL. A read-only file in another journal mode stays in it: it is
+        read as it is, and every write is refused (``StorageReadOnlyError``) until it is writable
+        again, when a new connection switches it."""
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as exc:
+            if not isinstance(_storage_error(exc), StorageReadOnlyError):
+                raise
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                raise
 
     def _handle(self) -> _Handle:
         """This thread's handle (the shared one in memory), opened on first use."""
