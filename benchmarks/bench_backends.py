@@ -60,7 +60,6 @@ import identitystore
 from identitystore import IdentityStore, PasswordHasher
 from identitystore.storage import UserQuery
 from identitystore.storage._postgres import _INSERT_USER as PG_INSERT_USER
-from identitystore.storage._postgres import _SELECT_USER as PG_SELECT_USER
 from identitystore.storage._postgres import _order as pg_order
 from identitystore.storage._rows import SELECT_USER, USER_COLUMNS
 from identitystore.storage._sqlite import _INSERT_USER as SQLITE_INSERT_USER
@@ -244,14 +243,16 @@ class RawPostgres(Raw):
     sets ``synchronous_commit = off`` as the store does."""
 
     engine = "postgres"
-    select_user = PG_SELECT_USER
+    select_user = SELECT_USER
     order = "created_at NULLS FIRST, user_id NULLS FIRST"  # the store's page order (SQLite's)
     columns = USER_COLUMNS
 
     def __init__(self, url: str, durability: str) -> None:
         import psycopg
+        from psycopg.types.string import TextLoader
 
         self.db = psycopg.connect(url, autocommit=True)
+        self.db.adapters.register_loader("jsonb", TextLoader)  # as the store's sessions do
         if durability == "normal":
             self.db.execute("SET synchronous_commit = off")
 

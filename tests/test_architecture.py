@@ -56,10 +56,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     "storage._schema": frozenset({"_models", "errors", "storage", "storage._rows"}),
     "storage._rows": frozenset({"_models", "storage"}),
+    # The SQL both backends share, written once.
+    "storage._sql": frozenset({"_models", "storage", "storage._rows"}),
     "storage._sqlite": frozenset(
-        {"_models", "errors", "storage", "storage._schema", "storage._rows"}
+        {"_models", "errors", "storage", "storage._schema", "storage._rows", "storage._sql"}
     ),
-    "storage._postgres": frozenset({"_models", "errors", "storage", "storage._rows"}),
+    "storage._postgres": frozenset(
+        {"_models", "errors", "storage", "storage._rows", "storage._sql"}
+    ),
     # The only surface: the public package and identitystore.errors, nothing private.
     "cli": frozenset({"", "errors"}),
     # `python -m identitystore` runs the CLI: the one module allowed to import it.

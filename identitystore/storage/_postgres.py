@@ -20,10 +20,10 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._models import Connection, Event, NewUserRecord, User
+from .._models import Connection, Event, NewUserRecord
 from ..errors import (
     SchemaVersionError,
     StorageBusyError,
@@ -31,39 +31,18 @@ from ..errors import (
     StorageFullError,
     StorageReadOnlyError,
 )
-from . import (
-    QUERY_FIELDS,
-    CodeOutcome,
-    DuplicateKey,
-    Durability,
-    EventQuery,
-    Filter,
-    StaleConnection,
-    TicketUse,
-    UserQuery,
-    _rows,
-)
+from . import QUERY_FIELDS, DuplicateKey, Durability, Filter, StaleConnection, UserQuery
 from ._rows import (
-    EVENTS_TABLE,
-    INSERT_EVENT,
     LOOKUP_INDEXES,
-    POSTGRES,
     SELECT_CONNECTION,
-    SELECT_USER,
     SORTABLE,
     USER_COLUMNS,
-    code_outcome,
-    column_value,
     connection_from_row,
-    event_values,
     json_text,
-    remember_password,
-    updatable_column,
-    user_from_row,
     user_values,
     verification_ticket,
-    where_clause,
 )
+from ._sql import CONNECTION_NAMED, INSERT_TICKET, POSTGRES, SQLBackend
 
 if TYPE_CHECKING:
     import psycopg
@@ -73,26 +52,11 @@ __all__ = ["SCHEMA_VERSION", "PostgresBackend"]
 
 T = TypeVar("T")
 
-#: Metadata comes back as JSON text, the form ``user_from_row`` reads.
-_SELECT_USER = SELECT_USER.replace(
-    "user_metadata, app_metadata", "user_metadata::text, app_metadata::text"
+_CONNECTION_NAMED = POSTGRES(CONNECTION_NAMED)
+_CONNECTION_SHARED = POSTGRES(SELECT_CONNECTION + " WHERE id = ? FOR SHARE")
+_INSERT_USER = POSTGRES(
+    f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ({', '.join('?' for _ in USER_COLUMNS)})"
 )
-_USER_FIELDS = _SELECT_USER.removeprefix("SELECT ").removesuffix(" FROM users")
-_SELECT_USER_AND_HASH = _SELECT_USER.replace(" FROM users", ", password_hash FROM users")
-_INSERT_USER = (
-    f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ("
-    + ", ".join("%s::jsonb" if c.endswith("_metadata") else "%s" for c in USER_COLUMNS)
-    + ")"
-)
-_INSERT_TICKET = (
-    "INSERT INTO tickets (token_hash, kind, user_id, created_at, expires_at, email) "
-    "VALUES (%s, %s, %s, %s, %s, %s)"
-)
-
-
-_INSERT_EVENT = POSTGRES(INSERT_EVENT)
-_EVENTS = (EVENTS_TABLE,)
-_DELETE_CODE = "DELETE FROM one_time_codes WHERE connection_id = %s AND identifier = %s"
 _BOOLEANS = frozenset({"blocked", "email_verified", "phone_verified"})
 #: The unique constraints and indexes, by the key ``DuplicateKey`` reports.
 _UNIQUE = {
@@ -277,11 +241,6 @@ def _duplicate_key(exc: psycopg.errors.UniqueViolation) -> DuplicateKey:
     return DuplicateKey(key)
 
 
-def _insert_events(cur: psycopg.Cursor[Any], events: Sequence[Event]) -> None:
-    if events:
-        cur.executemany(_INSERT_EVENT, [event_values(e) for e in events])
-
-
 # -- list_users: filters compiled so that they match exactly what SQLite matches ----------------
 
 
@@ -412,7 +371,7 @@ def _refuse_newer(version: int) -> None:
         )
 
 
-class PostgresBackend:
+class PostgresBackend(SQLBackend):
     """Users and connections in a PostgreSQL database, shared by any number of processes.
 
     The tables live in the first schema of the session's ``search_path`` (``public`` unless the
@@ -424,6 +383,11 @@ class PostgresBackend:
         pool_size: the most connections the pool opens (at least one stays open).
         timeout: seconds to wait for a free connection before ``StorageBusyError``.
     """
+
+    dialect = POSTGRES
+    connection_order = "seq"
+    _user_filter = staticmethod(_filter_sql)
+    _user_order = staticmethod(_order)
 
     def __init__(
         self,
@@ -455,9 +419,12 @@ class PostgresBackend:
     # -- connections ------------------------------------------------------------------------------
 
     def _open_pool(self) -> ConnectionPool[Any]:
+        from psycopg.types.string import TextLoader
         from psycopg_pool import ConnectionPool
 
         def configure(conn: psycopg.Connection[Any]) -> None:
+            # metadata comes back as the JSON text that user_from_row reads (SQLite's form)
+            conn.adapters.register_loader("jsonb", TextLoader)
             if self.durability == "normal":
                 conn.execute("SET synchronous_commit = off")
                 return
@@ -581,45 +548,12 @@ class PostgresBackend:
         """The connection called ``name``, or None; with ``cached``, maybe as read before."""
         if cached and (found := self._connections.get(name)) is not None:
             return found
-        row = self._read(
-            lambda cur: cur.execute(SELECT_CONNECTION + " WHERE name = %s", (name,)).fetchone()
-        )
+        row = self._read(lambda cur: cur.execute(_CONNECTION_NAMED, (name,)).fetchone())
         if row is None:
             self._connections.pop(name, None)
             return None
         found = self._connections[name] = connection_from_row(row)
         return found
-
-    def list_connections(self) -> list[Connection]:
-        """Every connection, oldest first."""
-        rows = self._read(
-            lambda cur: cur.execute(
-                "SELECT id, name, strategy, options FROM connections ORDER BY seq"
-            ).fetchall()
-        )
-        return [Connection(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
-
-    def update_connection(self, connection: Connection) -> None:
-        """Replace the options of the connection with ``connection.id``."""
-        self._write(
-            lambda cur: cur.execute(
-                "UPDATE connections SET options = %s WHERE id = %s",
-                (json_text(connection.options), connection.id),
-            )
-        )
-
-    def delete_connection(self, connection_id: str, *, events: Sequence[Event] = ()) -> int:
-        """Delete a connection with all its users (and their tickets, codes, history)."""
-
-        def delete(cur: psycopg.Cursor[Any]) -> int:
-            deleted = cur.execute(
-                "DELETE FROM users WHERE connection_id = %s", (connection_id,)
-            ).rowcount
-            cur.execute("DELETE FROM connections WHERE id = %s", (connection_id,))
-            _insert_events(cur, events)
-            return int(deleted)
-
-        return self._write(delete)
 
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
         """Store the user (with its verification ticket and ``events``) in one transaction."""
@@ -633,14 +567,12 @@ class PostgresBackend:
             try:
                 with cur.connection.pipeline(), cur.connection.cursor() as check:
                     if expected is not None:  # locked: its options cannot change until commit
-                        check.execute(
-                            SELECT_CONNECTION + " WHERE id = %s FOR SHARE", (expected.id,)
-                        )
+                        check.execute(_CONNECTION_SHARED, (expected.id,))
                     cur.execute(_INSERT_USER, user_values(record))
                     ticket = verification_ticket(record)
                     if ticket is not None:
-                        cur.execute(_INSERT_TICKET, ticket)
-                    _insert_events(cur, events)
+                        cur.execute(POSTGRES(INSERT_TICKET), ticket)
+                    self._insert_events(cur, events)
                     if expected is not None:
                         self._check_current(check.fetchone(), expected)  # raising rolls back
             except psycopg.errors.ForeignKeyViolation:
@@ -656,352 +588,6 @@ class PostgresBackend:
         if current != expected:
             self._connections.pop(expected.name, None)
             raise StaleConnection(expected.name)
-
-    def get_user(self, user_id: str) -> User | None:
-        """The user with exactly this ``user_id``, or None."""
-        row = self._read(
-            lambda cur: cur.execute(_SELECT_USER + " WHERE user_id = %s", (user_id,)).fetchone()
-        )
-        return None if row is None else user_from_row(row)
-
-    def count_users(self) -> int:
-        """How many users are stored."""
-        row = self._read(lambda cur: cur.execute("SELECT count(*) FROM users").fetchone())
-        return int(row[0]) if row else 0
-
-    def get_users_by_email(self, email: str) -> list[User]:
-        """Users of every connection with this (lower-cased) email, oldest first."""
-        rows = self._read(
-            lambda cur: cur.execute(
-                _SELECT_USER + " WHERE email = %s ORDER BY created_at, user_id", (email,)
-            ).fetchall()
-        )
-        return [user_from_row(r) for r in rows]
-
-    def find_user(self, connection_id: str, key: str, value: str) -> tuple[User, str | None] | None:
-        """The connection's user whose ``key`` is ``value``, with its password hash."""
-        if key not in ("email", "username", "phone_number"):
-            raise ValueError(f"cannot find users by {key}")
-        row = self._read(
-            lambda cur: cur.execute(
-                _SELECT_USER_AND_HASH + f" WHERE connection_id = %s AND {key} = %s",
-                (connection_id, value),
-            ).fetchone()
-        )
-        return None if row is None else (user_from_row(row), row[-1])
-
-    def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
-        """A page of users matching ``query``, and their total if asked."""
-        where, params = where_clause(query, _filter_sql, "%s")
-        order = _order(query)
-
-        def page(cur: psycopg.Cursor[Any]) -> tuple[list[Any], int | None]:
-            rows = cur.execute(
-                f"{_SELECT_USER}{where} ORDER BY {order} LIMIT %s OFFSET %s",
-                (*params, query.limit, query.offset),
-            ).fetchall()
-            total = None
-            if query.with_total:
-                counted = cur.execute(f"SELECT count(*) FROM users{where}", params).fetchone()
-                total = int(counted[0]) if counted else 0
-            return rows, total
-
-        rows, total = self._read(page)
-        return [user_from_row(r) for r in rows], total
-
-    def update_user(
-        self,
-        user_id: str,
-        changes: Callable[[User], Mapping[str, Any]],
-        *,
-        password_hash: str | None = None,
-        history_size: int = 0,
-        events: Sequence[Event] = (),
-    ) -> User | None:
-        """Apply ``changes(current)`` in one transaction (the row locked); None if no such user."""
-
-        def update(cur: psycopg.Cursor[Any]) -> User | None:
-            row = cur.execute(
-                _SELECT_USER_AND_HASH + " WHERE user_id = %s FOR UPDATE", (user_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            values = {k: column_value(k, v) for k, v in changes(user_from_row(row)).items()}
-            if password_hash is not None:
-                values["password_hash"] = password_hash
-            if values:
-                assignments = ", ".join(
-                    f"{updatable_column(k)} = %s" + ("::jsonb" if k.endswith("_metadata") else "")
-                    for k in values
-                )
-                cur.execute(
-                    f"UPDATE users SET {assignments} WHERE user_id = %s",
-                    (*values.values(), user_id),
-                )
-            if password_hash is not None:
-                cur.execute("DELETE FROM login_failures WHERE user_id = %s", (user_id,))
-            if password_hash is not None and row[-1] is not None:
-                remember_password(cur, "%s", user_id, row[-1], row[4], history_size)
-            _insert_events(cur, events)
-            updated = cur.execute(_SELECT_USER + " WHERE user_id = %s", (user_id,)).fetchone()
-            return None if updated is None else user_from_row(updated)
-
-        return self._write(update)
-
-    def password_history(self, user_id: str, size: int) -> list[str]:
-        """The current hash and up to ``size - 1`` earlier ones, newest first."""
-
-        def read(cur: psycopg.Cursor[Any]) -> list[str]:
-            current = cur.execute(
-                "SELECT password_hash FROM users WHERE user_id = %s", (user_id,)
-            ).fetchone()
-            older = cur.execute(
-                "SELECT password_hash FROM password_history WHERE user_id = %s "
-                "ORDER BY id DESC LIMIT %s",
-                (user_id, max(size - 1, 0)),
-            ).fetchall()
-            hashes = [current[0]] if current and current[0] else []
-            return hashes + [h for (h,) in older]
-
-        return self._read(read)
-
-    def delete_user(self, user_id: str, *, events: Sequence[Event] = ()) -> bool:
-        """Delete the user and what hangs off it; False if there was none."""
-
-        def delete(cur: psycopg.Cursor[Any]) -> bool:
-            row = cur.execute(
-                "DELETE FROM users WHERE user_id = %s RETURNING connection_id, email, phone_number",
-                (user_id,),
-            ).fetchone()
-            if row is None:
-                return False
-            for identifier in {row[1], row[2]} - {None}:  # its pending one-time codes
-                cur.execute(_DELETE_CODE, (row[0], identifier))
-            _insert_events(cur, events)
-            return True
-
-        return self._write(delete)
-
-    def record_login(
-        self, user_id: str, *, date: str, ip: str | None, new_hash: str | None, event: Event
-    ) -> User | None:
-        """Count a sign-in, clear its failures from ``ip`` (None counts as ``0.0.0.0``), maybe
-        re-hash, log ``event``."""
-
-        def login(cur: psycopg.Cursor[Any]) -> User | None:
-            row = cur.execute(
-                "UPDATE users SET logins_count = coalesce(logins_count, 0) + 1, "
-                "last_login = %s, last_ip = %s, password_hash = coalesce(%s, password_hash) "
-                f"WHERE user_id = %s RETURNING {_USER_FIELDS}",
-                (date, ip, new_hash, user_id),
-            ).fetchone()
-            if row is None:
-                return None
-            cur.execute(
-                "DELETE FROM login_failures WHERE user_id = %s AND ip = %s",
-                (user_id, "0.0.0.0" if ip is None else ip),
-            )
-            _insert_events(cur, [event])
-            return user_from_row(row)
-
-        return self._write(login)
-
-    def record_failure(
-        self, user_id: str | None, *, ip: str, block_after: int, blocked_until: str, event: Event
-    ) -> int:
-        """Log a failed sign-in; count it for a known user and IP, blocking at ``block_after``
-        (a user deleted meanwhile: logged, not counted, 0)."""
-
-        def fail(cur: psycopg.Cursor[Any]) -> int:
-            _insert_events(cur, [event])
-            if user_id is None:
-                return 0
-            return _rows.count_failure(cur, POSTGRES, user_id, ip, block_after, blocked_until)
-
-        return self._write(fail)
-
-    def blocked_until(self, user_id: str, ip: str) -> str | None:
-        """Until when sign-in is blocked for this user from this IP, or None."""
-        row = self._read(
-            lambda cur: cur.execute(
-                "SELECT blocked_until FROM login_failures WHERE user_id = %s AND ip = %s",
-                (user_id, ip),
-            ).fetchone()
-        )
-        return None if row is None else row[0]
-
-    # -- codes, tickets, settings, events ---------------------------------------------------------
-
-    def put_code(
-        self,
-        connection_id: str,
-        identifier: str,
-        code_hash: str,
-        *,
-        created_at: str,
-        expires_at: str,
-    ) -> None:
-        """Store the identifier's one-time code, replacing any earlier one."""
-        self._write(
-            lambda cur: cur.execute(
-                "INSERT INTO one_time_codes "
-                "(connection_id, identifier, code_hash, created_at, expires_at, attempts) "
-                "VALUES (%s, %s, %s, %s, %s, 0) ON CONFLICT (connection_id, identifier) DO UPDATE "
-                "SET code_hash = excluded.code_hash, created_at = excluded.created_at, "
-                "expires_at = excluded.expires_at, attempts = 0",
-                (connection_id, identifier, code_hash, created_at, expires_at),
-            )
-        )
-
-    def use_code(
-        self, connection_id: str, identifier: str, code_hash: str, *, now: str, max_attempts: int
-    ) -> CodeOutcome:
-        """Check and consume a one-time code in one transaction (the row locked)."""
-        key = (connection_id, identifier)
-
-        def use(cur: psycopg.Cursor[Any]) -> CodeOutcome:
-            row = cur.execute(
-                "SELECT code_hash, expires_at, attempts FROM one_time_codes "
-                "WHERE connection_id = %s AND identifier = %s FOR UPDATE",
-                key,
-            ).fetchone()
-            if row is None:
-                return "missing"
-            stored, expires_at, attempts = row
-            if expires_at <= now:
-                cur.execute(_DELETE_CODE, key)
-                return "expired"
-            outcome = code_outcome(stored, attempts, code_hash, max_attempts)
-            if outcome == "wrong":
-                cur.execute(
-                    "UPDATE one_time_codes SET attempts = attempts + 1 "
-                    "WHERE connection_id = %s AND identifier = %s",
-                    key,
-                )
-            else:
-                cur.execute(_DELETE_CODE, key)
-            return outcome
-
-        return self._write(use)
-
-    def insert_ticket(
-        self,
-        token_hash: str,
-        *,
-        kind: str,
-        user_id: str,
-        created_at: str,
-        expires_at: str,
-        email: str | None = None,
-    ) -> None:
-        """Store a single-use ticket for ``user_id`` (and the email it is about)."""
-        self._write(
-            lambda cur: cur.execute(
-                _INSERT_TICKET, (token_hash, kind, user_id, created_at, expires_at, email)
-            )
-        )
-
-    def use_ticket(self, token_hash: str, *, kind: str, now: str) -> TicketUse:
-        """Consume a ticket: ``("ok", user_id, email)``, or why not (``missing``, ``used``,
-        ``expired``) with None ids."""
-
-        def use(cur: psycopg.Cursor[Any]) -> TicketUse:
-            row = cur.execute(
-                "SELECT user_id, email, used_at, expires_at FROM tickets "
-                "WHERE token_hash = %s AND kind = %s FOR UPDATE",
-                (token_hash, kind),
-            ).fetchone()
-            if row is None:
-                return ("missing", None, None)
-            if row[2] is not None:
-                return ("used", None, None)
-            if row[3] <= now:
-                return ("expired", None, None)
-            cur.execute("UPDATE tickets SET used_at = %s WHERE token_hash = %s", (now, token_hash))
-            return ("ok", row[0], row[1])
-
-        return self._write(use)
-
-    def get_setting(self, key: str) -> str | None:
-        """A value of the store's own settings table, or None."""
-        row = self._read(
-            lambda cur: cur.execute("SELECT value FROM settings WHERE key = %s", (key,)).fetchone()
-        )
-        return None if row is None else str(row[0])
-
-    def put_setting(self, key: str, value: str) -> None:
-        """Set a value of the store's own settings table."""
-        self._write(
-            lambda cur: cur.execute(
-                "INSERT INTO settings (key, value) VALUES (%s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-        )
-
-    def add_event(self, event: Event) -> None:
-        """Append ``event`` to the log."""
-        self._write(lambda cur: _insert_events(cur, [event]))
-
-    def list_events(
-        self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
-    ) -> list[Event]:
-        """The last ``limit`` events (optionally of one type / user) by date, then log_id."""
-        return self._read(
-            lambda cur: _rows.last_events(cur, POSTGRES, _EVENTS, type, user_id, limit)
-        )
-
-    def page_events(self, query: EventQuery) -> tuple[list[Event], int | None]:
-        """A page of the event log, and the total if asked."""
-        return self._read(lambda cur: _rows.page_events(cur, POSTGRES, _EVENTS, query))
-
-    def get_event(self, log_id: str) -> Event | None:
-        """The event with this ``log_id``, or None."""
-        return self._read(lambda cur: _rows.get_event(cur, POSTGRES, _EVENTS, log_id))
-
-    # -- records and blocks -----------------------------------------------------------------------
-
-    def put_record(
-        self,
-        kind: str,
-        key: str,
-        value: str,
-        *,
-        expires_at: str | None = None,
-        replace: bool = True,
-        now: str | None = None,
-    ) -> None:
-        """Store a record; ``DuplicateKey("key")`` if taken and not ``replace``."""
-        self._write(
-            lambda cur: _rows.put_record(
-                cur, POSTGRES, kind, key, value, expires_at=expires_at, replace=replace, now=now
-            )
-        )
-
-    def get_record(self, kind: str, key: str, *, now: str | None = None) -> str | None:
-        """A record's value, or None (also when expired at ``now``)."""
-        return self._read(lambda cur: _rows.get_record(cur, POSTGRES, kind, key, now))
-
-    def list_records(self, kind: str, *, now: str | None = None) -> list[tuple[str, str]]:
-        """``(key, value)`` of the live records of ``kind``, in the order first put."""
-        return self._read(lambda cur: _rows.list_records(cur, POSTGRES, kind, now))
-
-    def delete_record(self, kind: str, key: str) -> bool:
-        """Remove a record; whether it existed."""
-        return self._write(lambda cur: _rows.delete_record(cur, POSTGRES, kind, key))
-
-    def take_record(self, kind: str, key: str, *, now: str | None = None) -> str | None:
-        """Remove a record and return its value, in one transaction (None if absent or expired):
-        the row is locked first, so a concurrent take waits and then finds it gone."""
-        return self._write(lambda cur: _rows.take_record(cur, POSTGRES, kind, key, now))
-
-    def list_blocks(self, user_id: str, *, now: str) -> list[str]:
-        """The IPs ``user_id`` is blocked from at ``now``, oldest block first."""
-        return self._read(lambda cur: _rows.list_blocks(cur, POSTGRES, user_id, now))
-
-    def clear_blocks(self, user_id: str) -> None:
-        """Forget the user's failure counts and blocks."""
-        self._write(lambda cur: _rows.clear_blocks(cur, POSTGRES, user_id))
 
     def close(self) -> None:
         """Close the pool and its connections (not a forked parent's)."""

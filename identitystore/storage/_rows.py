@@ -1,22 +1,16 @@
-"""What the SQL backends share: the stored user columns, rows <-> value objects, and the
-statements and operations written once for both (``Dialect`` turns them into each one's SQL)."""
+"""What the SQL backends share: the stored user columns and rows <-> value objects."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from .._models import Connection, Event, NewUserRecord, User
-from . import EVENT_QUERY_FIELDS, QUERY_FIELDS, CodeOutcome, EventQuery, Filter, UserQuery
+from . import QUERY_FIELDS, CodeOutcome, Filter, UserQuery
 
 __all__ = [
-    "POSTGRES",
-    "SQLITE",
-    "Dialect",
     "LOOKUP_INDEXES",
     "EVENT_COLUMNS",
     "SELECT_CONNECTION",
@@ -24,7 +18,6 @@ __all__ = [
     "SORTABLE",
     "USER_COLUMNS",
     "code_outcome",
-    "remember_password",
     "column_value",
     "connection_from_row",
     "event_values",
@@ -98,46 +91,10 @@ LOOKUP_INDEXES = (
 SORTABLE = QUERY_FIELDS - {"blocked", "email_verified", "phone_verified"}
 
 
-class Dialect:
-    """What differs in the SQL text of the two backends, so that a statement is written once.
-
-    Statements are written for SQLite with ``?`` placeholders, and with the row locks PostgreSQL
-    needs in a read-modify-write (``FOR UPDATE``, ``FOR SHARE``, ``FOR KEY SHARE``). Calling a
-    dialect on one gives it in that backend's form: PostgreSQL's ``%s`` (with ``%`` doubled), and
-    without the locks for SQLite, whose writers are serialised by ``BEGIN IMMEDIATE``.
-    """
-
-    __slots__ = ("locks", "mark")
-
-    def __init__(self, mark: str, *, locks: bool) -> None:
-        self.mark = mark
-        self.locks = locks
-
-    def __call__(self, sql: str) -> str:
-        return _translate(sql, self.mark, self.locks)
-
-
-@functools.lru_cache(maxsize=1024)
-def _translate(sql: str, mark: str, locks: bool) -> str:  # noqa: FBT001 (lru_cache: positional)
-    if not locks:
-        for lock in (" FOR UPDATE", " FOR KEY SHARE", " FOR SHARE"):
-            sql = sql.replace(lock, "")
-    if mark != "?":
-        sql = sql.replace("%", "%%").replace("?", mark)
-    return sql
-
-
-SQLITE = Dialect("?", locks=False)
-POSTGRES = Dialect("%s", locks=True)
-
 #: The columns of ``events`` in the order ``event_from_row`` and ``event_values`` use.
 EVENT_COLUMNS = (
     "log_id, date, type, description, connection, connection_id, user_id, user_name, ip, "
     "details, client_id, client_name, user_agent"
-)
-INSERT_EVENT = (
-    f"INSERT INTO events ({EVENT_COLUMNS}) "
-    f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS.split(','))})"
 )
 
 
@@ -292,27 +249,6 @@ def event_values(e: Event) -> tuple[Any, ...]:
     )
 
 
-def remember_password(
-    db: Any, mark: str, user_id: str, old_hash: str, date: str, keep: int
-) -> None:
-    """Inside a password change: keep ``old_hash`` in the history, trimmed to the newest
-    ``keep - 1`` (the new hash is the ``keep``-th). ``db`` is a connection or cursor with
-    ``execute(sql, params)``, ``mark`` its placeholder."""
-    if keep <= 1:
-        db.execute(f"DELETE FROM password_history WHERE user_id = {mark}", (user_id,))
-        return
-    db.execute(
-        "INSERT INTO password_history (user_id, password_hash, created_at) "
-        f"VALUES ({mark}, {mark}, {mark})",
-        (user_id, old_hash, date),
-    )
-    db.execute(
-        f"DELETE FROM password_history WHERE user_id = {mark} AND id NOT IN (SELECT id FROM "
-        f"password_history WHERE user_id = {mark} ORDER BY id DESC LIMIT {mark})",
-        (user_id, user_id, keep - 1),
-    )
-
-
 def code_outcome(stored: str, attempts: int, code_hash: str, max_attempts: int) -> CodeOutcome:
     """What a guess at an unexpired one-time code finds (``wrong`` while attempts remain)."""
     if stored == code_hash:
@@ -332,234 +268,3 @@ def where_clause(
         params.append(query.connection_id)
     clauses.extend(filter_sql(f, params) for f in query.filters)
     return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
-
-
-# -- records --------------------------------------------------------------------------------------
-
-_LIVE = " AND (expires_at IS NULL OR expires_at > ?)"
-
-
-def put_record(
-    db: Any,
-    d: Dialect,
-    kind: str,
-    key: str,
-    value: str,
-    *,
-    expires_at: str | None,
-    replace: bool,
-    now: str | None,
-) -> None:
-    """Inside a write: store a record (see ``Backend.put_record``); a taken pair raises the
-    driver's unique violation when not ``replace``."""
-    if now is not None:
-        db.execute(d("DELETE FROM records WHERE kind = ? AND expires_at <= ?"), (kind, now))
-    insert = "INSERT INTO records (kind, key, value, expires_at) VALUES (?, ?, ?, ?)"
-    if replace:
-        insert += (
-            " ON CONFLICT (kind, key) DO UPDATE "
-            "SET value = excluded.value, expires_at = excluded.expires_at"
-        )
-    db.execute(d(insert), (kind, key, value, expires_at))
-
-
-def get_record(db: Any, d: Dialect, kind: str, key: str, now: str | None) -> str | None:
-    """The value of a live record, or None."""
-    sql, params = "SELECT value FROM records WHERE kind = ? AND key = ?", [kind, key]
-    if now is not None:
-        sql += _LIVE
-        params.append(now)
-    row = db.execute(d(sql), params).fetchone()
-    return None if row is None else str(row[0])
-
-
-def list_records(db: Any, d: Dialect, kind: str, now: str | None) -> list[tuple[str, str]]:
-    """``(key, value)`` of the live records of ``kind``, in the order they were first put."""
-    sql, params = "SELECT key, value FROM records WHERE kind = ?", [kind]
-    if now is not None:
-        sql += _LIVE
-        params.append(now)
-    return [(k, v) for k, v in db.execute(d(sql + " ORDER BY seq"), params).fetchall()]
-
-
-def delete_record(db: Any, d: Dialect, kind: str, key: str) -> bool:
-    """Inside a write: remove a record; whether there was one."""
-    cursor = db.execute(d("DELETE FROM records WHERE kind = ? AND key = ?"), (kind, key))
-    return bool(cursor.rowcount)
-
-
-def take_record(db: Any, d: Dialect, kind: str, key: str, now: str | None) -> str | None:
-    """Inside a write: remove a record and return its value if it was live (the row is locked
-    first, so a concurrent take waits, then finds it gone)."""
-    row = db.execute(
-        d("SELECT value, expires_at FROM records WHERE kind = ? AND key = ? FOR UPDATE"),
-        (kind, key),
-    ).fetchone()
-    if row is None:
-        return None
-    db.execute(d("DELETE FROM records WHERE kind = ? AND key = ?"), (kind, key))
-    value, expires_at = row
-    return None if now is not None and expires_at is not None and expires_at <= now else value
-
-
-# -- brute-force blocks ---------------------------------------------------------------------------
-
-
-def count_failure(
-    db: Any, d: Dialect, user_id: str, ip: str, block_after: int, blocked_until: str
-) -> int:
-    """Inside a write: count a failed sign-in of ``user_id`` from ``ip``, blocking at
-    ``block_after`` (0: never); the count, or 0 for a user deleted meanwhile. The user's row is
-    locked first (PostgreSQL), so a delete waits for this write or has already happened."""
-    if not db.execute(
-        d("SELECT 1 FROM users WHERE user_id = ? FOR KEY SHARE"), (user_id,)
-    ).fetchone():
-        return 0
-    key = (user_id, ip)
-    db.execute(
-        d(
-            "INSERT INTO login_failures (user_id, ip, failures) VALUES (?, ?, 1) "
-            "ON CONFLICT (user_id, ip) DO UPDATE SET failures = login_failures.failures + 1"
-        ),
-        key,
-    )
-    (failures,) = db.execute(
-        d("SELECT failures FROM login_failures WHERE user_id = ? AND ip = ?"), key
-    ).fetchone()
-    if block_after and failures >= block_after:
-        db.execute(
-            d(
-                "UPDATE login_failures SET blocked_until = ?, failures = 0 "
-                "WHERE user_id = ? AND ip = ?"
-            ),
-            (blocked_until, *key),
-        )
-    return int(failures)
-
-
-def list_blocks(db: Any, d: Dialect, user_id: str, now: str) -> list[str]:
-    """The IPs ``user_id`` is blocked from at ``now``, oldest block first."""
-    rows = db.execute(
-        d(
-            "SELECT ip FROM login_failures WHERE user_id = ? AND blocked_until > ? "
-            "ORDER BY blocked_until, ip"
-        ),
-        (user_id, now),
-    ).fetchall()
-    return [ip for (ip,) in rows]
-
-
-def clear_blocks(db: Any, d: Dialect, user_id: str) -> None:
-    """Inside a write: forget the user's failure counts and blocks."""
-    db.execute(d("DELETE FROM login_failures WHERE user_id = ?"), (user_id,))
-
-
-# -- the event log --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EventSource:
-    """Where some of the log's events are kept: a ``SELECT`` of ``EVENT_COLUMNS`` (with its own
-    ``where``, or none) and the expression of each ``EVENT_QUERY_FIELDS`` field in it."""
-
-    select: str
-    where: str
-    fields: Mapping[str, str]
-
-    def query(self, clauses: Sequence[str]) -> str:
-        """The ``SELECT`` restricted by ``clauses`` as well."""
-        where = [self.where, *clauses] if self.where else list(clauses)
-        return self.select + (f" WHERE {' AND '.join(where)}" if where else "")
-
-
-#: The ``events`` table.
-EVENTS_TABLE = EventSource(
-    f"SELECT {EVENT_COLUMNS} FROM events", "", {f: f for f in EVENT_QUERY_FIELDS}
-)
-
-
-def _event_filter(f: Filter, expr: str, params: list[Any]) -> str:
-    """One filter on an event field (all are text), with ``?`` placeholders."""
-    if f.op == "eq":
-        params.append(f.value)
-        clause = f"{expr} = ?"
-    elif f.op == "prefix":
-        params.extend([f.value, f.value + "\U0010ffff"])
-        clause = f"({expr} >= ? AND {expr} < ?)"
-    else:
-        parts = []
-        if f.low is not None:
-            parts.append(f"{expr} {'>=' if f.include_low else '>'} ?")
-            params.append(f.low)
-        if f.high is not None:
-            parts.append(f"{expr} {'<=' if f.include_high else '<'} ?")
-            params.append(f.high)
-        clause = f"({' AND '.join(parts) or expr + ' IS NOT NULL'})"
-    return f"NOT coalesce({clause}, false)" if f.negate else clause
-
-
-def _union(
-    sources: Sequence[EventSource], filters: Sequence[Filter], after: Event | None = None
-) -> tuple[str, list[Any]]:
-    """The ``UNION ALL`` of ``sources``, each with ``filters`` applied (and only the events after
-    ``after`` in the log's order), and its parameters.
-
-    Each source is filtered on its own (rather than the union as a subquery), so that SQLite
-    reads each in the log's order from an index and merges them: a page costs its rows.
-    """
-    for f in filters:
-        if f.field not in EVENT_QUERY_FIELDS:
-            raise ValueError(f"cannot query events by {f.field!r}")
-    selects: list[str] = []
-    params: list[Any] = []
-    for source in sources:
-        clauses = [_event_filter(f, source.fields[f.field], params) for f in filters]
-        if after is not None:  # the date bound alone reads the index as a range
-            date, log_id = source.fields["date"], source.fields["log_id"]
-            clauses.append(f"{date} >= ? AND ({date} > ? OR {log_id} > ?)")
-            params.extend([after.date, after.date, after.log_id])
-        selects.append(source.query(clauses))
-    return " UNION ALL ".join(selects), params
-
-
-def page_events(
-    db: Any, d: Dialect, sources: Sequence[EventSource], query: EventQuery
-) -> tuple[list[Event], int | None]:
-    """A page of the events kept in ``sources``, and how many match if asked."""
-    filters, after = list(query.filters), None
-    if query.after is not None:
-        after = get_event(db, d, sources, query.after)
-        if after is None:  # no such event: those with a greater log_id
-            filters.append(Filter("log_id", "range", low=query.after, include_low=False))
-    union, params = _union(sources, filters, after)
-    direction = "DESC" if query.descending and query.after is None else "ASC"
-    rows = db.execute(
-        d(f"{union} ORDER BY date {direction}, log_id {direction} LIMIT ? OFFSET ?"),
-        (*params, query.limit, query.offset),
-    ).fetchall()
-    total = None
-    if query.with_total:
-        counted = db.execute(d(f"SELECT count(*) FROM ({union}) AS log"), params).fetchone()
-        total = int(counted[0])
-    return [event_from_row(r) for r in rows], total
-
-
-def last_events(
-    db: Any,
-    d: Dialect,
-    sources: Sequence[EventSource],
-    type: str | None,
-    user_id: str | None,
-    limit: int,
-) -> list[Event]:
-    """``Backend.list_events``: the last ``limit`` events (of a type, of a user), oldest first."""
-    filters = [Filter(name, "eq", value) for name, value in (("type", type), ("user_id", user_id))]
-    query = EventQuery(filters=tuple(f for f in filters if f.value is not None), limit=limit)
-    return page_events(db, d, sources, query)[0][::-1]
-
-
-def get_event(db: Any, d: Dialect, sources: Sequence[EventSource], log_id: str) -> Event | None:
-    """The event with this ``log_id``, or None."""
-    union, params = _union(sources, [Filter("log_id", "eq", log_id)])
-    row = db.execute(d(f"{union} LIMIT 1"), params).fetchone()
-    return None if row is None else event_from_row(row)

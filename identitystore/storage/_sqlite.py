@@ -8,50 +8,27 @@ commits may be lost if the machine loses power.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from .._models import Connection, Event, NewUserRecord, User
+from .._models import Connection, Event, NewUserRecord
 from ..errors import StorageBusyError, StorageError, StorageFullError, StorageReadOnlyError
-from . import (
-    QUERY_FIELDS,
-    CodeOutcome,
-    DuplicateKey,
-    Durability,
-    EventQuery,
-    Filter,
-    StaleConnection,
-    TicketUse,
-    UserQuery,
-    _rows,
-)
+from . import QUERY_FIELDS, DuplicateKey, Durability, Filter, StaleConnection, UserQuery
 from ._rows import (
-    EVENTS_TABLE,
-    INSERT_EVENT,
     SELECT_CONNECTION,
-    SELECT_USER,
     SORTABLE,
-    SQLITE,
     USER_COLUMNS,
-    EventSource,
-    code_outcome,
-    column_value,
     connection_from_row,
-    event_values,
     json_text,
-    remember_password,
-    updatable_column,
-    user_from_row,
     user_values,
     verification_ticket,
-    where_clause,
 )
 from ._schema import check_file, migrate
+from ._sql import CONNECTION_NAMED, EVENTS_TABLE, INSERT_TICKET, SQLITE, EventSource, SQLBackend
 
 __all__ = ["SQLiteBackend"]
 
@@ -75,14 +52,6 @@ _INSERT_USER_CHECKED = (
     f"INSERT INTO users ({', '.join(_ROW_COLUMNS)}) VALUES ({', '.join(_CHECKED_VALUES)})"
 )
 _STALE_CONNECTION = "NOT NULL constraint failed: users.connection_id"
-_INSERT_TICKET = (
-    "INSERT INTO tickets (token_hash, kind, user_id, created_at, expires_at, email) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-
-_SELECT_USER_AND_HASH = SELECT_USER.replace(" FROM users", ", password_hash FROM users")
-_DELETE_CODE = "DELETE FROM one_time_codes WHERE connection_id = ? AND identifier = ?"
 #: ``EVENT_COLUMNS`` of a signup event kept in a user's row.
 _KEPT_SIGNUP_COLUMNS = (
     "signup_log_id, created_at, 'ss', NULL, connection, connection_id, user_id, "
@@ -103,11 +72,6 @@ _KEPT_SIGNUPS = EventSource(
         **{f: "NULL" for f in ("description", "ip", "client_id")},
     },
 )
-_EVENTS = (EVENTS_TABLE, _KEPT_SIGNUPS)
-
-
-def _insert_events(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
-    conn.executemany(INSERT_EVENT, [event_values(e) for e in events])
 
 
 def _kept_signup(record: NewUserRecord, events: Sequence[Event]) -> str | None:
@@ -177,17 +141,6 @@ def _order(query: UserQuery) -> str:
         raise ValueError(f"cannot sort by {query.sort!r}")
     direction = "DESC" if query.descending else "ASC"
     return f"{query.sort} {direction}, user_id {direction}"
-
-
-def _count(conn: sqlite3.Connection, query: UserQuery, where: str, params: list[Any]) -> int:
-    if not query.filters:  # kept by triggers: constant time at any size
-        sql = "SELECT coalesce(sum(n), 0) FROM user_counts"
-        args: list[Any] = []
-        if query.connection_id is not None:
-            sql += " WHERE connection_id = ?"
-            args.append(query.connection_id)
-        return int(conn.execute(sql, args).fetchone()[0])
-    return int(conn.execute(f"SELECT count(*) FROM users{where}", params).fetchone()[0])
 
 
 class _Handle:
@@ -346,19 +299,28 @@ def _duplicate_key(exc: sqlite3.IntegrityError) -> DuplicateKey | None:
         return None
     if "records." in text:
         return DuplicateKey("key")
+    if "connections." in text:
+        return DuplicateKey("name")
     for key in ("email", "username", "phone_number", "user_id", "name"):
         if f".{key}" in text:
             return DuplicateKey("user_id" if key == "user_id" else key)
     return None
 
 
-class SQLiteBackend:
+class SQLiteBackend(SQLBackend):
     """Users and connections in a SQLite file (or in memory).
 
     Args:
         path: the database file, created on first use, or ``":memory:"``.
         durability: ``"full"`` (default) or ``"normal"``; see the module docstring.
     """
+
+    dialect = SQLITE
+    event_sources = (EVENTS_TABLE, _KEPT_SIGNUPS)
+    connection_order = "rowid"
+    connection_cleanup = ("DELETE FROM user_counts WHERE connection_id = ?",)
+    _user_filter = staticmethod(_filter_sql)
+    _user_order = staticmethod(_order)
 
     def __init__(self, path: str | os.PathLike[str], *, durability: Durability = "full") -> None:
         if durability not in ("full", "normal"):
@@ -476,7 +438,7 @@ class SQLiteBackend:
         handle = self._handle()
         return _Session(handle, self._lock if handle is self._shared else None)
 
-    def _write(self, *, begin: bool = True) -> _Write:
+    def _transaction(self, *, begin: bool = True) -> _Write:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
         ``begin=False``: a block of one statement, SQLite's own transaction.
 
@@ -497,6 +459,40 @@ class SQLiteBackend:
         except sqlite3.Error as exc:
             raise _storage_error(exc) from exc
 
+    def _read(self, action: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``action(conn)`` on this thread's connection, outside a transaction."""
+        with self._session() as conn:
+            return self._guard(lambda: action(conn))
+
+    def _write(self, action: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``action(conn)`` in one ``BEGIN IMMEDIATE`` transaction; a unique key taken is
+        ``DuplicateKey``, any other failure a ``StorageError``."""
+        with self._transaction() as conn:
+            try:
+                return action(conn)
+            except sqlite3.IntegrityError as exc:
+                duplicate = _duplicate_key(exc)
+                if duplicate is None:
+                    raise StorageError(f"The database refused the change: {exc}") from exc
+                raise duplicate from exc
+            except sqlite3.Error as exc:
+                raise _storage_error(exc) from exc
+
+    def _count_matching(
+        self, db: sqlite3.Connection, query: UserQuery, where: str, params: list[Any]
+    ) -> int:
+        if query.filters:
+            return super()._count_matching(db, query, where, params)
+        # no filters: the counters kept by triggers, constant time at any size
+        sql, args = "SELECT coalesce(sum(n), 0) FROM user_counts", []
+        if query.connection_id is not None:
+            sql += " WHERE connection_id = ?"
+            args.append(query.connection_id)
+        return int(db.execute(sql, args).fetchone()[0])
+
+    def _connections_changed(self) -> None:
+        self._generation += 1  # every handle reads its connections again
+
     # -- Backend --------------------------------------------------------------------------------
 
     @property
@@ -505,22 +501,21 @@ class SQLiteBackend:
         return int(self._version)
 
     def insert_connection(self, connection: Connection) -> None:
-        """Store ``connection``; ``DuplicateKey("name")`` if its name is taken."""
-        with self._write() as conn:
-            try:
-                conn.execute(
-                    "INSERT INTO connections (id, name, strategy, options, created_at) "
-                    "VALUES (?, ?, ?, ?, datetime('now'))",
-                    (
-                        connection.id,
-                        connection.name,
-                        connection.strategy,
-                        json_text(connection.options),
-                    ),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise DuplicateKey("name") from exc
-        self._generation += 1
+        """Store ``connection``; ``DuplicateKey("name")`` if its name (or id) is taken."""
+        values = (
+            connection.id,
+            connection.name,
+            connection.strategy,
+            json_text(connection.options),
+        )
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO connections (id, name, strategy, options, created_at) "
+                "VALUES (?, ?, ?, ?, datetime('now'))",
+                values,
+            )
+        )
+        self._connections_changed()
 
     def get_connection(self, name: str, *, cached: bool = False) -> Connection | None:
         """The connection called ``name``, or None.
@@ -546,7 +541,7 @@ class SQLiteBackend:
                     cache = handle.cache = (version, {})
                 kept = cache[1].get(name)
                 if kept is None:
-                    row = conn.execute(SELECT_CONNECTION + " WHERE name = ?", (name,)).fetchone()
+                    row = conn.execute(CONNECTION_NAMED, (name,)).fetchone()
                     if row is None:
                         return None
                     kept = cache[1][name] = (connection_from_row(row), row[3])
@@ -575,16 +570,6 @@ class SQLiteBackend:
             handle.cache = None  # read again before the next use
             raise StaleConnection(expected.name) from None
 
-    def list_connections(self) -> list[Connection]:
-        """Every connection, oldest first."""
-        with self._session() as conn:
-            rows = self._guard(
-                lambda: conn.execute(
-                    "SELECT id, name, strategy, options FROM connections ORDER BY rowid"
-                ).fetchall()
-            )
-        return [Connection(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
-
     def insert_user(self, record: NewUserRecord, *, events: Sequence[Event] = ()) -> None:
         """Store the user (with its verification ticket and ``events``) in one transaction.
 
@@ -596,7 +581,7 @@ class SQLiteBackend:
             events = events[1:]
         values = (*user_values(record), signup)
         ticket = verification_ticket(record)
-        write = self._write(begin=ticket is not None or bool(events))
+        write = self._transaction(begin=ticket is not None or bool(events))
         with write as conn:
             try:
                 if record.connection is None:
@@ -604,9 +589,8 @@ class SQLiteBackend:
                 else:
                     self._insert_user_row(conn, write.handle, values, record.connection)
                 if ticket is not None:
-                    conn.execute(_INSERT_TICKET, ticket)
-                if events:
-                    _insert_events(conn, events)
+                    conn.execute(INSERT_TICKET, ticket)
+                self._insert_events(conn, events)
             except sqlite3.IntegrityError as exc:
                 duplicate = _duplicate_key(exc)
                 if duplicate is None:
@@ -614,423 +598,6 @@ class SQLiteBackend:
                 raise duplicate from exc
             except sqlite3.Error as exc:
                 raise _storage_error(exc) from exc
-
-    def get_user(self, user_id: str) -> User | None:
-        """The user with exactly this ``user_id``, or None."""
-        with self._session() as conn:
-            row = self._guard(
-                lambda: conn.execute(SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
-            )
-        return None if row is None else user_from_row(row)
-
-    def count_users(self) -> int:
-        """How many users are stored."""
-        with self._session() as conn:
-            return int(
-                self._guard(lambda: conn.execute("SELECT count(*) FROM users").fetchone()[0])
-            )
-
-    # -- connections, continued ------------------------------------------------------------------
-
-    def update_connection(self, connection: Connection) -> None:
-        """Replace the options of the connection with ``connection.id``."""
-        with self._write() as conn:
-            self._guard(
-                lambda: conn.execute(
-                    "UPDATE connections SET options = ? WHERE id = ?",
-                    (json_text(connection.options), connection.id),
-                )
-            )
-        self._generation += 1
-
-    def delete_connection(self, connection_id: str, *, events: Sequence[Event] = ()) -> int:
-        """Delete a connection with all its users (and their tickets, codes, history)."""
-        with self._write() as conn:
-            try:
-                deleted = conn.execute(
-                    "DELETE FROM users WHERE connection_id = ?", (connection_id,)
-                ).rowcount
-                conn.execute("DELETE FROM user_counts WHERE connection_id = ?", (connection_id,))
-                conn.execute("DELETE FROM connections WHERE id = ?", (connection_id,))
-                _insert_events(conn, events)
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-        self._generation += 1
-        return int(deleted)
-
-    # -- users, continued -----------------------------------------------------------------------
-
-    def get_users_by_email(self, email: str) -> list[User]:
-        """Users of every connection with this (lower-cased) email, oldest first."""
-        with self._session() as conn:
-            rows = self._guard(
-                lambda: conn.execute(
-                    SELECT_USER + " WHERE email = ? ORDER BY created_at, user_id", (email,)
-                ).fetchall()
-            )
-        return [user_from_row(r) for r in rows]
-
-    def find_user(self, connection_id: str, key: str, value: str) -> tuple[User, str | None] | None:
-        """The connection's user whose ``key`` is ``value``, with its password hash."""
-        if key not in ("email", "username", "phone_number"):
-            raise ValueError(f"cannot find users by {key}")
-        with self._session() as conn:
-            row = self._guard(
-                lambda: conn.execute(
-                    _SELECT_USER_AND_HASH + f" WHERE connection_id = ? AND {key} = ?",
-                    (connection_id, value),
-                ).fetchone()
-            )
-        return None if row is None else (user_from_row(row), row[-1])
-
-    def list_users(self, query: UserQuery) -> tuple[list[User], int | None]:
-        """A page of users matching ``query``, and their total if asked."""
-        where, params = where_clause(query, _filter_sql, "?")
-        order = _order(query)
-        with self._session() as conn:
-            rows = self._guard(
-                lambda: conn.execute(
-                    f"{SELECT_USER}{where} ORDER BY {order} LIMIT ? OFFSET ?",
-                    (*params, query.limit, query.offset),
-                ).fetchall()
-            )
-            total = None
-            if query.with_total:
-                total = self._guard(lambda: _count(conn, query, where, params))
-        return [user_from_row(r) for r in rows], total
-
-    def update_user(
-        self,
-        user_id: str,
-        changes: Callable[[User], Mapping[str, Any]],
-        *,
-        password_hash: str | None = None,
-        history_size: int = 0,
-        events: Sequence[Event] = (),
-    ) -> User | None:
-        """Apply ``changes(current)`` in one transaction; None if there is no such user."""
-        with self._write() as conn:
-            try:
-                row = conn.execute(
-                    _SELECT_USER_AND_HASH + " WHERE user_id = ?", (user_id,)
-                ).fetchone()
-                if row is None:
-                    return None
-                values = {k: column_value(k, v) for k, v in changes(user_from_row(row)).items()}
-                if password_hash is not None:
-                    values["password_hash"] = password_hash
-                if values:
-                    assignments = ", ".join(f"{updatable_column(k)} = ?" for k in values)
-                    conn.execute(
-                        f"UPDATE users SET {assignments} WHERE user_id = ?",
-                        (*values.values(), user_id),
-                    )
-                if password_hash is not None:
-                    conn.execute("DELETE FROM login_failures WHERE user_id = ?", (user_id,))
-                if password_hash is not None and row[-1] is not None:
-                    remember_password(conn, "?", user_id, row[-1], row[4], history_size)
-                _insert_events(conn, events)
-                updated = conn.execute(SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
-            except sqlite3.IntegrityError as exc:
-                duplicate = _duplicate_key(exc)
-                if duplicate is None:
-                    raise StorageError(f"The database refused the change: {exc}") from exc
-                raise duplicate from exc
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-        return user_from_row(updated)
-
-    def password_history(self, user_id: str, size: int) -> list[str]:
-        """The current hash and up to ``size - 1`` earlier ones, newest first."""
-        with self._session() as conn:
-            current = self._guard(
-                lambda: conn.execute(
-                    "SELECT password_hash FROM users WHERE user_id = ?", (user_id,)
-                ).fetchone()
-            )
-            older = self._guard(
-                lambda: conn.execute(
-                    "SELECT password_hash FROM password_history WHERE user_id = ? "
-                    "ORDER BY id DESC LIMIT ?",
-                    (user_id, max(size - 1, 0)),
-                ).fetchall()
-            )
-        hashes = [current[0]] if current and current[0] else []
-        return hashes + [h for (h,) in older]
-
-    def delete_user(self, user_id: str, *, events: Sequence[Event] = ()) -> bool:
-        """Delete the user and what hangs off it; False if there was none."""
-        with self._write() as conn:
-            try:
-                row = conn.execute(
-                    "SELECT connection_id, email, phone_number FROM users WHERE user_id = ?",
-                    (user_id,),
-                ).fetchone()
-                deleted = conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,)).rowcount
-                if deleted:
-                    for identifier in {row[1], row[2]} - {None}:  # its pending one-time codes
-                        conn.execute(_DELETE_CODE, (row[0], identifier))
-                    _insert_events(conn, events)
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-        return bool(deleted)
-
-    def record_login(
-        self, user_id: str, *, date: str, ip: str | None, new_hash: str | None, event: Event
-    ) -> User | None:
-        """Count a sign-in, clear its failures from ``ip``, maybe re-hash, log ``event``.
-
-        Failures from other addresses stay counted (and blocked): a sign-in from one address must
-        not lift the brute-force block of another. A None ``ip`` is the ``0.0.0.0`` the store
-        counts failures of callers without an address under.
-        """
-        with self._write() as conn:
-            try:
-                changed = conn.execute(
-                    "UPDATE users SET logins_count = coalesce(logins_count, 0) + 1, "
-                    "last_login = ?, last_ip = ?, password_hash = coalesce(?, password_hash) "
-                    "WHERE user_id = ?",
-                    (date, ip, new_hash, user_id),
-                ).rowcount
-                if not changed:
-                    return None
-                conn.execute(
-                    "DELETE FROM login_failures WHERE user_id = ? AND ip = ?",
-                    (user_id, "0.0.0.0" if ip is None else ip),
-                )
-                _insert_events(conn, [event])
-                row = conn.execute(SELECT_USER + " WHERE user_id = ?", (user_id,)).fetchone()
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-        return user_from_row(row)
-
-    def record_failure(
-        self, user_id: str | None, *, ip: str, block_after: int, blocked_until: str, event: Event
-    ) -> int:
-        """Log a failed sign-in; count it for a known user and IP, blocking at ``block_after``
-        (a user deleted meanwhile: logged, not counted, 0)."""
-        with self._write() as conn:
-            try:
-                _insert_events(conn, [event])
-                if user_id is None:
-                    return 0
-                return _rows.count_failure(conn, SQLITE, user_id, ip, block_after, blocked_until)
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-
-    def blocked_until(self, user_id: str, ip: str) -> str | None:
-        """Until when sign-in is blocked for this user from this IP, or None."""
-        with self._session() as conn:
-            row = self._guard(
-                lambda: conn.execute(
-                    "SELECT blocked_until FROM login_failures WHERE user_id = ? AND ip = ?",
-                    (user_id, ip),
-                ).fetchone()
-            )
-        return None if row is None else row[0]
-
-    # -- codes, tickets, events -----------------------------------------------------------------
-
-    def put_code(
-        self,
-        connection_id: str,
-        identifier: str,
-        code_hash: str,
-        *,
-        created_at: str,
-        expires_at: str,
-    ) -> None:
-        """Store the identifier's one-time code, replacing any earlier one."""
-        with self._write() as conn:
-            self._guard(
-                lambda: conn.execute(
-                    "INSERT INTO one_time_codes "
-                    "(connection_id, identifier, code_hash, created_at, expires_at, attempts) "
-                    "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (connection_id, identifier) DO UPDATE "
-                    "SET code_hash = excluded.code_hash, created_at = excluded.created_at, "
-                    "expires_at = excluded.expires_at, attempts = 0",
-                    (connection_id, identifier, code_hash, created_at, expires_at),
-                )
-            )
-
-    def use_code(
-        self, connection_id: str, identifier: str, code_hash: str, *, now: str, max_attempts: int
-    ) -> CodeOutcome:
-        """Check and consume a one-time code in one transaction."""
-        key = (connection_id, identifier)
-        with self._write() as conn:
-            try:
-                row = conn.execute(
-                    "SELECT code_hash, expires_at, attempts FROM one_time_codes "
-                    "WHERE connection_id = ? AND identifier = ?",
-                    key,
-                ).fetchone()
-                if row is None:
-                    return "missing"
-                stored, expires_at, attempts = row
-                if expires_at <= now:
-                    conn.execute(_DELETE_CODE, key)
-                    return "expired"
-                outcome = code_outcome(stored, attempts, code_hash, max_attempts)
-                if outcome == "wrong":
-                    conn.execute(
-                        "UPDATE one_time_codes SET attempts = attempts + 1 "
-                        "WHERE connection_id = ? AND identifier = ?",
-                        key,
-                    )
-                else:
-                    conn.execute(_DELETE_CODE, key)
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-        return outcome
-
-    def insert_ticket(
-        self,
-        token_hash: str,
-        *,
-        kind: str,
-        user_id: str,
-        created_at: str,
-        expires_at: str,
-        email: str | None = None,
-    ) -> None:
-        """Store a single-use ticket for ``user_id`` (and the email it is about)."""
-        with self._write() as conn:
-            self._guard(
-                lambda: conn.execute(
-                    _INSERT_TICKET, (token_hash, kind, user_id, created_at, expires_at, email)
-                )
-            )
-
-    def use_ticket(self, token_hash: str, *, kind: str, now: str) -> TicketUse:
-        """Consume a ticket: ``("ok", user_id, email)``, or why not (``missing``, ``used``,
-        ``expired``) with None ids."""
-        with self._write() as conn:
-            try:
-                row = conn.execute(
-                    "SELECT user_id, email, used_at, expires_at FROM tickets "
-                    "WHERE token_hash = ? AND kind = ?",
-                    (token_hash, kind),
-                ).fetchone()
-                if row is None:
-                    return ("missing", None, None)
-                if row[2] is not None:
-                    return ("used", None, None)
-                if row[3] <= now:
-                    return ("expired", None, None)
-                conn.execute(
-                    "UPDATE tickets SET used_at = ? WHERE token_hash = ?", (now, token_hash)
-                )
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-        return ("ok", row[0], row[1])
-
-    def get_setting(self, key: str) -> str | None:
-        """A value of the store's own settings table, or None."""
-        with self._session() as conn:
-            row = self._guard(
-                lambda: conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-            )
-        return None if row is None else str(row[0])
-
-    def put_setting(self, key: str, value: str) -> None:
-        """Set a value of the store's own settings table."""
-        with self._write() as conn:
-            self._guard(
-                lambda: conn.execute(
-                    "INSERT INTO settings (key, value) VALUES (?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (key, value),
-                )
-            )
-
-    def add_event(self, event: Event) -> None:
-        """Append ``event`` to the log."""
-        with self._write() as conn:
-            self._guard(lambda: _insert_events(conn, [event]))
-
-    def list_events(
-        self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
-    ) -> list[Event]:
-        """The last ``limit`` events (optionally of one type / user) by date, then log_id: the
-        ``events`` rows merged with the signup events kept in user rows."""
-        with self._session() as conn:
-            return self._guard(
-                lambda: _rows.last_events(conn, SQLITE, _EVENTS, type, user_id, limit)
-            )
-
-    def page_events(self, query: EventQuery) -> tuple[list[Event], int | None]:
-        """A page of the event log (kept signup events included), and the total if asked."""
-        with self._session() as conn:
-            return self._guard(lambda: _rows.page_events(conn, SQLITE, _EVENTS, query))
-
-    def get_event(self, log_id: str) -> Event | None:
-        """The event with this ``log_id`` (a kept signup event too), or None."""
-        with self._session() as conn:
-            return self._guard(lambda: _rows.get_event(conn, SQLITE, _EVENTS, log_id))
-
-    # -- records and blocks -----------------------------------------------------------------------
-
-    def put_record(
-        self,
-        kind: str,
-        key: str,
-        value: str,
-        *,
-        expires_at: str | None = None,
-        replace: bool = True,
-        now: str | None = None,
-    ) -> None:
-        """Store a record; ``DuplicateKey("key")`` if taken and not ``replace``."""
-        with self._write() as conn:
-            try:
-                _rows.put_record(
-                    conn,
-                    SQLITE,
-                    kind,
-                    key,
-                    value,
-                    expires_at=expires_at,
-                    replace=replace,
-                    now=now,
-                )
-            except sqlite3.IntegrityError as exc:
-                duplicate = _duplicate_key(exc)
-                if duplicate is None:
-                    raise StorageError(f"The database refused the record: {exc}") from exc
-                raise duplicate from exc
-            except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
-
-    def get_record(self, kind: str, key: str, *, now: str | None = None) -> str | None:
-        """A record's value, or None (also when expired at ``now``)."""
-        with self._session() as conn:
-            return self._guard(lambda: _rows.get_record(conn, SQLITE, kind, key, now))
-
-    def list_records(self, kind: str, *, now: str | None = None) -> list[tuple[str, str]]:
-        """``(key, value)`` of the live records of ``kind``, in the order first put."""
-        with self._session() as conn:
-            return self._guard(lambda: _rows.list_records(conn, SQLITE, kind, now))
-
-    def delete_record(self, kind: str, key: str) -> bool:
-        """Remove a record; whether it existed."""
-        with self._write() as conn:
-            return self._guard(lambda: _rows.delete_record(conn, SQLITE, kind, key))
-
-    def take_record(self, kind: str, key: str, *, now: str | None = None) -> str | None:
-        """Remove a record and return its value, in one transaction (None if absent or expired)."""
-        with self._write() as conn:
-            return self._guard(lambda: _rows.take_record(conn, SQLITE, kind, key, now))
-
-    def list_blocks(self, user_id: str, *, now: str) -> list[str]:
-        """The IPs ``user_id`` is blocked from at ``now``, oldest block first."""
-        with self._session() as conn:
-            return self._guard(lambda: _rows.list_blocks(conn, SQLITE, user_id, now))
-
-    def clear_blocks(self, user_id: str) -> None:
-        """Forget the user's failure counts and blocks."""
-        with self._write() as conn:
-            self._guard(lambda: _rows.clear_blocks(conn, SQLITE, user_id))
 
     def copy(self) -> SQLiteBackend:
         """A new in-memory backend holding a copy of this database (SQLite's backup API).
