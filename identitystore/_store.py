@@ -147,8 +147,8 @@ class IdentityStore:
         self.tenant_domain = tenant_domain
         self.max_login_attempts = max_login_attempts
         self.login_block = login_block
-        self._strategies: dict[str, ConnectionStrategy] = {}
-        for strategy in (*builtin_strategies(), *strategies):
+        self._strategies = {s.name: s for s in builtin_strategies()}  # (no isinstance: ~30 us)
+        for strategy in strategies:
             self.register_strategy(strategy)
         self._policies: dict[tuple[str, str], PasswordPolicy] = {}
         self._policies_lock = threading.Lock()

@@ -34,8 +34,8 @@ class TestSQLiteFile(BackendSuite):
 
 class TestPostgres(BackendSuite):
     @pytest.fixture
-    def backend(self, pg_url: str) -> Iterator[Backend]:
-        backend = open_backend(pg_url)
+    def backend(self, pg_store_url: str) -> Iterator[Backend]:
+        backend = open_backend(pg_store_url)
         yield backend
         backend.close()
 
@@ -53,8 +53,8 @@ class TestAuditedBackend(BackendSuite):
 
 class TestAuditedPostgres(BackendSuite):
     @pytest.fixture
-    def backend(self, pg_url: str) -> Iterator[Backend]:
-        backend = AuditedBackend(open_backend(pg_url))
+    def backend(self, pg_store_url: str) -> Iterator[Backend]:
+        backend = AuditedBackend(open_backend(pg_store_url))
         yield backend
         backend.close()
 

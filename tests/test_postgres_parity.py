@@ -71,8 +71,8 @@ def _record(n: int, metadata: Any) -> NewUserRecord:
 
 
 @pytest.fixture
-def pair(pg_url: str) -> Iterator[tuple[Backend, Backend]]:
-    backends = (open_backend(":memory:"), open_backend(pg_url))
+def pair(pg_store_url: str) -> Iterator[tuple[Backend, Backend]]:
+    backends = (open_backend(":memory:"), open_backend(pg_store_url))
     for backend in backends:
         backend.insert_connection(Connection("con_c", "c", "auth0", {}))
     yield backends

@@ -51,7 +51,7 @@ def edge(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Edge]:
     path = tmp_path / "edge.db" if request.param == "file" else None
     target: str | Path = path or ":memory:"
     if request.param == "postgres":
-        target = request.getfixturevalue("pg_url")
+        target = request.getfixturevalue("pg_store_url")
     with IdentityStore(target, hasher=FAST) as store:
         store.create_connection(
             NAMED,

@@ -22,7 +22,7 @@ FAST = PasswordHasher.fast_for_tests()
 @pytest.fixture(params=["memory", "file", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
-        return str(request.getfixturevalue("pg_url"))
+        return str(request.getfixturevalue("pg_store_url"))
     return ":memory:" if request.param == "memory" else str(tmp_path / "users.db")
 
 

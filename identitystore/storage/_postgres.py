@@ -351,8 +351,9 @@ def _retryable(exc: BaseException) -> bool:
 def _version(cur: psycopg.Cursor[Any]) -> int:
     """The schema version in the search path's schema; 0 when there are no tables yet."""
     cur.execute(  # a catalog query, not to_regclass: it sees tables committed a moment ago
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = current_schema() AND table_name = %s",
+        "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = %s "
+        "AND c.relkind IN ('r', 'p')",
         (_VERSION_TABLE,),
     )
     row = cur.fetchone()

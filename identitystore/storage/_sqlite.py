@@ -27,7 +27,7 @@ from ._rows import (
     user_values,
     verification_ticket,
 )
-from ._schema import check_file, migrate
+from ._schema import SCHEMA_VERSION, check_file, copy_new_schema, migrate
 from ._sql import CONNECTION_NAMED, EVENTS_TABLE, INSERT_TICKET, SQLITE, EventSource, SQLBackend
 
 __all__ = ["SQLiteBackend"]
@@ -150,10 +150,11 @@ class _Handle:
     references), so it goes away, with its connection, when the thread ends.
     """
 
-    __slots__ = ("__weakref__", "cache", "conn", "writable")
+    __slots__ = ("__weakref__", "cache", "conn", "released", "writable")
 
     def __init__(self, conn: sqlite3.Connection, *, writable: bool = True) -> None:
         self.conn = conn
+        self.released = False  # True: the connection went to another backend (``_spares``)
         self.writable = writable  # False: opened while the file was read-only, and stays so
         # (PRAGMA data_version, backend generation) -> {name: (connection, its options as stored)}
         self.cache: tuple[tuple[int, int], dict[str, tuple[Connection, str]]] | None = None
@@ -165,11 +166,95 @@ class _Handle:
 
     def close(self) -> None:
         self.cache = None
-        with contextlib.suppress(sqlite3.Error):
-            self.conn.close()
+        if not self.released:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
 
     def __del__(self) -> None:
         self.close()
+
+
+class _Spares:
+    """In-memory connections of closed backends, emptied and kept for new ones.
+
+    A new connection parses the whole schema on its first statement (about three creates'
+    worth of time); a kept one has parsed it already. Emptying deletes every row but the
+    migration records, so a new backend holds exactly what ``copy_new_schema`` gives a new
+    connection. Only a connection still as the backend set it up (settings, schema, version,
+    no transaction) is kept; a forked child keeps none of its parent's.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.kept: list[sqlite3.Connection] = []
+        self.lock = threading.Lock()
+        self.pid = os.getpid()
+        self.settings: list[Any] | None = None  # _KEPT_SETTINGS of a new connection
+
+    def take(self) -> sqlite3.Connection | None:
+        """A kept connection holding the new schema, or None."""
+        with self.lock:
+            if self.pid != os.getpid():
+                self.kept, self.pid = [], os.getpid()
+            return self.kept.pop() if self.kept else None
+
+    def keep(self, conn: sqlite3.Connection) -> bool:
+        """Empty and keep ``conn`` if it is as new; whether kept."""
+        if len(self.kept) >= self.size or conn.in_transaction:
+            return False
+        try:
+            settings = [conn.execute(f"PRAGMA {name}").fetchone()[0] for name in _KEPT_SETTINGS]
+            if settings != self.settings or conn.row_factory is not None:
+                return False
+            if conn.text_factory is not str or conn.isolation_level is not None:
+                return False
+            conn.set_trace_callback(None)
+            conn.set_progress_handler(None, 0)
+            conn.execute("BEGIN IMMEDIATE")
+            for table in _EMPTIED:
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            return False
+        with self.lock:
+            if self.pid != os.getpid() or len(self.kept) >= self.size:
+                return False
+            self.kept.append(conn)
+        return True
+
+
+#: The settings of a kept connection that must be as they were on a new one: the backend's, the
+#: schema's (``schema_version`` counts its changes) and the schema version.
+_KEPT_SETTINGS = (
+    "foreign_keys",
+    "query_only",
+    "max_page_count",
+    "busy_timeout",
+    "temp_store",
+    "schema_version",
+    "user_version",
+    "recursive_triggers",
+    "defer_foreign_keys",
+)
+#: Every table a kept connection is emptied of, those that point to others first (the
+#: triggers of ``users`` write to ``user_counts`` and ``events``).
+_EMPTIED = (
+    "tickets",
+    "password_history",
+    "login_failures",
+    "one_time_codes",
+    "users",
+    "user_counts",
+    "events",
+    "connections",
+    "settings",
+    "records",
+    "sqlite_sequence",
+)
+_spares = _Spares(size=4)
 
 
 #: How many times this process is a forked child (``os.getpid()`` is a system call per use).
@@ -336,12 +421,22 @@ class SQLiteBackend(SQLBackend):
         self._closed = False
         self._forks = _forks
         self._generation = 0  # bumped whenever this backend changes a connection
+        self._recyclable = self.memory  # its connection may go to a new backend (``_spares``)
         if not self.memory:  # know the file is ours before changing anything (e.g. WAL mode)
             self._check_file()
-        self._shared = _Handle(self._connect()) if self.memory else None
+        spare = _spares.take() if self.memory else None
+        self._shared = _Handle(spare or self._connect()) if self.memory else None
         try:
-            with self._session() as conn:
-                self._version = self._guard(lambda: migrate(conn, self.path))
+            if spare is not None:
+                self._version = SCHEMA_VERSION
+            else:
+                with self._session() as conn:
+                    start = copy_new_schema if self.memory else lambda c: migrate(c, self.path)
+                    self._version = self._guard(lambda: start(conn))
+                    if self.memory and _spares.settings is None:
+                        _spares.settings = [
+                            conn.execute(f"PRAGMA {name}").fetchone()[0] for name in _KEPT_SETTINGS
+                        ]
         except BaseException:
             self.close()
             raise
@@ -613,6 +708,7 @@ class SQLiteBackend(SQLBackend):
             raise
         target._version = self._version
         target._generation += 1  # forget any connection read before the copy
+        target._recyclable = False  # it holds this database's schema, not the new one
         return target
 
     def close(self) -> None:
@@ -620,6 +716,8 @@ class SQLiteBackend(SQLBackend):
         with self._lock:
             self._closed = True
             handles = [*self._handles, *([self._shared] if self._shared else [])]
+            if self._shared is not None and self._recyclable and not self._shared.released:
+                self._shared.released = _spares.keep(self._shared.conn)
             for handle in handles:
                 handle.close()
             self._handles = weakref.WeakSet()
