@@ -154,3 +154,14 @@ def test_stores_made_and_closed_on_many_threads_stay_apart() -> None:
     for thread in threads:
         thread.join()
     assert not errors
+
+
+def test_a_signup_kept_in_a_closed_stores_row_is_gone_too() -> None:
+    """Emptying ``users`` moves its kept signup events into ``events``: emptied after."""
+    with IdentityStore(":memory:", hasher=FAST) as first:
+        first.create_user("sms", phone_number="+14155550100")  # its signup kept in its row
+        used = _conn(first)
+    with IdentityStore(":memory:", hasher=FAST) as second:
+        assert _conn(second) is used
+        assert second.list_events() == []
+        assert used.execute("SELECT count(*) FROM events").fetchone() == (0,)

@@ -203,16 +203,21 @@ class _Spares:
         if len(self.kept) >= self.size or conn.in_transaction:
             return False
         try:
-            settings = [conn.execute(f"PRAGMA {name}").fetchone()[0] for name in _KEPT_SETTINGS]
-            if settings != self.settings or conn.row_factory is not None:
+            if list(conn.execute(_SETTINGS).fetchone()) != self.settings:
                 return False
-            if conn.text_factory is not str or conn.isolation_level is not None:
+            if conn.row_factory is not None or conn.text_factory is not str:
+                return False
+            if conn.isolation_level is not None:
                 return False
             conn.set_trace_callback(None)
             conn.set_progress_handler(None, 0)
+            filled = dict(zip(_EMPTIED, conn.execute(_FILLED).fetchone(), strict=True))
+            if filled["users"]:  # their triggers write to these as they go
+                filled["user_counts"] = filled["events"] = 1
             conn.execute("BEGIN IMMEDIATE")
             for table in _EMPTIED:
-                conn.execute(f"DELETE FROM {table}")
+                if filled[table]:
+                    conn.execute(f"DELETE FROM {table}")
             conn.execute("COMMIT")
         except sqlite3.Error:
             if conn.in_transaction:
@@ -254,6 +259,8 @@ _EMPTIED = (
     "records",
     "sqlite_sequence",
 )
+_SETTINGS = "SELECT * FROM " + ", ".join(f"pragma_{name}" for name in _KEPT_SETTINGS)
+_FILLED = "SELECT " + ", ".join(f"EXISTS (SELECT 1 FROM {table})" for table in _EMPTIED)
 _spares = _Spares(size=4)
 
 
@@ -434,9 +441,7 @@ class SQLiteBackend(SQLBackend):
                     start = copy_new_schema if self.memory else lambda c: migrate(c, self.path)
                     self._version = self._guard(lambda: start(conn))
                     if self.memory and _spares.settings is None:
-                        _spares.settings = [
-                            conn.execute(f"PRAGMA {name}").fetchone()[0] for name in _KEPT_SETTINGS
-                        ]
+                        _spares.settings = list(conn.execute(_SETTINGS).fetchone())
         except BaseException:
             self.close()
             raise
