@@ -136,6 +136,11 @@ class SQLBackend:
         """Run ``action(db)`` in one write transaction (see the module docstring)."""
         raise NotImplementedError
 
+    def _write_one(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one write statement (``sql`` in the backend's form) as ``_write`` would; the
+        number of rows it changed."""
+        return int(self._write(lambda db: db.execute(sql, params).rowcount))
+
     def _connections_changed(self) -> None:
         """Called after this backend changed a connection."""
 
@@ -157,7 +162,7 @@ class SQLBackend:
     def update_connection(self, connection: Connection) -> None:
         """Replace the options of the connection with ``connection.id``."""
         sql = self._sql("UPDATE connections SET options = ? WHERE id = ?")
-        self._write(lambda db: db.execute(sql, (json_text(connection.options), connection.id)))
+        self._write_one(sql, (json_text(connection.options), connection.id))
         self._connections_changed()
 
     def delete_connection(self, connection_id: str, *, events: Sequence[Event] = ()) -> int:
@@ -424,7 +429,7 @@ class SQLBackend:
     def clear_blocks(self, user_id: str) -> None:
         """Forget the user's failure counts and blocks."""
         sql = self._sql("DELETE FROM login_failures WHERE user_id = ?")
-        self._write(lambda db: db.execute(sql, (user_id,)))
+        self._write_one(sql, (user_id,))
 
     # -- one-time codes and tickets ---------------------------------------------------------------
 
@@ -446,7 +451,7 @@ class SQLBackend:
             "expires_at = excluded.expires_at, attempts = 0"
         )
         values = (connection_id, identifier, code_hash, created_at, expires_at)
-        self._write(lambda db: db.execute(sql, values))
+        self._write_one(sql, values)
 
     def use_code(
         self, connection_id: str, identifier: str, code_hash: str, *, now: str, max_attempts: int
@@ -495,7 +500,7 @@ class SQLBackend:
     ) -> None:
         """Store a single-use ticket for ``user_id`` (and the email it is about)."""
         values = (token_hash, kind, user_id, created_at, expires_at, email)
-        self._write(lambda db: db.execute(self._sql(INSERT_TICKET), values))
+        self._write_one(self._sql(INSERT_TICKET), values)
 
     def use_ticket(self, token_hash: str, *, kind: str, now: str) -> TicketUse:
         """Consume a ticket: ``("ok", user_id, email)``, or why not (``missing``, ``used``,
@@ -536,13 +541,13 @@ class SQLBackend:
             "INSERT INTO settings (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
         )
-        self._write(lambda db: db.execute(sql, (key, value)))
+        self._write_one(sql, (key, value))
 
     # -- the event log ----------------------------------------------------------------------------
 
     def add_event(self, event: Event) -> None:
         """Append ``event`` to the log."""
-        self._write(lambda db: self._insert_events(db, [event]))
+        self._write_one(self._sql(INSERT_EVENT), event_values(event))
 
     def list_events(
         self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
@@ -657,7 +662,7 @@ class SQLBackend:
     def delete_record(self, kind: str, key: str) -> bool:
         """Remove a record; whether it existed."""
         sql = self._sql("DELETE FROM records WHERE kind = ? AND key = ?")
-        return bool(self._write(lambda db: db.execute(sql, (kind, key)).rowcount))
+        return bool(self._write_one(sql, (kind, key)))
 
     def take_record(self, kind: str, key: str, *, now: str | None = None) -> str | None:
         """Remove a record and return its value, in one transaction (None if absent or expired):

@@ -567,7 +567,14 @@ class SQLiteBackend(SQLBackend):
     def _write(self, action: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``action(conn)`` in one ``BEGIN IMMEDIATE`` transaction; a unique key taken is
         ``DuplicateKey``, any other failure a ``StorageError``."""
-        with self._transaction() as conn:
+        return self._writing(action, begin=True)
+
+    def _write_one(self, sql: str, params: Sequence[Any]) -> int:
+        """One statement, in the transaction SQLite gives it."""
+        return self._writing(lambda conn: conn.execute(sql, params).rowcount, begin=False)
+
+    def _writing(self, action: Callable[[sqlite3.Connection], _T], *, begin: bool) -> _T:
+        with self._transaction(begin=begin) as conn:
             try:
                 return action(conn)
             except sqlite3.IntegrityError as exc:
@@ -602,18 +609,10 @@ class SQLiteBackend(SQLBackend):
 
     def insert_connection(self, connection: Connection) -> None:
         """Store ``connection``; ``DuplicateKey("name")`` if its name (or id) is taken."""
-        values = (
-            connection.id,
-            connection.name,
-            connection.strategy,
-            json_text(connection.options),
-        )
-        self._write(
-            lambda conn: conn.execute(
-                "INSERT INTO connections (id, name, strategy, options, created_at) "
-                "VALUES (?, ?, ?, ?, datetime('now'))",
-                values,
-            )
+        self._write_one(
+            "INSERT INTO connections (id, name, strategy, options, created_at) "
+            "VALUES (?, ?, ?, ?, datetime('now'))",
+            (connection.id, connection.name, connection.strategy, json_text(connection.options)),
         )
         self._connections_changed()
 
