@@ -15,6 +15,7 @@ How each is produced, so that the tests run as root too (root ignores file permi
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import shutil
@@ -264,35 +265,14 @@ def _make_read_only(path: Path, *, read_only: bool) -> None:
             file.chmod(mode)
 
 
-def _read_only_file(directory: Path) -> None:
-    path = directory / "ro.db"
-    with IdentityStore(path, hasher=FAST) as setup:
-        user = setup.create_user(DB, email="a@example.com", password=PASSWORD)
-    _make_read_only(path, read_only=True)
-    store = IdentityStore(path, hasher=FAST)  # opens, and reads
-    try:
-        assert store.get_user(user.user_id) == user
-        with pytest.raises(errors.StorageReadOnlyError):
-            store.create_user(DB, email="b@example.com", password=PASSWORD)
-        with pytest.raises(errors.StorageReadOnlyError):
-            store.update_user(user.user_id, name="Jane")
-        assert store.get_user(user.user_id) == user
-        assert [u.user_id for u in store.list_users().users] == [user.user_id]
-        _make_read_only(path, read_only=False)  # SQLite made -shm read-only too: all three
-        assert store.update_user(user.user_id, name="Jane").name == "Jane"  # same store
-        assert store.create_user(DB, email="b@example.com", password=PASSWORD).email
-        assert len(assert_consistent(store, path)) == 2
-    finally:
-        store.close()
-
-
-def _read_only_rollback_journal_file(directory: Path) -> None:
-    """A read-only file in rollback-journal mode (as a copy, or another tool, may leave it)."""
+def _read_only_file(directory: Path, journal: str = "wal") -> None:
+    """A read-only file in WAL mode, or in rollback-journal mode (as a copy, or another tool, may
+    leave it: it stays so while read-only)."""
     path = directory / "ro.db"
     with IdentityStore(path, hasher=FAST) as setup:
         user = setup.create_user(DB, email="a@example.com", password=PASSWORD)
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)
+        assert conn.execute(f"PRAGMA journal_mode = {journal}").fetchone() == (journal,)
     conn.close()
     _make_read_only(path, read_only=True)
     before = path.read_bytes()
@@ -304,9 +284,10 @@ def _read_only_rollback_journal_file(directory: Path) -> None:
         assert caught.value.status_code == 503
         with pytest.raises(errors.StorageReadOnlyError):
             store.update_user(user.user_id, name="Jane")
+        assert store.get_user(user.user_id) == user
         assert [u.user_id for u in store.list_users().users] == [user.user_id]
         assert path.read_bytes() == before
-        _make_read_only(path, read_only=False)
+        _make_read_only(path, read_only=False)  # SQLite made -shm read-only too: all three
         assert store.update_user(user.user_id, name="Jane").name == "Jane"  # same store
         assert store.create_user(DB, email="b@example.com", password=PASSWORD).email
         assert len(assert_consistent(store, path)) == 2
@@ -336,7 +317,7 @@ def test_a_read_only_file_refuses_writes_and_works_again_when_writable() -> None
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX permissions")
 def test_a_read_only_file_in_rollback_journal_mode_refuses_writes_with_503() -> None:
-    _unprivileged(_read_only_rollback_journal_file)
+    _unprivileged(functools.partial(_read_only_file, journal="delete"))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX permissions")

@@ -43,6 +43,7 @@ __all__ = [
     "Dialect",
     "EventSource",
     "SQLBackend",
+    "column_filter",
 ]
 
 _T = TypeVar("_T")
@@ -603,7 +604,7 @@ class SQLBackend:
         selects: list[str] = []
         params: list[Any] = []
         for source in self.event_sources:
-            clauses = [_event_filter(f, source.fields[f.field], params) for f in filters]
+            clauses = [column_filter(f, source.fields[f.field], params) for f in filters]
             if after is not None:  # the date bound alone reads the index as a range
                 date, log_id = source.fields["date"], source.fields["log_id"]
                 clauses.append(f"{date} >= ? AND ({date} > ? OR {log_id} > ?)")
@@ -685,8 +686,9 @@ class SQLBackend:
         return self._write(take)
 
 
-def _event_filter(f: Filter, expr: str, params: list[Any]) -> str:
-    """One filter on an event field (all are text), with ``?`` placeholders."""
+def column_filter(f: Filter, expr: str, params: list[Any]) -> str:
+    """One filter on ``expr``, compared as SQLite compares (``?`` placeholders): every event
+    field, and SQLite's user columns and metadata paths."""
     if f.op == "eq":
         params.append(f.value)
         clause = f"{expr} = ?"

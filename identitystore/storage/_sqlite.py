@@ -28,7 +28,15 @@ from ._rows import (
     verification_ticket,
 )
 from ._schema import SCHEMA_VERSION, check_file, copy_new_schema, migrate
-from ._sql import CONNECTION_NAMED, EVENTS_TABLE, INSERT_TICKET, SQLITE, EventSource, SQLBackend
+from ._sql import (
+    CONNECTION_NAMED,
+    EVENTS_TABLE,
+    INSERT_TICKET,
+    SQLITE,
+    EventSource,
+    SQLBackend,
+    column_filter,
+)
 
 __all__ = ["SQLiteBackend"]
 
@@ -117,23 +125,7 @@ def _sql_string(text: str) -> str:
 
 
 def _filter_sql(f: Filter, params: list[Any]) -> str:
-    expr = _field_sql(f.field)
-    if f.op == "eq":
-        params.append(f.value)
-        clause = f"{expr} = ?"
-    elif f.op == "prefix":
-        params.extend([f.value, f.value + "\U0010ffff"])
-        clause = f"({expr} >= ? AND {expr} < ?)"
-    else:
-        parts = []
-        if f.low is not None:
-            parts.append(f"{expr} {'>=' if f.include_low else '>'} ?")
-            params.append(f.low)
-        if f.high is not None:
-            parts.append(f"{expr} {'<=' if f.include_high else '<'} ?")
-            params.append(f.high)
-        clause = f"({' AND '.join(parts) or expr + ' IS NOT NULL'})"
-    return f"NOT coalesce({clause}, 0)" if f.negate else clause
+    return column_filter(f, _field_sql(f.field), params)
 
 
 def _order(query: UserQuery) -> str:
@@ -385,6 +377,15 @@ def _storage_error(exc: sqlite3.Error) -> StorageError:
     return StorageError(f"The database failed: {text}")
 
 
+def _write_error(exc: sqlite3.Error) -> Exception:
+    """What a failed write raises: ``DuplicateKey`` for a unique key taken, else a
+    ``StorageError``."""
+    if isinstance(exc, sqlite3.IntegrityError):
+        duplicate = _duplicate_key(exc)
+        return duplicate or StorageError(f"The database refused the change: {exc}")
+    return _storage_error(exc)
+
+
 def _duplicate_key(exc: sqlite3.IntegrityError) -> DuplicateKey | None:
     text = str(exc)
     if "UNIQUE constraint failed" not in text:
@@ -577,13 +578,8 @@ class SQLiteBackend(SQLBackend):
         with self._transaction(begin=begin) as conn:
             try:
                 return action(conn)
-            except sqlite3.IntegrityError as exc:
-                duplicate = _duplicate_key(exc)
-                if duplicate is None:
-                    raise StorageError(f"The database refused the change: {exc}") from exc
-                raise duplicate from exc
             except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
+                raise _write_error(exc) from exc
 
     def _count_matching(
         self, db: sqlite3.Connection, query: UserQuery, where: str, params: list[Any]
@@ -690,13 +686,8 @@ class SQLiteBackend(SQLBackend):
                 if ticket is not None:
                     conn.execute(INSERT_TICKET, ticket)
                 self._insert_events(conn, events)
-            except sqlite3.IntegrityError as exc:
-                duplicate = _duplicate_key(exc)
-                if duplicate is None:
-                    raise StorageError(f"The database refused the user: {exc}") from exc
-                raise duplicate from exc
             except sqlite3.Error as exc:
-                raise _storage_error(exc) from exc
+                raise _write_error(exc) from exc
 
     def copy(self) -> SQLiteBackend:
         """A new in-memory backend holding a copy of this database (SQLite's backup API).
