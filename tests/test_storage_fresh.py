@@ -123,7 +123,11 @@ def test_a_connection_changed_by_hand_is_not_reused(change: str) -> None:
 def test_a_copy_and_a_file_store_are_never_reused(tmp_path: Path) -> None:
     file_store = IdentityStore(tmp_path / "u.db", hasher=FAST)
     file_conn = _conn(file_store)
+    file_store.create_user("sms", phone_number="+14155550100")
     copy = file_store.backend.copy()  # type: ignore[attr-defined]
+    again = copy.copy()  # a copy of a WAL file's copy (a snapshot restored) reads as the file
+    assert again.count_users() == copy.count_users() == 1
+    again.close()
     with copy._session() as copied:
         pass
     copy.close()

@@ -416,20 +416,7 @@ class SQLiteBackend(SQLBackend):
     _user_order = staticmethod(_order)
 
     def __init__(self, path: str | os.PathLike[str], *, durability: Durability = "full") -> None:
-        if durability not in ("full", "normal"):
-            raise ValueError("durability must be 'full' or 'normal'")
-        self.path = os.fspath(path)
-        self.durability = durability
-        self.memory = self.path == ":memory:"
-        self._local = threading.local()
-        # Open handles; a thread's handle goes (and closes its connection) when the thread ends.
-        self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
-        self._inherited: list[_Handle] = []  # a parent's handles, kept open (and unused) after fork
-        self._lock = threading.RLock()  # guards _handles; and every use of the shared memory handle
-        self._closed = False
-        self._forks = _forks
-        self._generation = 0  # bumped whenever this backend changes a connection
-        self._recyclable = self.memory  # its connection may go to a new backend (``_spares``)
+        self._setup(path, durability)
         if not self.memory:  # know the file is ours before changing anything (e.g. WAL mode)
             self._check_file()
         spare = _spares.take() if self.memory else None
@@ -446,6 +433,23 @@ class SQLiteBackend(SQLBackend):
         except BaseException:
             self.close()
             raise
+
+    def _setup(self, path: str | os.PathLike[str], durability: Durability) -> None:
+        if durability not in ("full", "normal"):
+            raise ValueError("durability must be 'full' or 'normal'")
+        self.path = os.fspath(path)
+        self.durability = durability
+        self.memory = self.path == ":memory:"
+        self._local = threading.local()
+        # Open handles; a thread's handle goes (and closes its connection) when the thread ends.
+        self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()
+        self._inherited: list[_Handle] = []  # a parent's handles, kept open (and unused) after fork
+        self._lock = threading.RLock()  # guards _handles; and every use of the shared memory handle
+        self._closed = False
+        self._forks = _forks
+        self._generation = 0  # bumped whenever this backend changes a connection
+        self._recyclable = self.memory  # its connection may go to a new backend (``_spares``)
+        self._version = 0
 
     # -- connections to SQLite ------------------------------------------------------------------
 
@@ -694,7 +698,12 @@ class SQLiteBackend(SQLBackend):
 
         The copy is independent: changes to either one are not seen by the other.
         """
-        target = SQLiteBackend(":memory:", durability=self.durability)
+        # a new in-memory database (SQLite's own, which takes a WAL file's pages as they are),
+        # empty: the backup brings the schema
+        target = SQLiteBackend.__new__(SQLiteBackend)
+        target._setup(":memory:", self.durability)
+        target._recyclable = False  # it holds this database's schema, not the new one
+        target._shared = _Handle(target._connect())
         try:
             with self._session() as source, target._session() as dest:
                 self._guard(lambda: source.backup(dest))
@@ -702,8 +711,6 @@ class SQLiteBackend(SQLBackend):
             target.close()
             raise
         target._version = self._version
-        target._generation += 1  # forget any connection read before the copy
-        target._recyclable = False  # it holds this database's schema, not the new one
         return target
 
     def close(self) -> None:
