@@ -6,6 +6,7 @@ so that an older library can refuse a newer file without reading any table.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 
@@ -271,31 +272,32 @@ def migrate(conn: sqlite3.Connection, path: str = ":memory:") -> int:
 
 def copy_new_schema(conn: sqlite3.Connection) -> int:
     """Give the new, empty in-memory database on ``conn`` the current schema, and return its
-    version: a copy of a database migrated once per process (the same tables, indexes, triggers,
-    version and migration records as ``migrate`` makes, at a small part of the cost)."""
-    template = _template()
-    if hasattr(conn, "deserialize"):  # Python 3.11+
-        conn.deserialize(template[0])
-    else:  # pragma: no cover - Python 3.10
-        with _template_lock:
-            template[1].backup(conn)
+    version: a copy (SQLite's backup) of a database migrated once per process, with the same
+    tables, indexes, triggers, version and migration records as ``migrate`` makes, at a small
+    part of the cost. (Not ``deserialize``: its databases cannot grow past 1 GiB.)"""
+    with _template_lock:
+        if not _template:
+            template = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            migrate(template)
+            _template.append(template)
+        _template[0].backup(conn)
     return SCHEMA_VERSION
 
 
 _template_lock = threading.Lock()
-_templates: list[tuple[bytes, sqlite3.Connection]] = []
+_template: list[sqlite3.Connection] = []
 
 
-def _template() -> tuple[bytes, sqlite3.Connection]:
-    """The empty database at ``SCHEMA_VERSION``: its image, and a connection holding it."""
-    if not _templates:
-        with _template_lock:
-            if not _templates:
-                conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-                migrate(conn)
-                image = conn.serialize() if hasattr(conn, "serialize") else b""
-                _templates.append((image, conn))
-    return _templates[0]
+def _forget_template() -> None:
+    """In a forked child: another thread may have held the lock, and SQLite's state of the
+    parent's connection is not the child's to use."""
+    global _template_lock
+    _template_lock = threading.Lock()
+    _template.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_template)
 
 
 def check_file(conn: sqlite3.Connection, path: str) -> int:
