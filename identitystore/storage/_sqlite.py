@@ -223,19 +223,9 @@ class _Spares:
         return True
 
 
-#: The settings of a kept connection that must be as they were on a new one: the backend's, the
-#: schema's (``schema_version`` counts its changes) and the schema version.
-_KEPT_SETTINGS = (
-    "foreign_keys",
-    "query_only",
-    "max_page_count",
-    "busy_timeout",
-    "temp_store",
-    "schema_version",
-    "user_version",
-    "recursive_triggers",
-    "defer_foreign_keys",
-)
+#: The settings of a kept connection that must be as they were on a new one: those that change
+#: what a store does, the schema's (``schema_version`` counts its changes) and its version.
+_KEPT_SETTINGS = ("foreign_keys", "query_only", "max_page_count", "schema_version", "user_version")
 #: Every table a kept connection is emptied of, those that point to others first (the
 #: triggers of ``users`` write to ``user_counts`` and ``events``).
 _EMPTIED = (
