@@ -121,18 +121,7 @@ def bench_sqlite(rounds: int, per_round: int) -> list[tuple[str, float, str]]:
             times["first store"].append(_timed(_first_store))
             times["migrating"].append(_timed(_migrating_store))
     store.close()
-    unit = statistics.median(times["one create"])
-    count = len(times["one create"])
-    print(f"\nSQLite in memory, one create = {unit * 1e6:.0f} us (median of {count})")
-    print(f"{'':14} {'median':>10} {'creates':>8}")
-    rows = []
-    for name, values in times.items():
-        ratio = statistics.median(values) / unit
-        print(f"{name:14} {statistics.median(values) * 1e6:>8.0f} us {ratio:>8.1f}")
-        if name != "one create":
-            goal = f"<= {GOAL:.0f}" if name == "fresh store" else "info"
-            rows.append((f"sqlite {name} / create", ratio, goal))
-    return rows
+    return _report(times, "sqlite", "one create", goals={"fresh store": f"<= {GOAL:.0f}"})
 
 
 def _typical_test(store: IdentityStore) -> None:
@@ -182,15 +171,22 @@ def bench_postgres(url: str, rounds: int) -> list[tuple[str, float, str]]:
         schemas.give_back(target)
         schemas.close()
         admin.close()
-    unit = statistics.median(times["typical test"])
-    print(f"\nPostgreSQL, a typical test body = {unit * 1e3:.1f} ms (median of {rounds})")
-    print(f"{'':14} {'median':>10} {'tests':>8}")
+    return _report(times, "postgres", "typical test", goals={})
+
+
+def _report(
+    times: dict[str, list[float]], engine: str, unit_name: str, goals: dict[str, str]
+) -> list[tuple[str, float, str]]:
+    """Print each median and its ratio to the median of ``unit_name``; the summary rows."""
+    unit = statistics.median(times[unit_name])
+    print(f"\n{engine}: {unit_name} = {unit * 1e6:.0f} us (median of {len(times[unit_name])})")
+    print(f"{'':14} {'median':>10} {'ratio':>8}")
     rows = []
     for name, values in times.items():
         ratio = statistics.median(values) / unit
-        print(f"{name:14} {statistics.median(values) * 1e3:>7.1f} ms {ratio:>8.2f}")
-        if name != "typical test":
-            rows.append((f"postgres {name} / test", ratio, "info"))
+        print(f"{name:14} {statistics.median(values) * 1e6:>7.0f} us {ratio:>8.2f}")
+        if name != unit_name:
+            rows.append((f"{engine} {name} / {unit_name}", ratio, goals.get(name, "info")))
     return rows
 
 
