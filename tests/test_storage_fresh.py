@@ -169,3 +169,18 @@ def test_a_signup_kept_in_a_closed_stores_row_is_gone_too() -> None:
         assert _conn(second) is used
         assert second.list_events() == []
         assert used.execute("SELECT count(*) FROM events").fetchone() == (0,)
+
+
+def test_a_closed_store_that_grew_is_not_reused() -> None:
+    """Its emptied pages would stay free: it would be bigger than a new database."""
+    with IdentityStore(":memory:", hasher=FAST) as first:
+        for n in range(30):
+            first.create_user(
+                "sms", phone_number=f"+141555501{n:02d}", app_metadata={"x": "y" * 4000}
+            )
+        grown = _conn(first)
+    with IdentityStore(":memory:", hasher=FAST) as second:
+        assert _conn(second) is not grown
+        with IdentityStore(":memory:", hasher=FAST) as third:
+            pages = _conn(third).execute("PRAGMA page_count").fetchone()
+            assert _conn(second).execute("PRAGMA page_count").fetchone() == pages

@@ -173,7 +173,8 @@ class _Spares:
     worth of time); a kept one has parsed it already. Emptying deletes every row but the
     migration records, so a new backend holds exactly what ``copy_new_schema`` gives a new
     connection. Only a connection still as the backend set it up (settings, schema, version,
-    no transaction) is kept; a forked child keeps none of its parent's.
+    no transaction) and as small as a new one once emptied (no table outgrew its first page)
+    is kept; a forked child keeps none of its parent's.
     """
 
     def __init__(self, size: int) -> None:
@@ -182,6 +183,7 @@ class _Spares:
         self.lock = threading.Lock()
         self.pid = os.getpid()
         self.settings: list[Any] | None = None  # _KEPT_SETTINGS of a new connection
+        self.page_count = 0  # and its number of pages
 
     def take(self) -> sqlite3.Connection | None:
         """A kept connection holding the new schema, or None."""
@@ -211,6 +213,9 @@ class _Spares:
                 if filled[table]:
                     conn.execute(f"DELETE FROM {table}")
             conn.execute("COMMIT")
+            # pages a table grew by stay, free: the database would hold more than a new one
+            if conn.execute("PRAGMA page_count").fetchone()[0] != self.page_count:
+                return False
         except sqlite3.Error:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
@@ -419,6 +424,7 @@ class SQLiteBackend(SQLBackend):
                     start = copy_new_schema if self.memory else lambda c: migrate(c, self.path)
                     self._version = self._guard(lambda: start(conn))
                     if self.memory and _spares.settings is None:
+                        _spares.page_count = conn.execute("PRAGMA page_count").fetchone()[0]
                         _spares.settings = list(conn.execute(_SETTINGS).fetchone())
         except BaseException:
             self.close()
