@@ -137,12 +137,14 @@ class Connection:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The connection as Auth0's Management API shows it."""
+        """The connection as Auth0's Management API shows it (its ``realms`` are its name)."""
         return {
             "id": self.id,
             "name": self.name,
             "strategy": self.strategy,
-            "options": dict(self.options),
+            "options": copy_json(self.options),
+            "is_domain_connection": False,
+            "realms": [self.name],
         }
 
 

@@ -4,6 +4,7 @@ The tree (status code, Auth0 ``errorCode``; each class's docstring gives its mes
 
     IdentityStoreError                      status_code, error, error_code, message, to_dict()
     ├── BadRequestError                     400  (also ValueError)
+    │   ├── InvalidJsonError                400 -
     │   ├── PayloadValidationError          400 invalid_body
     │   ├── FieldNotAllowedError            400 invalid_body
     │   ├── UsernameNotAllowedError         400 invalid_body
@@ -66,6 +67,7 @@ __all__ = [
     "EventNotFoundError",
     "FieldNotAllowedError",
     "IdentityStoreError",
+    "InvalidJsonError",
     "InvalidPagingError",
     "InvalidQueryError",
     "InvalidTicketError",
@@ -183,6 +185,12 @@ class BadRequestError(IdentityStoreError, ValueError):
     """A 400: the request itself is wrong."""
 
     status_code = 400
+
+
+class InvalidJsonError(BadRequestError):
+    """A body that is not JSON (hapi's text, as Auth0 answers for it)."""
+
+    default_message = "Invalid request payload JSON format"
 
 
 class PayloadValidationError(BadRequestError):
