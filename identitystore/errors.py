@@ -279,7 +279,7 @@ class UnknownConnectionError(BadRequestError, LookupError):
 
 class UnsupportedStrategyError(BadRequestError):
     """The connection's strategy cannot create users in this store, or cannot do what was asked
-    (``no_password``, ``not_passwordless``)."""
+    (``no_password``, ``not_database``, ``not_passwordless``)."""
 
     default_message = (
         "Connection does not support user creation through the API. "
@@ -290,6 +290,11 @@ class UnsupportedStrategyError(BadRequestError):
     def no_password(cls) -> UnsupportedStrategyError:
         """A password sign-in on a connection without passwords."""
         return cls("This connection does not support password sign-in.")
+
+    @classmethod
+    def not_database(cls) -> UnsupportedStrategyError:
+        """An operation only database (password) connections have."""
+        return cls("Connection must be a database connection.")
 
     @classmethod
     def not_passwordless(cls) -> UnsupportedStrategyError:
