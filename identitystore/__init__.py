@@ -1,7 +1,7 @@
 """An embeddable identity store with Auth0's user semantics."""
 
 from . import errors
-from ._models import Connection, Event, Ticket, User, UsersPage
+from ._models import Connection, Event, EventsPage, Ticket, User, UserBlock, UsersPage
 from ._store import IdentityStore
 from .errors import IdentityStoreError
 from .hashing import Hasher, PasswordHasher
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Connection",
     "Event",
+    "EventsPage",
     "Hasher",
     "IdentityStore",
     "IdentityStoreError",
@@ -23,6 +24,7 @@ __all__ = [
     "PasswordPolicy",
     "Ticket",
     "User",
+    "UserBlock",
     "UsersPage",
     "__version__",
     "errors",

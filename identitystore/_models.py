@@ -16,9 +16,11 @@ from typing import Any
 __all__ = [
     "Connection",
     "Event",
+    "EventsPage",
     "NewUserRecord",
     "Ticket",
     "User",
+    "UserBlock",
     "UsersPage",
     "copy_json",
     "default_picture",
@@ -137,12 +139,14 @@ class Connection:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The connection as Auth0's Management API shows it."""
+        """The connection as Auth0's Management API shows it (its ``realms`` are its name)."""
         return {
             "id": self.id,
             "name": self.name,
             "strategy": self.strategy,
-            "options": dict(self.options),
+            "options": copy_json(self.options),
+            "is_domain_connection": False,
+            "realms": [self.name],
         }
 
 
@@ -351,6 +355,60 @@ class UsersPage:
             "users": users,
             "total": self.total,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class EventsPage:
+    """One page of ``search_events``. Iterating it yields its events.
+
+    ``to_dict()`` is Auth0's body: the bare list of events, or with ``include_totals`` an object
+    with ``start``, ``limit``, ``length``, ``total`` and ``logs``.
+    """
+
+    events: tuple[Event, ...]
+    start: int
+    limit: int
+    total: int | None = None
+
+    @property
+    def length(self) -> int:
+        """How many events this page holds."""
+        return len(self.events)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def to_dict(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """Auth0's response body for ``GET /api/v2/logs``."""
+        logs = [e.to_dict() for e in self.events]
+        if self.total is None:
+            return logs
+        return {
+            "start": self.start,
+            "limit": self.limit,
+            "length": self.length,
+            "total": self.total,
+            "logs": logs,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class UserBlock:
+    """A brute-force block: sign-in as ``identifier`` from ``ip`` is refused for a while.
+
+    ``to_dict()`` is an entry of Auth0's ``blocked_for`` list.
+    """
+
+    identifier: str
+    ip: str
+    connection: str
+
+    def to_dict(self) -> dict[str, str]:
+        """``{"identifier", "ip", "connection"}``."""
+        return {"identifier": self.identifier, "ip": self.ip, "connection": self.connection}
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import logging
 import os
 import secrets
@@ -17,16 +19,18 @@ from ._jsonschema import json_type
 from ._models import (
     Connection,
     Event,
+    EventsPage,
     NewUserRecord,
     Ticket,
     User,
+    UserBlock,
     UsersPage,
     derived_profile,
     format_timestamp,
     new_event,
     new_object_id,
 )
-from ._query import parse_query, parse_sort
+from ._query import EVENTS, parse_query, parse_sort
 from ._validation import (
     LENIENT_RULES,
     CreateUserInput,
@@ -44,6 +48,7 @@ from .errors import (
     CodeAttemptsExceededError,
     ConnectionExistsError,
     ConnectionNotFoundError,
+    EventNotFoundError,
     FieldNotAllowedError,
     IdentityStoreError,
     InvalidPagingError,
@@ -62,12 +67,14 @@ from .errors import (
     UserNotFoundError,
     WrongCodeError,
     WrongCredentialsError,
+    echo,
 )
 from .hashing import Hasher, PasswordHasher
 from .limits import (
     CODE_MAX_ATTEMPTS,
     MAX_LISTED_RESULTS,
     MAX_PER_PAGE,
+    METADATA_MAX_BYTES,
     VERIFICATION_TTL,
 )
 from .notify import InMemoryNotifier, Message, Notifier
@@ -76,6 +83,8 @@ from .storage import (
     Backend,
     DuplicateKey,
     Durability,
+    EventQuery,
+    Filter,
     StaleConnection,
     UserQuery,
     open_backend,
@@ -215,7 +224,7 @@ class IdentityStore:
             raise PayloadValidationError(
                 [
                     PayloadValidationError.format(
-                        f"Unknown strategy: {strategy}. Register it with register_strategy()"
+                        f"Unknown strategy: {echo(strategy)}. Register it with register_strategy()"
                     )
                 ]
             )
@@ -232,6 +241,14 @@ class IdentityStore:
         if connection is None:
             raise ConnectionNotFoundError()
         return connection
+
+    def get_connection_by_id(self, connection_id: str) -> Connection:
+        """The connection whose ``id`` is ``connection_id``. Raises ``ConnectionNotFoundError``."""
+        if _storable(connection_id):
+            for connection in self._backend.list_connections():
+                if connection.id == connection_id:
+                    return connection
+        raise ConnectionNotFoundError()
 
     def list_connections(self) -> list[Connection]:
         """Every connection, oldest first."""
@@ -446,12 +463,7 @@ class IdentityStore:
             InvalidQueryError: bad ``q``, ``sort``, ``page`` or ``per_page``.
             InvalidPagingError: a page beyond the first 1000 results.
         """
-        if not _is_int(page) or page < 0:
-            raise InvalidQueryError("page must be an integer >= 0")
-        if not _is_int(per_page) or not 0 < per_page <= MAX_PER_PAGE:
-            raise InvalidQueryError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}")
-        if (page + 1) * per_page > MAX_LISTED_RESULTS:
-            raise InvalidPagingError()
+        _check_paging(page, per_page)
         connection_id = None
         if connection is not None:
             conn = self._backend.get_connection(connection) if _storable(connection) else None
@@ -551,6 +563,70 @@ class IdentityStore:
         connection = self._backend.get_connection(user.connection)
         event = self._event("sdu", user=user, connection=connection, description="Delete a user")
         self._backend.delete_user(user.user_id, events=[event])
+
+    def delete_users_by_email(self, connection: str, email: str) -> None:
+        """Delete the user of a database connection with this email, if any (Auth0's ``DELETE
+        /api/v2/connections/{id}/users?email=``).
+
+        Raises:
+            ConnectionNotFoundError: no such connection.
+            UnsupportedStrategyError: not a database (password) connection.
+        """
+        conn = self.get_connection(connection)
+        strategy = self._strategies.get(conn.strategy)
+        if strategy is None or not strategy.takes_password:
+            raise UnsupportedStrategyError.not_database()
+        found = (
+            self._backend.find_user(conn.id, "email", email.lower()) if _storable(email) else None
+        )
+        if found is not None:
+            self.delete_user(found[0].user_id)
+
+    # -- brute-force blocks ---------------------------------------------------------------------
+
+    def get_user_blocks(self, user_id: str) -> list[UserBlock]:
+        """The brute-force blocks of this user now: one per IP it may not sign in from.
+
+        Raises:
+            UserNotFoundError: no such user.
+        """
+        return self._blocks(self.get_user(user_id))
+
+    def get_user_blocks_by_identifier(self, identifier: str) -> list[UserBlock]:
+        """The blocks of every user whose email, username or phone number is ``identifier``."""
+        return [block for user in self._users_known_as(identifier) for block in self._blocks(user)]
+
+    def unblock_user(self, user_id: str) -> None:
+        """Lift the user's brute-force blocks (``blocked: true`` is another thing: PATCH it).
+
+        Raises:
+            UserNotFoundError: no such user.
+        """
+        self._backend.clear_blocks(self.get_user(user_id).user_id)
+
+    def unblock_user_by_identifier(self, identifier: str) -> None:
+        """Lift the brute-force blocks of every user known by ``identifier``."""
+        for user in self._users_known_as(identifier):
+            self._backend.clear_blocks(user.user_id)
+
+    def _blocks(self, user: User) -> list[UserBlock]:
+        now = format_timestamp(self.clock())
+        identifier = user.email or user.username or user.phone_number or user.user_id
+        return [
+            UserBlock(identifier=identifier, ip=ip, connection=user.connection)
+            for ip in self._backend.list_blocks(user.user_id, now=now)
+        ]
+
+    def _users_known_as(self, identifier: str) -> list[User]:
+        """Users of every connection whose email, username or phone number is ``identifier``."""
+        if not _storable(identifier):
+            return []
+        found = {u.user_id: u for u in self._backend.get_users_by_email(identifier.lower())}
+        for connection in self._backend.list_connections():
+            for key, value in (("username", identifier.lower()), ("phone_number", identifier)):
+                if (match := self._backend.find_user(connection.id, key, value)) is not None:
+                    found.setdefault(match[0].user_id, match[0])
+        return list(found.values())
 
     # -- sign-in --------------------------------------------------------------------------------
 
@@ -868,6 +944,114 @@ class IdentityStore:
             return []  # no event holds such a value
         return self._backend.list_events(type=type, user_id=user_id, limit=limit)
 
+    def search_events(
+        self,
+        q: str | None = None,
+        *,
+        user_id: str | None = None,
+        page: int = 0,
+        per_page: int = 50,
+        sort: str | None = None,
+        include_totals: bool = False,
+    ) -> EventsPage:
+        """A page of the event log, like Auth0's ``GET /api/v2/logs`` (newest first unless
+        ``sort="date:1"``); ``q`` uses the users' query syntax on the log's fields.
+
+        Raises:
+            InvalidQueryError: bad ``q``, ``sort``, ``page`` or ``per_page``.
+            InvalidPagingError: a page beyond the first 1000 results.
+        """
+        _check_paging(page, per_page)
+        filters = parse_query(q, EVENTS)
+        if user_id is not None:
+            if not _storable(user_id):
+                return EventsPage((), page * per_page, per_page, 0 if include_totals else None)
+            filters += (Filter("user_id", "eq", user_id),)
+        _, descending = parse_sort(sort, EVENTS)
+        query = EventQuery(
+            filters=filters,
+            descending=descending,
+            offset=page * per_page,
+            limit=per_page,
+            with_total=include_totals,
+        )
+        events, total = self._backend.page_events(query)
+        return EventsPage(tuple(events), start=page * per_page, limit=per_page, total=total)
+
+    def events_after(
+        self, log_id: str | None, *, take: int = 50, q: str | None = None
+    ) -> list[Event]:
+        """The events after ``log_id`` in the log's order, oldest first, at most ``take`` (Auth0's
+        ``from``/``take`` checkpoint); ``log_id`` None starts at the oldest.
+
+        Raises:
+            InvalidQueryError: bad ``q`` or ``take`` (1 to 100).
+        """
+        if not _is_int(take) or not 0 < take <= MAX_PER_PAGE:
+            raise InvalidQueryError(f"take must be an integer from 1 to {MAX_PER_PAGE}")
+        if log_id is not None and not _storable(log_id):
+            raise InvalidQueryError("from must be a log_id")
+        query = EventQuery(filters=parse_query(q, EVENTS), limit=take, after=log_id or "")
+        return self._backend.page_events(query)[0]
+
+    def get_event(self, log_id: str) -> Event:
+        """The event with this ``log_id``. Raises ``EventNotFoundError``."""
+        event = self._backend.get_event(log_id) if _storable(log_id) else None
+        if event is None:
+            raise EventNotFoundError()
+        return event
+
+    def record_event(
+        self,
+        type: str,
+        *,
+        description: str | None = None,
+        user_id: str | None = None,
+        user_name: str | None = None,
+        connection: str | None = None,
+        ip: str | None = None,
+        client_id: str | None = None,
+        client_name: str | None = None,
+        user_agent: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """Append an event of Auth0's log type ``type`` (``sapi``, ``seccft`` ...) that a surface
+        of the store (an HTTP front, the CLI) observed; returns it as stored.
+
+        Raises:
+            BadRequestError: a value the log cannot hold (not text, NUL, or ``details`` that are
+                not a JSON object of at most 16 KiB).
+        """
+        texts = {
+            "type": type,
+            "description": description,
+            "user_id": user_id,
+            "user_name": user_name,
+            "connection": connection,
+            "ip": ip,
+            "client_id": client_id,
+            "client_name": client_name,
+            "user_agent": user_agent,
+        }
+        for name, value in texts.items():
+            if (value is not None or name == "type") and not _storable(value):
+                raise BadRequestError(f"{name} must be a string without NUL characters")
+        conn = None
+        if connection is not None:
+            conn = self._backend.get_connection(connection)
+        event = dataclasses.replace(
+            new_event(type, self.clock(), connection=conn, ip=ip, description=description),
+            connection=connection,
+            user_id=user_id,
+            user_name=user_name,
+            client_id=client_id,
+            client_name=client_name,
+            user_agent=user_agent,
+            details=_event_details(details),
+        )
+        self._backend.add_event(event)
+        return event
+
     def _event(
         self,
         kind: str,
@@ -942,6 +1126,31 @@ def _key_bytes(key: str | bytes | None) -> bytes | None:
     if isinstance(key, str):
         return _key_bytes(key.encode("utf-8"))
     raise TypeError("secret_key must be bytes or a string")
+
+
+def _check_paging(page: object, per_page: object) -> None:
+    """Auth0's paging rules: ``per_page`` 1 to 100, within the first 1000 results."""
+    if not _is_int(page) or page < 0:
+        raise InvalidQueryError("page must be an integer >= 0")
+    if not _is_int(per_page) or not 0 < per_page <= MAX_PER_PAGE:
+        raise InvalidQueryError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}")
+    if (page + 1) * per_page > MAX_LISTED_RESULTS:
+        raise InvalidPagingError()
+
+
+def _event_details(details: object) -> dict[str, Any] | None:
+    """``details`` as the log keeps them: a JSON object of at most 16 KiB, copied."""
+    if details is None:
+        return None
+    try:
+        text = json.dumps(details, allow_nan=False, ensure_ascii=False)
+        size = len(text.encode("utf-8"))
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
+        size = -1
+    if not isinstance(details, Mapping) or not 0 < size <= METADATA_MAX_BYTES:
+        raise BadRequestError("details must be a JSON object of at most 16 KiB")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def _is_int(value: object) -> bool:

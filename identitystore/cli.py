@@ -10,20 +10,13 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from . import IdentityStore, IdentityStoreError
-from .errors import BadRequestError
+from . import IdentityStore, IdentityStoreError, errors
 
 __all__ = ["main"]
 
 DEFAULT_DB = "identitystore.db"
 
 _T = TypeVar("_T")
-
-
-class _InvalidJSON(BadRequestError):
-    """A JSON argument that does not parse (hapi's text, as Auth0 answers for a bad body)."""
-
-    default_message = "Invalid request payload JSON format"
 
 
 def _fail(exc: IdentityStoreError) -> NoReturn:
@@ -44,7 +37,7 @@ def _parse_json(text: str) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except ValueError:
-        _fail(_InvalidJSON())
+        _fail(errors.InvalidJsonError())
 
 
 def _read_password_stdin() -> str:
@@ -178,7 +171,7 @@ def _request_body(
     if json_body is not None:
         parsed = _parse_json(sys.stdin.read() if json_body == "-" else json_body)
         if not isinstance(parsed, dict):
-            _fail(_InvalidJSON())
+            _fail(errors.InvalidJsonError())
         body.update(parsed)
     body.update({k: v for k, v in options.items() if v is not None})
     for key, text in (("user_metadata", user_metadata), ("app_metadata", app_metadata)):

@@ -4,6 +4,7 @@ The tree (status code, Auth0 ``errorCode``; each class's docstring gives its mes
 
     IdentityStoreError                      status_code, error, error_code, message, to_dict()
     ├── BadRequestError                     400  (also ValueError)
+    │   ├── InvalidJsonError                400 -
     │   ├── PayloadValidationError          400 invalid_body
     │   ├── FieldNotAllowedError            400 invalid_body
     │   ├── UsernameNotAllowedError         400 invalid_body
@@ -66,6 +67,7 @@ __all__ = [
     "EventNotFoundError",
     "FieldNotAllowedError",
     "IdentityStoreError",
+    "InvalidJsonError",
     "InvalidPagingError",
     "InvalidQueryError",
     "InvalidTicketError",
@@ -185,6 +187,12 @@ class BadRequestError(IdentityStoreError, ValueError):
     status_code = 400
 
 
+class InvalidJsonError(BadRequestError):
+    """A body that is not JSON (hapi's text, as Auth0 answers for it)."""
+
+    default_message = "Invalid request payload JSON format"
+
+
 class PayloadValidationError(BadRequestError):
     """The body breaks Auth0's schema; every problem is listed, joined with `` (also) ``.
 
@@ -271,7 +279,7 @@ class UnknownConnectionError(BadRequestError, LookupError):
 
 class UnsupportedStrategyError(BadRequestError):
     """The connection's strategy cannot create users in this store, or cannot do what was asked
-    (``no_password``, ``not_passwordless``)."""
+    (``no_password``, ``not_database``, ``not_passwordless``)."""
 
     default_message = (
         "Connection does not support user creation through the API. "
@@ -282,6 +290,11 @@ class UnsupportedStrategyError(BadRequestError):
     def no_password(cls) -> UnsupportedStrategyError:
         """A password sign-in on a connection without passwords."""
         return cls("This connection does not support password sign-in.")
+
+    @classmethod
+    def not_database(cls) -> UnsupportedStrategyError:
+        """An operation only database (password) connections have."""
+        return cls("Connection must be a database connection.")
 
     @classmethod
     def not_passwordless(cls) -> UnsupportedStrategyError:
