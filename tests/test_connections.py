@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from identitystore import IdentityStore, PasswordHasher, errors
+from identitystore import IdentityStore, PasswordHasher, PasswordPolicy, errors
 from identitystore.connections import (
     ConnectionStrategy,
     CustomStrategy,
@@ -183,6 +183,42 @@ def test_policy_options_apply_to_new_users() -> None:
         )
         assert store.backend.count_users() == 0
         assert store.create_user("Members", email="a@x.io", password="Correct-Horse-9")
+
+
+#: Options under which a common word passes every other rule (length 6, no character classes,
+#: no personal information in it): only the dictionary refuses it.
+COMMON_WORDS = {
+    "passwordPolicy": "low",
+    "password_dictionary": {"enable": True, "dictionary": ["Acme-2026"]},
+    "password_no_personal_info": {"enable": True},
+}
+
+
+@pytest.mark.parametrize("password", ["password", "123456", "Qwerty123", "ACME-2026"])
+def test_a_common_word_is_refused_by_the_dictionary_alone(password: str) -> None:
+    """On create and on a password change, through the connection, with nothing written."""
+    assert [r.code for r in PasswordPolicy.from_options(COMMON_WORDS).missing(password)] == [
+        "dictionary"
+    ]
+    body = {
+        "statusCode": 400,
+        "error": "Bad Request",
+        "message": "PasswordDictionaryError: Password is too common",
+    }
+    with IdentityStore(":memory:", hasher=FAST) as store:
+        store.create_connection("Common", strategy="auth0", options=COMMON_WORDS)
+        with pytest.raises(errors.PasswordDictionaryError) as refused:
+            store.create_user("Common", email="jane@example.com", password=password)
+        assert refused.value.to_dict() == body
+        assert refused.value.rules == ("dictionary",)
+        assert store.backend.count_users() == 0
+        assert store.outbox == []
+        user = store.create_user("Common", email="jane@example.com", password="zebra-fig-41")
+        with pytest.raises(errors.PasswordDictionaryError) as changed:
+            store.update_user(user.user_id, password=password)
+        assert changed.value.to_dict() == body
+        assert store.get_user(user.user_id) == user
+        assert store.authenticate("Common", "jane@example.com", "zebra-fig-41") is not None
 
 
 def test_real_phone_number_validation_is_opt_in() -> None:

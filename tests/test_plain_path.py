@@ -25,15 +25,15 @@ from identitystore.strategies import InvalidBody
 from .strategies import (
     CONNECTIONS,
     KINDS,
+    PROVIDERS,
     STRICT,
-    STRICT_OPTIONS,
+    add_connections,
     chaos_bodies,
     invalid_cases,
     valid_bodies,
 )
 
-STORE = IdentityStore(":memory:", hasher=PasswordHasher.fast_for_tests())
-STORE.create_connection(STRICT, strategy="auth0", options=STRICT_OPTIONS)
+STORE = add_connections(IdentityStore(":memory:", hasher=PasswordHasher.fast_for_tests()))
 STORE.create_connection(
     "Real-Phones",
     strategy="auth0",
@@ -94,7 +94,7 @@ def ascii_bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         body["email"] = draw(
             st.from_regex(r"[a-zA-Z0-9._+-]{1,66}@[a-z0-9-]{1,64}\.[a-z]{2,3}", fullmatch=True)
         )
-    if kind in ("database", "strict"):
+    if PROVIDERS[kind] == "auth0":
         body["password"] = draw(st.text(ASCII, min_size=1, max_size=12))
     if kind == "strict":
         body["username"] = draw(st.from_regex(r"[a-z0-9_.]{1,15}", fullmatch=True))

@@ -30,9 +30,8 @@ from .strategies import (
     CONNECTIONS,
     KINDS,
     PROVIDERS,
-    STRICT,
-    STRICT_OPTIONS,
     Case,
+    add_connections,
     chaos_bodies,
     multi_violation_cases,
     valid_bodies,
@@ -44,10 +43,10 @@ AVATARS = "https://cdn.auth0.com/avatars/"
 
 
 def new_store(path: str | Path = ":memory:", *, fresh: bool = True) -> IdentityStore:
-    """A store with the default connections plus ``STRICT``."""
+    """A store with the default connections plus ``EXTRA_CONNECTIONS``."""
     store = IdentityStore(path, hasher=FAST)
     if fresh:
-        store.create_connection(STRICT, strategy="auth0", options=STRICT_OPTIONS)
+        add_connections(store)
     return store
 
 
