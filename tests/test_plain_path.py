@@ -22,7 +22,7 @@ from identitystore._validation import (
 )
 from identitystore.strategies import InvalidBody
 
-from .strategies import (
+from .fuzz_bodies import (
     CONNECTIONS,
     KINDS,
     PROVIDERS,
@@ -44,18 +44,18 @@ NAMES = [*CONNECTIONS.values(), "Real-Phones"]
 
 def full_path(body: dict[str, Any], name: str) -> Any:
     """The full path's input for ``body`` on connection ``name``, or the error it raises."""
-    conn, strategy = STORE._connection_and_strategy(name)
+    connection, strategy = STORE._connection_and_strategy(name)
     try:
         check_create_body(body)
-        return validate_for_connection(body, strategy, conn.options)
+        return validate_for_connection(body, strategy, connection.options)
     except IdentityStoreError as exc:
         return exc
 
 
 def check_agreement(body: dict[str, Any], name: str) -> bool:
-    conn, strategy = STORE._connection_and_strategy(name)
+    connection, strategy = STORE._connection_and_strategy(name)
     try:
-        quick = plain_create_input(body, strategy, conn.options)
+        quick = plain_create_input(body, strategy, connection.options)
     except IdentityStoreError as exc:  # the username rules run on the short path too
         quick = exc
     if quick is None:
@@ -136,11 +136,11 @@ def test_the_short_path_agrees_with_the_full_path(pair: tuple[str, dict[str, Any
 def test_a_refused_body_is_never_accepted_by_the_short_path(case: InvalidBody) -> None:
     assume(isinstance(case.connection, str) and case.connection in NAMES and not case.setup)
     body = {**case.body, "connection": case.connection}
-    conn, strategy = STORE._connection_and_strategy(case.connection)
+    connection, strategy = STORE._connection_and_strategy(case.connection)
     full = full_path(body, case.connection)
     assume(isinstance(full, IdentityStoreError))  # not one refused later (policy, uniqueness)
     try:
-        quick: Any = plain_create_input(body, strategy, conn.options)
+        quick: Any = plain_create_input(body, strategy, connection.options)
     except IdentityStoreError as exc:
         quick = exc
     if quick is not None:

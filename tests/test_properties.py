@@ -1,5 +1,5 @@
 """Property tests of ``create_user`` against CREATE-USER.md, with ``identitystore.strategies`` (and
-the project's own fuzzers in ``tests/strategies.py``). One violation per body, for many kinds of
+the project's own fuzzers in ``tests/fuzz_bodies.py``). One violation per body, for many kinds of
 connections, is ``tests/test_strategies.py``.
 
 Stores are made inside each example (function-scoped fixtures are not reset between Hypothesis
@@ -26,7 +26,7 @@ from identitystore.errors import PayloadValidationError
 from identitystore.limits import FIELD_DESCRIPTIONS
 from identitystore.strategies import payload_error
 
-from .strategies import (
+from .fuzz_bodies import (
     CONNECTIONS,
     KINDS,
     PROVIDERS,

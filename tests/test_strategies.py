@@ -27,7 +27,7 @@ from identitystore import strategies as ist
 from identitystore.limits import METADATA_MAX_BYTES
 
 from .conftest import FAST
-from .strategies import COMMON, COMMON_OPTIONS
+from .fuzz_bodies import COMMON, COMMON_OPTIONS
 
 #: Connections with unusual options, created in every store of this module.
 EXTRA: dict[str, tuple[str, dict[str, Any]]] = {

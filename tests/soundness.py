@@ -1,4 +1,5 @@
-"""Checks shared by the proof tests (concurrency, crashes, bad input, full disks): is it sound?"""
+"""Soundness checks shared by the proof tests (concurrency, crashes, bad input, full disks): the
+file passes SQLite's checks, every count agrees, unique keys are unique, events are there."""
 
 from __future__ import annotations
 
