@@ -81,6 +81,8 @@ class Outbox:
 
     Kinds are ``verification_email``, ``passwordless_code`` and ``passwordless_link``. Recipients
     compare case-insensitively. Give ``notifier`` to the stores: ``IdentityStore(notifier=...)``.
+    It keeps the newest ``InMemoryNotifier.DEFAULT_MAX_MESSAGES`` messages; for more, pass
+    ``InMemoryNotifier(max_messages=None)``.
     """
 
     def __init__(self, notifier: InMemoryNotifier | None = None) -> None:
@@ -88,7 +90,7 @@ class Outbox:
 
     @property
     def messages(self) -> list[Message]:
-        """Every message sent so far, oldest first."""
+        """The messages kept (the newest ``notifier.max_messages``), oldest first."""
         return self.notifier.messages
 
     def __len__(self) -> int:
@@ -117,6 +119,9 @@ class Outbox:
             wanted = " ".join(
                 part for part in (kind or "message", f"to {to}" if to else "") if part
             )
+            dropped = self.notifier.dropped
+            if dropped:
+                sent += f" (and {dropped} older messages, dropped: max_messages)"
             raise LookupError(f"no {wanted} was sent; sent: {sent}")
         return found[-1]
 
