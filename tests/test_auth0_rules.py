@@ -177,7 +177,7 @@ def test_argument_checks(store: IdentityStore) -> None:
     with pytest.raises(ValueError, match="limit"):
         store.list_events(limit=-1)
     with pytest.raises(errors.InvalidQueryError):
-        store.list_users(page=True)  # type: ignore[arg-type]
+        store.list_users(page=True)
     store.create_user(DB, email="a@x.io", password=PW)
     with pytest.raises(errors.BadRequestError, match="ip must be a string"):
         store.authenticate(DB, "a@x.io", PW, ip=5)  # type: ignore[arg-type]

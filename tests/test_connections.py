@@ -357,7 +357,7 @@ def test_delete_connection_removes_it_and_all_its_users(store: IdentityStore, cl
     ]
     count = store.backend.count_users()
     clock.now += HOUR
-    assert store.delete_connection("Doomed") is None
+    store.delete_connection("Doomed")
     assert store.backend.count_users() == count - len(doomed)
     assert "Doomed" not in [c.name for c in store.list_connections()]
     with pytest.raises(errors.ConnectionNotFoundError):

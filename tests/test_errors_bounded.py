@@ -96,7 +96,7 @@ def test_metadata_keys_are_shown_escaped_and_cut(
         ("created_at:" + LONG, None),
         ("created_at:[" + LONG + " TO *]", None),
         (f"logins_count:{10**200}", None),
-        ("email:\"" + LONG, None),  # an unterminated quote: cannot parse
+        ('email:"' + LONG, None),  # an unterminated quote: cannot parse
         (None, "\ud800:1"),
         (None, LONG + ":1"),
     ],

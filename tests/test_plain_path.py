@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from identitystore import IdentityStore, IdentityStoreError, PasswordHasher
 from identitystore._validation import (
+    CreateUserInput,
     check_create_body,
     plain_create_input,
     validate_for_connection,
@@ -54,6 +55,7 @@ def full_path(body: dict[str, Any], name: str) -> Any:
 
 def check_agreement(body: dict[str, Any], name: str) -> bool:
     connection, strategy = STORE._connection_and_strategy(name)
+    quick: CreateUserInput | IdentityStoreError | None
     try:
         quick = plain_create_input(body, strategy, connection.options)
     except IdentityStoreError as exc:  # the username rules run on the short path too

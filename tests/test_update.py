@@ -424,9 +424,13 @@ def test_blocked_true_then_false(shared: Shared, scratch_jane: User) -> None:
 def test_updated_at_follows_the_clock_created_at_never_moves(
     store: IdentityStore, jane: User, clock: Any
 ) -> None:
-    for step, patch in enumerate(
-        [{"name": "One"}, {"user_metadata": {"n": 2}}, {"password": OTHER_PW}, {"blocked": True}]
-    ):
+    patches: list[dict[str, Any]] = [
+        {"name": "One"},
+        {"user_metadata": {"n": 2}},
+        {"password": OTHER_PW},
+        {"blocked": True},
+    ]
+    for step, patch in enumerate(patches):
         clock.now += timedelta(minutes=7, milliseconds=step + 1)
         updated = store.update_user(jane.user_id, **patch)
         assert updated.updated_at == stamp(clock.now)
