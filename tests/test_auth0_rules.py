@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,18 +12,13 @@ import pytest
 from sqlite_utils import Database
 
 from identitystore import IdentityStore, Message, PasswordHasher, errors
-from identitystore._models import NewUserRecord
 from identitystore.storage._schema import MIGRATIONS, SCHEMA_VERSION
+
+from .fixtures import members_connection as members_connection
 
 DB = "Username-Password-Authentication"
 PW = "Correct-Horse-9"
 FAST = PasswordHasher.fast_for_tests()
-
-
-@pytest.fixture
-def members(store: IdentityStore) -> str:
-    store.create_connection("Members", strategy="auth0", options={"requires_username": True})
-    return "Members"
 
 
 @pytest.mark.parametrize(
@@ -87,16 +81,6 @@ def test_email_and_username_changes_are_logged(store: IdentityStore, members: st
     store.update_user(user.user_id, username="bob")
     types = [e.type for e in store.list_events(user_id=user.user_id)]
     assert types == ["ss", "sce", "sapi", "scu", "sapi"]
-
-
-def test_deleted_default_connections_stay_deleted(tmp_path: Path) -> None:
-    path = tmp_path / "u.db"
-    with IdentityStore(path, hasher=FAST) as store:
-        store.create_user("sms", phone_number="+14155550100")
-        store.delete_connection("sms")
-        assert store.backend.count_users() == 0
-    with IdentityStore(path, hasher=FAST) as again:
-        assert [c.name for c in again.list_connections()] == [DB, "email"]
 
 
 def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
@@ -196,70 +180,9 @@ def test_argument_checks(store: IdentityStore) -> None:
     with pytest.raises(ValueError, match="limit"):
         store.list_events(limit=-1)
     with pytest.raises(errors.InvalidQueryError):
-        store.list_users(page=True)  # type: ignore[arg-type]
+        store.list_users(page=True)
     store.create_user(DB, email="a@x.io", password=PW)
     with pytest.raises(errors.BadRequestError, match="ip must be a string"):
         store.authenticate(DB, "a@x.io", PW, ip=5)  # type: ignore[arg-type]
     with pytest.raises(errors.UnsupportedStrategyError, match="password sign-in"):
         store.authenticate("email", "a@x.io", PW)
-
-
-@pytest.fixture(params=["file", "postgres"])
-def shared_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
-    """One database two stores open: a SQLite file, or a PostgreSQL schema."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_url"))
-    return tmp_path / "u.db"
-
-
-def test_a_connection_changed_by_another_store_is_seen_at_once(shared_target: str | Path) -> None:
-    path = shared_target
-    with IdentityStore(path, hasher=FAST) as first, IdentityStore(path, hasher=FAST) as second:
-        first.create_user(DB, email="a@x.io", password=PW)  # `first` now has the connection cached
-        second.update_connection(DB, options={"passwordPolicy": "good", "requires_username": True})
-        with pytest.raises(
-            errors.PayloadValidationError, match="Missing required property: username"
-        ):
-            first.create_user(DB, email="b@x.io", password=PW)
-        second.delete_connection("sms")
-        with pytest.raises(errors.UnknownConnectionError):
-            first.create_user("sms", phone_number="+14155550100")
-
-
-def test_a_refusal_on_a_connection_read_before_is_decided_again(shared_target: str | Path) -> None:
-    # `first` refuses nothing on old options it kept: a create refused on a kept connection is
-    # decided again on the stored one (here: usernames and weak passwords became allowed).
-    with (
-        IdentityStore(shared_target, hasher=FAST) as first,
-        IdentityStore(shared_target, hasher=FAST) as second,
-    ):
-        first.create_user(DB, email="a@x.io", password=PW)  # `first` keeps the connection
-        with pytest.raises(errors.UsernameNotAllowedError):
-            first.create_user(DB, email="b@x.io", password=PW, username="bee")
-        second.update_connection(DB, options={"passwordPolicy": "none", "requires_username": True})
-        user = first.create_user(DB, email="b@x.io", password="pw", username="bee")
-        assert user.username == "bee"
-        assert second.authenticate(DB, "bee", "pw").user_id == user.user_id
-
-
-def test_a_connection_changed_between_read_and_write_is_refused_by_the_write(
-    shared_target: str | Path,
-) -> None:
-    from identitystore.storage import StaleConnection
-
-    with IdentityStore(shared_target, hasher=FAST) as store:
-        old = store.backend.get_connection(DB)
-        assert old is not None
-        assert store.backend.get_connection(DB, cached=True) == old
-        store.update_connection(DB, options={"passwordPolicy": "none"})
-        before = store.backend.count_users()
-        store.create_user(DB, email="c@x.io", password="pw")  # read again: "none" now
-        user = store.get_user(store.list_users().users[0].user_id)
-        record = NewUserRecord(
-            user=replace(user, user_id="auth0|" + "0" * 24, email="d@x.io"),
-            connection_id=old.id,
-            connection=old,
-        )
-        with pytest.raises(StaleConnection):
-            store.backend.insert_user(record)
-        assert store.backend.count_users() == before + 1  # the refused write wrote nothing

@@ -12,7 +12,7 @@ import pytest
 
 from identitystore import IdentityStore, IdentityStoreError, PasswordHasher, errors
 
-from .proof import assert_consistent
+from .soundness import assert_consistent
 
 DB = "Username-Password-Authentication"
 PASSWORD = "Correct-Horse-9"

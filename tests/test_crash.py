@@ -18,7 +18,7 @@ import pytest
 
 from identitystore import IdentityStore, PasswordHasher
 
-from .proof import assert_consistent
+from .soundness import assert_consistent
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTION = "Crash-Members"  # remembers 3 passwords

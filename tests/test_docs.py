@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import doctest
+import importlib
+import inspect
+import pkgutil
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
 from cogapp import Cog  # type: ignore[import-untyped]
 
-from identitystore import errors
+import identitystore
+from identitystore import IdentityStore, errors
 from identitystore.cli import cli
+from identitystore.testing.helpers import ManualClock, Outbox
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -131,3 +138,77 @@ def test_the_backend_example_in_storage_md_is_the_tested_file() -> None:
     page = (DOCS / "storage.md").read_text(encoding="utf-8")
     code = (DOCS / "examples" / "audited_backend.py").read_text(encoding="utf-8")
     assert f"```python\n{code}```" in page
+
+
+# -- the package's docstring examples -------------------------------------------------------------
+
+
+def _docstring_examples() -> dict[str, doctest.DocTest]:
+    """Every docstring example of the package, by the qualified name of what holds it.
+
+    Each module gives the examples of what it defines; a class that reports the package as its
+    module (``identitystore.IdentityStore``) is searched there, methods included. ``__main__`` is
+    left out: importing it runs the CLI.
+    """
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    found: dict[str, doctest.DocTest] = {}
+    names = ["identitystore"] + [
+        info.name
+        for info in pkgutil.walk_packages(identitystore.__path__, "identitystore.")
+        if info.name != "identitystore.__main__"
+    ]
+    for name in names:
+        module = importlib.import_module(name)
+        tests = finder.find(module)
+        for attr, value in vars(module).items():
+            if inspect.isclass(value) and value.__module__ == name:  # with all its methods
+                tests += finder.find(value, f"{name}.{attr}", module=False, globs=vars(module))
+        found |= {test.name: test for test in tests if test.examples}
+    return found
+
+
+DOCSTRING_EXAMPLES = _docstring_examples()
+
+
+def test_the_package_has_docstring_examples() -> None:
+    assert {"identitystore.IdentityStore", "identitystore.passwords"} <= set(DOCSTRING_EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(DOCSTRING_EXAMPLES))
+def test_docstring_examples(name: str) -> None:
+    test = DOCSTRING_EXAMPLES[name]
+    test.globs = dict(test.globs)  # a fresh namespace per run
+    output: list[str] = []
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    result = runner.run(test, out=output.append, clear_globs=True)
+    assert result.failed == 0, "".join(output)
+
+
+# -- the README's Python ---------------------------------------------------------------------------
+
+README_BLOCKS = re.findall(r"^```python\n(.*?)^```", _read(ROOT / "README.md"), re.M | re.S)
+
+
+def test_readme_python_blocks_run_in_order(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    identity_store: IdentityStore,
+    identity_outbox: Outbox,
+    identity_clock: ManualClock,
+) -> None:
+    """The blocks run one after the other in one namespace, in a fresh directory (the store file
+    is ``users.db`` there); a block that defines a test is called with the plugin's fixtures."""
+    assert len(README_BLOCKS) >= 3
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    for block in README_BLOCKS:
+        before = set(namespace)
+        exec(compile(block, "README.md", "exec"), namespace)
+        for name in sorted(set(namespace) - before):
+            if name.startswith("test_"):
+                test: Callable[..., None] = namespace[name]
+                test(identity_store, identity_outbox, identity_clock)
+    printed = capsys.readouterr().out
+    assert "'statusCode': 409" in printed  # the duplicate the first block provokes
+    assert "user_metadata" in namespace["page"].users[0].to_dict()

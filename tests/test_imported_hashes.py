@@ -314,7 +314,7 @@ def test_a_failed_sign_in_with_an_imported_hash_is_an_ordinary_wrong_password(
 PASSWORD_ENCODINGS = ["ascii", "utf8", "utf16le", "ucs2", "latin1", "binary"]
 DIGESTS = ["md4", "md5", "ripemd160", "sha1", "sha224", "sha256", "sha384", "sha512", "whirlpool"]
 passwords = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
     min_size=1,
     max_size=24,
 )
@@ -637,7 +637,7 @@ R = "custom_password_hash"
 
 def cph(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """``base`` with top-level keys changed; a value of None removes the key."""
-    changed = json.loads(json.dumps(base))
+    changed: dict[str, Any] = json.loads(json.dumps(base))
     for key, value in changes.items():
         if value is None:
             changed.pop(key, None)
@@ -646,7 +646,7 @@ def cph(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return changed
 
 
-def hashed(algorithm: str, value: str, **hash_fields: Any) -> dict[str, Any]:
+def hashed(algorithm: str, value: object, **hash_fields: Any) -> dict[str, Any]:
     return {"algorithm": algorithm, "hash": {"value": value, **hash_fields}}
 
 

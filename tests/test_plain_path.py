@@ -16,24 +16,25 @@ from hypothesis import strategies as st
 
 from identitystore import IdentityStore, IdentityStoreError, PasswordHasher
 from identitystore._validation import (
+    CreateUserInput,
     check_create_body,
     plain_create_input,
     validate_for_connection,
 )
 from identitystore.strategies import InvalidBody
 
-from .strategies import (
+from .fuzz_bodies import (
     CONNECTIONS,
     KINDS,
+    PROVIDERS,
     STRICT,
-    STRICT_OPTIONS,
+    add_connections,
     chaos_bodies,
     invalid_cases,
     valid_bodies,
 )
 
-STORE = IdentityStore(":memory:", hasher=PasswordHasher.fast_for_tests())
-STORE.create_connection(STRICT, strategy="auth0", options=STRICT_OPTIONS)
+STORE = add_connections(IdentityStore(":memory:", hasher=PasswordHasher.fast_for_tests()))
 STORE.create_connection(
     "Real-Phones",
     strategy="auth0",
@@ -44,18 +45,19 @@ NAMES = [*CONNECTIONS.values(), "Real-Phones"]
 
 def full_path(body: dict[str, Any], name: str) -> Any:
     """The full path's input for ``body`` on connection ``name``, or the error it raises."""
-    conn, strategy = STORE._connection_and_strategy(name)
+    connection, strategy = STORE._connection_and_strategy(name)
     try:
         check_create_body(body)
-        return validate_for_connection(body, strategy, conn.options)
+        return validate_for_connection(body, strategy, connection.options)
     except IdentityStoreError as exc:
         return exc
 
 
 def check_agreement(body: dict[str, Any], name: str) -> bool:
-    conn, strategy = STORE._connection_and_strategy(name)
+    connection, strategy = STORE._connection_and_strategy(name)
+    quick: CreateUserInput | IdentityStoreError | None
     try:
-        quick = plain_create_input(body, strategy, conn.options)
+        quick = plain_create_input(body, strategy, connection.options)
     except IdentityStoreError as exc:  # the username rules run on the short path too
         quick = exc
     if quick is None:
@@ -94,7 +96,7 @@ def ascii_bodies(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
         body["email"] = draw(
             st.from_regex(r"[a-zA-Z0-9._+-]{1,66}@[a-z0-9-]{1,64}\.[a-z]{2,3}", fullmatch=True)
         )
-    if kind in ("database", "strict"):
+    if PROVIDERS[kind] == "auth0":
         body["password"] = draw(st.text(ASCII, min_size=1, max_size=12))
     if kind == "strict":
         body["username"] = draw(st.from_regex(r"[a-z0-9_.]{1,15}", fullmatch=True))
@@ -136,11 +138,11 @@ def test_the_short_path_agrees_with_the_full_path(pair: tuple[str, dict[str, Any
 def test_a_refused_body_is_never_accepted_by_the_short_path(case: InvalidBody) -> None:
     assume(isinstance(case.connection, str) and case.connection in NAMES and not case.setup)
     body = {**case.body, "connection": case.connection}
-    conn, strategy = STORE._connection_and_strategy(case.connection)
+    connection, strategy = STORE._connection_and_strategy(case.connection)
     full = full_path(body, case.connection)
     assume(isinstance(full, IdentityStoreError))  # not one refused later (policy, uniqueness)
     try:
-        quick: Any = plain_create_input(body, strategy, conn.options)
+        quick: Any = plain_create_input(body, strategy, connection.options)
     except IdentityStoreError as exc:
         quick = exc
     if quick is not None:

@@ -1,5 +1,5 @@
 """Property tests of ``create_user`` against CREATE-USER.md, with ``identitystore.strategies`` (and
-the project's own fuzzers in ``tests/strategies.py``). One violation per body, for many kinds of
+the project's own fuzzers in ``tests/fuzz_bodies.py``). One violation per body, for many kinds of
 connections, is ``tests/test_strategies.py``.
 
 Stores are made inside each example (function-scoped fixtures are not reset between Hypothesis
@@ -27,13 +27,12 @@ from identitystore.errors import MESSAGE_MAX_LENGTH, PayloadValidationError
 from identitystore.limits import FIELD_DESCRIPTIONS
 from identitystore.strategies import payload_error
 
-from .strategies import (
+from .fuzz_bodies import (
     CONNECTIONS,
     KINDS,
     PROVIDERS,
-    STRICT,
-    STRICT_OPTIONS,
     Case,
+    add_connections,
     chaos_bodies,
     multi_violation_cases,
     valid_bodies,
@@ -45,10 +44,10 @@ AVATARS = "https://cdn.auth0.com/avatars/"
 
 
 def new_store(path: str | Path = ":memory:", *, fresh: bool = True) -> IdentityStore:
-    """A store with the default connections plus ``STRICT``."""
+    """A store with the default connections plus ``EXTRA_CONNECTIONS``."""
     store = IdentityStore(path, hasher=FAST)
     if fresh:
-        store.create_connection(STRICT, strategy="auth0", options=STRICT_OPTIONS)
+        add_connections(store)
     return store
 
 

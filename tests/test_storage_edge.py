@@ -2,7 +2,7 @@
 
 Deep nesting, huge strings, NUL characters, lone surrogates, SQL and JSON-path fragments in values,
 metadata keys and ``list_users`` queries. After each case the storage is checked whole
-(``tests/proof.py``): SQLite's integrity check, counts, unique keys, events.
+(``tests/soundness.py``): SQLite's integrity check, counts, unique keys, events.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from identitystore import IdentityStore, PasswordHasher, errors, limits
 from identitystore._query import MAX_TERMS
 from identitystore.strategies import JSON_SCALARS, METADATA_KEYS, TEXT_CHARS
 
-from .proof import assert_consistent, canonical
+from .soundness import assert_consistent, canonical
 
 DB = "Username-Password-Authentication"
 NAMED = "Named-Members"  # requires_username

@@ -34,7 +34,7 @@ import pytest
 
 from identitystore import IdentityStore, PasswordHasher, errors
 
-from .proof import assert_consistent
+from .soundness import assert_consistent
 
 DB = "Username-Password-Authentication"
 PASSWORD = "Correct-Horse-9"

@@ -11,15 +11,23 @@ from typing import Any
 
 import phonenumbers
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from identitystore import Connection, IdentityStore, IdentityStoreError, PasswordPolicy, User
+from identitystore import (
+    Connection,
+    IdentityStore,
+    IdentityStoreError,
+    PasswordPolicy,
+    User,
+    errors,
+)
 from identitystore import strategies as ist
 from identitystore.limits import METADATA_MAX_BYTES
 
 from .conftest import FAST
+from .fuzz_bodies import COMMON, COMMON_OPTIONS
 
 #: Connections with unusual options, created in every store of this module.
 EXTRA: dict[str, tuple[str, dict[str, Any]]] = {
@@ -62,6 +70,8 @@ EXTRA: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "Sms-Real": ("sms", {"phone_number_validation": "valid"}),
+    # a common word passes every rule but the dictionary: dictionary-password's easy case
+    COMMON: ("auth0", COMMON_OPTIONS),
 }
 DEFAULTS = ("Username-Password-Authentication", "email", "sms")
 NAMES = (*DEFAULTS, *EXTRA)
@@ -244,3 +254,74 @@ def test_users_are_persisted(data: st.DataObject) -> None:
         assert store.backend.count_users() == len(drawn)
         for user in drawn:
             assert store.get_user(user.user_id) == user
+
+
+# -- the dictionary, where a common word passes every other rule -----------------------------------
+
+#: Connections whose strength rules thousands of common words pass (a 10k-list word or a custom
+#: one is refused for being common, nothing else), with and without the personal-info rule.
+COMMON_WORD_OPTIONS: dict[str, dict[str, Any]] = {
+    "low": {"passwordPolicy": "low", "password_dictionary": {"enable": True}},
+    "good-personal": {
+        "passwordPolicy": "good",
+        "password_dictionary": {"enable": True, "dictionary": ["Correct-Horse-9"]},
+        "password_no_personal_info": {"enable": True},
+    },
+    "flexible": {
+        "password_options": {
+            "complexity": {"min_length": 8, "character_types": ["lowercase", "number"]},
+            "dictionary": {"active": True, "custom": ["acme2026"]},
+        }
+    },
+}
+COMMON_BODY = {
+    "statusCode": 400,
+    "error": "Bad Request",
+    "message": "PasswordDictionaryError: Password is too common",
+}
+
+
+@pytest.mark.parametrize("options", COMMON_WORD_OPTIONS.values(), ids=list(COMMON_WORD_OPTIONS))
+@given(data=st.data())
+def test_invalid_passwords_from_the_dictionary_break_the_dictionary_only(
+    options: dict[str, Any], data: st.DataObject
+) -> None:
+    """``passwords(valid=False)``'s common words pass the strength rules, so a connection refuses
+    them with ``PasswordDictionaryError`` (not a strength error that hides the dictionary)."""
+    policy = PasswordPolicy.from_options(options)
+    password = data.draw(ist.passwords(policy, valid=False), label="password")
+    broken = [rule.code for rule in policy.missing(password)]
+    assert broken
+    if "dictionary" not in broken:
+        return
+    assert broken == ["dictionary"]
+    with IdentityStore(":memory:", hasher=FAST) as store:
+        store.create_connection("Common", strategy="auth0", options=options)
+        with pytest.raises(errors.PasswordDictionaryError) as caught:
+            store.create_user("Common", email="x@example.com", password=password)
+        assert caught.value.to_dict() == COMMON_BODY
+        assert store.backend.count_users() == 0
+
+
+@pytest.mark.parametrize("options", COMMON_WORD_OPTIONS.values(), ids=list(COMMON_WORD_OPTIONS))
+def test_dictionary_family_is_drawn_and_refused_as_common(options: dict[str, Any]) -> None:
+    """Among every family, ``dictionary-password`` comes up within 300 examples (1 in ~18 each)
+    and its body is refused with exactly ``PasswordDictionaryError``'s body, writing nothing."""
+    every_family = ist.invalid_create_user_bodies(options, strategy="auth0")
+    case = find(
+        every_family,
+        lambda c: c.violation == "dictionary-password",
+        settings=settings(max_examples=300, phases=[Phase.generate], database=None),
+    )
+    assert (case.error, case.status_code, case.error_code) == (
+        errors.PasswordDictionaryError,
+        400,
+        None,
+    )
+    assert case.message == COMMON_BODY["message"]
+    with IdentityStore(":memory:", hasher=FAST) as store:
+        store.create_connection("Common", strategy="auth0", options=options)
+        with pytest.raises(errors.PasswordDictionaryError) as caught:
+            store.create_user("Common", **case.body)
+        assert caught.value.to_dict() == COMMON_BODY
+        assert store.backend.count_users() == 0

@@ -69,28 +69,30 @@ def _is_real(number: str, region: str | None) -> bool:
     return region is None or pn.region_code_for_number(parsed) == region
 
 
+@cache  # one strategy object per region: Hypothesis caches what it learns of it
 def _real_phones(region: str | None) -> Strategy[str]:
     regions = (
         st.just(region)
         if region is not None
         else st.sampled_from(sorted(_phonenumbers().SUPPORTED_REGIONS))
     )
+    return _real_numbers(regions)
 
-    @st.composite
-    def numbers(draw: st.DrawFn) -> str:
-        where = draw(regions)
-        examples = _examples(where)
-        assume(examples)
-        example = draw(st.sampled_from(examples))
-        keep = len(example) - draw(st.integers(0, 3))
-        size = len(example) - keep
-        number = example[:keep] + draw(
-            st.text(st.sampled_from(string.digits), min_size=size, max_size=size)
-        )
-        assume(_is_real(number, where))
-        return number
 
-    return numbers()
+@st.composite
+def _real_numbers(draw: st.DrawFn, regions: Strategy[str]) -> str:
+    """An example number of a drawn region with up to 3 last digits changed, still valid."""
+    where = draw(regions)
+    examples = _examples(where)
+    assume(examples)
+    example = draw(st.sampled_from(examples))
+    keep = len(example) - draw(st.integers(0, 3))
+    size = len(example) - keep
+    number = example[:keep] + draw(
+        st.text(st.sampled_from(string.digits), min_size=size, max_size=size)
+    )
+    assume(_is_real(number, where))
+    return number
 
 
 def phone_numbers(*, region: str | None = None, real: bool = False) -> Strategy[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from hypothesis import assume
@@ -120,9 +121,13 @@ def _valid_passwords(
     return password
 
 
+def weak_passwords(policy: PasswordPolicy) -> Strategy[str]:
+    """Non-empty passwords that break one of the policy's strength rules, and are not common."""
+    return _strength_breakers(policy).filter(lambda password: not in_dictionary(policy, password))
+
+
 @st.composite
-def weak_passwords(draw: st.DrawFn, policy: PasswordPolicy) -> str:
-    """Non-empty passwords that break one of the policy's strength rules."""
+def _strength_breakers(draw: st.DrawFn, policy: PasswordPolicy) -> str:
     rule = draw(st.sampled_from(breakable_rules(policy)))
     strong = draw(_valid_passwords(policy, None))
     code = rule.code
@@ -173,9 +178,11 @@ def passwords(
 
     Valid passwords are often exactly at the boundaries: the minimum length in UTF-16 units (an
     emoji counts two), exactly 72 UTF-8 bytes, and over 72 bytes when the policy truncates.
-    Invalid ones break one rule: too short or empty, missing character types, a run of
-    identical or sequential characters, over 72 bytes (``max_length_exceeded: error``), a common
-    or custom-listed word, or (with ``profile``) the user's own data.
+    Invalid ones break one rule: a strength rule (too short or empty, missing character types, a
+    run of identical or sequential characters, over 72 bytes with ``max_length_exceeded:
+    error``) with a word that is not common; the dictionary, with a common or custom-listed word
+    that passes the strength rules (when one does, so that the dictionary is what refuses it);
+    or, with ``profile``, the personal-info rule (the user's own data).
 
     Args:
         policy: e.g. ``PasswordPolicy.from_options(connection.options)``.
@@ -189,15 +196,25 @@ def passwords(
     if breakable_rules(policy):
         options.append(weak_passwords(policy))
     if find_rule(policy, "dictionary"):
-        words = sorted(common_passwords() | custom_words(policy))
-        options.append(st.sampled_from(words).map(_case_of))
+        # common words the strength rules let through, so that the dictionary is what refuses
+        # them (all of them, strength errors first, when none gets through)
+        words = dictionary_words(policy) or sorted(common_passwords() | custom_words(policy))
+        options.append(st.sampled_from(words))
     if find_rule(policy, "personalInfo") and profile and personal_values(profile):
         options.append(personal_passwords(policy, profile, strong=False))
     return st.one_of(options)
 
 
-def _case_of(word: str) -> str:
-    return word.upper() if len(word) % 2 else word
+@cache
+def dictionary_words(policy: PasswordPolicy) -> tuple[str, ...]:
+    """Dictionary words, in some ASCII case, that pass every strength rule of ``policy``."""
+    found = []
+    for word in sorted(common_passwords() | custom_words(policy)):
+        for variant in (word, word.capitalize(), word.swapcase(), word.upper()):
+            if strong_enough(policy, variant):
+                found.append(variant)
+                break
+    return tuple(found)
 
 
 @st.composite

@@ -6,14 +6,13 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
-from functools import cache
 from typing import Any, Final
 
 from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from .. import Connection, PasswordPolicy, errors
+from .. import Connection, errors
 from ..limits import (
     APP_METADATA_RESERVED_KEYS,
     CREATE_USER_FIELDS,
@@ -41,13 +40,16 @@ from ._oracles import (
     Strategy,
     accepted,
     ascii_case_variant,
-    common_passwords,
-    custom_words,
     find_rule,
     payload_error,
-    strong_enough,
 )
-from ._passwords import breakable_rules, passwords, personal_passwords, weak_passwords
+from ._passwords import (
+    breakable_rules,
+    dictionary_words,
+    passwords,
+    personal_passwords,
+    weak_passwords,
+)
 from ._schema import (
     MAX_LENGTH,
     MIN_ONE_ALL,
@@ -105,20 +107,28 @@ def _invalid(
     )
 
 
+@st.composite
+def _field_cases(
+    draw: st.DrawFn,
+    target: Target,
+    violation: str,
+    breakers: Callable[[str], Strategy[tuple[Any, str]]],
+    props: tuple[str, ...],
+) -> InvalidBody:
+    body = draw(bodies_for(target))
+    prop = draw(st.sampled_from(props))
+    value, sentence = draw(breakers(prop))
+    if prop == "connection":
+        case = _invalid(target, violation, "connection", body, sentence)
+        return replace(case, connection=value)
+    return _invalid(target, violation, prop, {**body, prop: value}, sentence)
+
+
 def _field_family(
     violation: str, breakers: Callable[[str], Strategy[tuple[Any, str]]], props: tuple[str, ...]
 ) -> Callable[[Target], Strategy[InvalidBody]]:
-    @st.composite
-    def cases(draw: st.DrawFn, target: Target) -> InvalidBody:
-        body = draw(bodies_for(target))
-        prop = draw(st.sampled_from(props))
-        value, sentence = draw(breakers(prop))
-        if prop == "connection":
-            case = _invalid(target, violation, "connection", body, sentence)
-            return replace(case, connection=value)
-        return _invalid(target, violation, prop, {**body, prop: value}, sentence)
-
-    return cases
+    """A family breaking one of ``props`` (the composite is made once: making one is slow)."""
+    return lambda target: _field_cases(target, violation, breakers, props)
 
 
 @st.composite
@@ -328,23 +338,11 @@ def _weak_password_cases(draw: st.DrawFn, target: Target) -> InvalidBody:
     )
 
 
-@cache
-def _dictionary_candidates(policy: PasswordPolicy) -> tuple[str, ...]:
-    """Dictionary words, in some ASCII case, that pass every strength rule of ``policy``."""
-    found = []
-    for word in sorted(common_passwords() | custom_words(policy)):
-        for variant in (word, word.capitalize(), word.swapcase(), word.upper()):
-            if strong_enough(policy, variant):
-                found.append(variant)
-                break
-    return tuple(found)
-
-
 @st.composite
 def _dictionary_cases(draw: st.DrawFn, target: Target) -> InvalidBody:
     """A common (10k list) or custom-listed password that passes the strength rules."""
     body = draw(bodies_for(target))
-    password = draw(st.sampled_from(_dictionary_candidates(target.policy)))
+    password = draw(st.sampled_from(dictionary_words(target.policy)))
     return _refusal(
         target,
         "dictionary-password",
@@ -450,7 +448,7 @@ def _families(target: Target) -> dict[str, Strategy[InvalidBody]]:
     if target.strategy == "auth0":
         if breakable_rules(policy):
             found["weak-password"] = _weak_password_cases
-        if find_rule(policy, "dictionary") and _dictionary_candidates(policy):
+        if find_rule(policy, "dictionary") and dictionary_words(policy):
             found["dictionary-password"] = _dictionary_cases
         if find_rule(policy, "personalInfo"):
             found["personal-info-password"] = _personal_info_cases

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from identitystore import IdentityStore, IdentityStoreError, errors
+from identitystore import IdentityStore, errors
+
+from .fixtures import members_connection as members_connection
 
 DB = "Username-Password-Authentication"
 GOOD_PASSWORD = "I have a password and its a secret"  # Auth0's own recorded example (S18)
@@ -23,12 +25,6 @@ def gravatar(email: str, initials: str) -> str:
         f"https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d="
         f"https%3A%2F%2Fcdn.auth0.com%2Favatars%2F{initials}.png"
     )
-
-
-@pytest.fixture
-def members(store: IdentityStore) -> str:
-    store.create_connection("Members", strategy="auth0", options={"requires_username": True})
-    return "Members"
 
 
 def without_ids(body: dict[str, Any]) -> dict[str, Any]:
@@ -271,88 +267,6 @@ def test_missing_connection_is_a_schema_error(store: IdentityStore) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("connection", "fields", "error", "message"),
-    [
-        pytest.param(
-            "nope",
-            {},
-            errors.UnknownConnectionError,
-            "The connection does not exist.",
-            id="unknown",
-        ),
-        pytest.param(
-            DB,
-            {"password": GOOD_PASSWORD},
-            errors.PayloadValidationError,
-            "Payload validation error: 'Missing required property: email'.",
-            id="db-needs-email",
-        ),
-        pytest.param(
-            DB,
-            {"email": "a@example.com"},
-            errors.PayloadValidationError,
-            "Payload validation error: 'Missing required property: password'.",
-            id="db-needs-password",
-        ),
-        pytest.param(
-            DB,
-            {"email": "a@example.com", "password": GOOD_PASSWORD, "username": "abc"},
-            errors.UsernameNotAllowedError,
-            "Cannot set username for connection without requires_username.",
-            id="db-username-not-allowed",
-        ),
-        pytest.param(
-            DB,
-            {"email": "a@example.com", "password": GOOD_PASSWORD, "phone_number": "+15551234567"},
-            errors.FieldNotAllowedError,
-            '"phone_number" is not allowed',
-            id="db-phone-not-allowed",
-        ),
-        pytest.param(
-            "email",
-            {"email": "a@example.com", "password": GOOD_PASSWORD},
-            errors.FieldNotAllowedError,
-            '"password" is not allowed',
-            id="email-no-password",
-        ),
-        pytest.param(
-            "sms",
-            {"phone_verified": True},
-            errors.PayloadValidationError,
-            "Payload validation error: 'Missing required property: phone_number'.",
-            id="sms-needs-phone",
-        ),
-        pytest.param(
-            "sms",
-            {"phone_number": "+15551234567", "email": "a@example.com"},
-            errors.FieldNotAllowedError,
-            '"email" is not allowed',
-            id="sms-no-email",
-        ),
-        pytest.param(
-            DB,
-            {"email": "a@example.com", "password": "short"},
-            errors.PasswordStrengthError,
-            "PasswordStrengthError: Password is too weak",
-            id="weak-password",
-        ),
-    ],
-)
-def test_connection_rules(
-    store: IdentityStore,
-    connection: str,
-    fields: dict[str, Any],
-    error: type[IdentityStoreError],
-    message: str,
-) -> None:
-    with pytest.raises(error) as caught:
-        store.create_user(connection, **fields)
-    assert caught.value.message == message
-    assert caught.value.status_code == 400
-    assert store.backend.count_users() == 0
-
-
 def test_weak_password_body_has_no_error_code(store: IdentityStore) -> None:
     with pytest.raises(errors.PasswordStrengthError) as caught:
         store.create_user(DB, email="a@example.com", password="password")
@@ -384,17 +298,6 @@ def test_username_symbols_and_case(store: IdentityStore, members: str) -> None:
         members, email="a@example.com", password=GOOD_PASSWORD, username="J.D-o_e+~'!#$^`@"[:15]
     )
     assert user.username == "j.d-o_e+~'!#$^`"
-
-
-def test_username_length_from_connection(store: IdentityStore) -> None:
-    store.create_connection(
-        "Long",
-        strategy="auth0",
-        options={"requires_username": True, "validation": {"username": {"min": 3, "max": 40}}},
-    )
-    assert store.create_user("Long", email="a@x.io", password=GOOD_PASSWORD, username="a" * 40)
-    with pytest.raises(errors.InvalidUsernameError, match="at least 3"):
-        store.create_user("Long", email="b@x.io", password=GOOD_PASSWORD, username="ab")
 
 
 # -- uniqueness ----------------------------------------------------------------------------------
@@ -507,62 +410,7 @@ def test_metadata_round_trips_exactly(store: IdentityStore) -> None:
     assert store.get_user(user.user_id).user_metadata == metadata
 
 
-# -- persistence ---------------------------------------------------------------------------------
-
-
-def test_users_and_connections_survive_reopening(tmp_path: Any) -> None:
-    from identitystore import PasswordHasher
-
-    path = tmp_path / "users.db"
-    with IdentityStore(path, hasher=PasswordHasher.fast_for_tests()) as first:
-        first.create_connection("Members", strategy="auth0", options={"passwordPolicy": "low"})
-        user = first.create_user("Members", email="a@example.com", password="secret")
-    with IdentityStore(path, hasher=PasswordHasher.fast_for_tests()) as second:
-        assert second.get_user(user.user_id) == user
-        assert second.get_connection("Members").options == {"passwordPolicy": "low"}
-        assert [c.name for c in second.list_connections()] == [
-            DB,
-            "email",
-            "sms",
-            "Members",
-        ]
-
-
-def test_password_is_hashed_never_stored_in_clear(file_store: IdentityStore, tmp_path: Any) -> None:
-    password = "Clear-Text-Canary-123"
-    user = file_store.create_user(DB, email="a@example.com", password=password)
-    file_store.close()
-    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
-    assert password.encode() not in raw
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "users.db") as conn:
-        (hashed,) = conn.execute(
-            "SELECT password_hash FROM users WHERE user_id = ?", (user.user_id,)
-        ).fetchone()
-    assert hashed.startswith("$2b$04$")
-    import bcrypt
-
-    assert bcrypt.checkpw(password.encode(), hashed.encode())
-
-
-def test_default_connections(store: IdentityStore) -> None:
-    assert [(c.name, c.strategy, dict(c.options)) for c in store.list_connections()] == [
-        (DB, "auth0", {"passwordPolicy": "good"}),
-        ("email", "email", {}),
-        ("sms", "sms", {}),
-    ]
-
-
-def test_unknown_user_is_404(store: IdentityStore) -> None:
-    with pytest.raises(errors.UserNotFoundError) as caught:
-        store.get_user("auth0|nope")
-    assert caught.value.to_dict() == {
-        "statusCode": 404,
-        "error": "Not Found",
-        "message": "The user does not exist.",
-        "errorCode": "inexistent_user",
-    }
+# -- object ids across a fork --------------------------------------------------------------------
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

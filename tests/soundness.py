@@ -1,4 +1,5 @@
-"""Checks shared by the proof tests (concurrency, crashes, bad input, full disks): is it sound?"""
+"""Soundness checks shared by the proof tests (concurrency, crashes, bad input, full disks): the
+file passes SQLite's checks, every count agrees, unique keys are unique, events are there."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def assert_consistent(store: IdentityStore, path: str | Path | None = None) -> l
     by_connection = Counter(u.connection for u in users)
     for connection, n in by_connection.items():
         assert store.list_users(connection=connection, include_totals=True).total == n
-    keys = Counter(u.user_id.lower() for u in users)
+    keys: Counter[str | tuple[str, str, str]] = Counter(u.user_id.lower() for u in users)
     for key in ("email", "username", "phone_number"):
         keys.update(
             (u.connection, key, getattr(u, key).lower())

@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from identitystore import Connection
+from identitystore import Connection, IdentityStore
 from identitystore.limits import CREATE_USER_FIELDS
 from identitystore.strategies import (
     JSON_SCALARS,
@@ -30,12 +30,15 @@ from identitystore.strategies import (
 )
 
 __all__ = [
+    "COMMON",
     "CONNECTIONS",
+    "EXTRA_CONNECTIONS",
     "KINDS",
     "PROVIDERS",
     "STRICT",
     "STRICT_OPTIONS",
     "Case",
+    "add_connections",
     "chaos_bodies",
     "invalid_cases",
     "multi_violation_cases",
@@ -51,13 +54,32 @@ STRICT_OPTIONS: dict[str, Any] = {
     "password_dictionary": {"enable": True, "dictionary": ["Correct-Horse-9", "Tr0ub4dor&3x"]},
     "password_no_personal_info": {"enable": True},
 }
-KINDS = ("database", "strict", "email", "sms")
-CONNECTIONS = {"database": DB, "strict": STRICT, "email": "email", "sms": "sms"}
-PROVIDERS = {"database": "auth0", "strict": "auth0", "email": "email", "sms": "sms"}
+#: A database connection whose other rules thousands of common words pass, so that the dictionary
+#: (and the personal-info rule) is what refuses them.
+COMMON = "Common-Words"
+COMMON_OPTIONS: dict[str, Any] = {
+    "passwordPolicy": "low",
+    "password_dictionary": {"enable": True},
+    "password_no_personal_info": {"enable": True},
+}
+#: The connections the stores of the fuzz tests add to the default ones: name -> options.
+EXTRA_CONNECTIONS = {STRICT: STRICT_OPTIONS, COMMON: COMMON_OPTIONS}
+KINDS = ("database", "strict", "common", "email", "sms")
+CONNECTIONS = {"database": DB, "strict": STRICT, "common": COMMON, "email": "email", "sms": "sms"}
+PROVIDERS = {"database": "auth0", "strict": "auth0", "common": "auth0", "email": "email"}
+PROVIDERS["sms"] = "sms"
 _TARGETS: dict[str, Connection | str] = {
     **CONNECTIONS,
     "strict": Connection(id="con_strict", name=STRICT, strategy="auth0", options=STRICT_OPTIONS),
+    "common": Connection(id="con_common", name=COMMON, strategy="auth0", options=COMMON_OPTIONS),
 }
+
+
+def add_connections(store: IdentityStore) -> IdentityStore:
+    """``store`` with ``EXTRA_CONNECTIONS`` created in it."""
+    for name, options in EXTRA_CONNECTIONS.items():
+        store.create_connection(name, strategy="auth0", options=options)
+    return store
 
 
 def valid_bodies(kind: str) -> st.SearchStrategy[dict[str, Any]]:
