@@ -1,0 +1,259 @@
+"""``Emulator``: the ASGI application served by uvicorn from a background thread."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+
+import uvicorn
+
+from identitystore import IdentityStore, Message
+
+from ._app import EmulatorApp, create_app
+from ._tls import make_tls_files
+
+__all__ = ["Emulator"]
+
+#: Seconds ``start()`` waits for the server to accept connections.
+START_TIMEOUT = 30.0
+#: Seconds ``stop()`` lets in-flight requests finish.
+GRACEFUL_SHUTDOWN = 10.0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class Emulator:
+    """Auth0's Management API over HTTP(S) on this machine, backed by an ``IdentityStore``.
+
+    The socket is bound when the emulator is made (``port=0`` picks a free port), so ``url`` and
+    ``domain`` are known before ``start()``. Use it as a context manager, or call ``start()`` and
+    ``stop()``.
+
+    Examples:
+        >>> with Emulator() as emu:  # doctest: +SKIP
+        ...     client = ManagementClient(domain=emu.domain, client_id=emu.client_id,
+        ...                               client_secret=emu.client_secret)
+
+    Args:
+        store: the store to serve (it stays open after ``stop()``); default a fresh in-memory
+            store whose ``tenant_domain`` is ``domain`` and whose clock the controls can move
+            (closed by ``stop()``).
+        host: the address to listen on.
+        port: the port; 0 for any free one.
+        tls: serve HTTPS with a certificate signed by a CA made for this emulator (``ca_file``).
+        domain: the tenant domain in tokens; default ``host:port``.
+        client_id, client_secret: the default client (see ``create_app``).
+        rate_limit: requests per client per second before a 429; default no limit.
+
+    Attributes:
+        url: where it listens, e.g. ``http://127.0.0.1:54321``.
+        domain: what an SDK takes as ``domain``, e.g. ``127.0.0.1:54321``.
+        ca_file: with ``tls``, a PEM file for clients to trust; else None.
+        app: the ASGI application.
+    """
+
+    def __init__(
+        self,
+        store: IdentityStore | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: bool = False,  # noqa: FBT001, FBT002 - the issue's signature
+        *,
+        domain: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        rate_limit: int | None = None,
+    ) -> None:
+        self._socket = _bind(host, port)
+        self._tmp: Path | None = None
+        try:
+            bound_port = self._socket.getsockname()[1]
+            netloc = f"[{host}]:{bound_port}" if ":" in host else f"{host}:{bound_port}"
+            self.domain = domain if domain is not None else netloc
+            self.url = f"{'https' if tls else 'http'}://{netloc}"
+            self._owns_store = store is None
+            self.app: EmulatorApp = create_app(
+                store,
+                domain=self.domain,
+                client_id=client_id,
+                client_secret=client_secret,
+                rate_limit=rate_limit,
+            )
+            self.ca_file: str | None = None
+            self._cert: tuple[str, str] | None = None
+            if tls:
+                self._tmp = Path(tempfile.mkdtemp(prefix="identitystore-emulator-"))
+                hosts = [host, "localhost", "127.0.0.1", "::1", self.domain.rsplit(":", 1)[0]]
+                files = make_tls_files(hosts, self._tmp)
+                self.ca_file = str(files.ca_file)
+                self._cert = (str(files.cert_file), str(files.key_file))
+        except BaseException:
+            self._release()
+            raise
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._stopped = False
+
+    def __repr__(self) -> str:
+        return f"Emulator({self.url!r})"
+
+    # -- what it serves -----------------------------------------------------------------------
+
+    @property
+    def store(self) -> IdentityStore:
+        """The store behind it: what the HTTP side did is visible here, and back."""
+        return self.app.store
+
+    @property
+    def client_id(self) -> str:
+        """A machine-to-machine client granted every Management API scope the emulator serves."""
+        return self.app.client_id
+
+    @property
+    def client_secret(self) -> str:
+        """That client's secret."""
+        return self.app.client_secret
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Serve from a background thread; returns once connections are accepted.
+
+        Raises:
+            RuntimeError: already started or stopped, or the server failed to start.
+        """
+        if self._server is not None or self._stopped:
+            raise RuntimeError("an Emulator starts once")
+        config = uvicorn.Config(
+            self.app,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(GRACEFUL_SHUTDOWN),
+            ssl_certfile=self._cert[0] if self._cert else None,
+            ssl_keyfile=self._cert[1] if self._cert else None,
+        )
+        self._server = server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._serve, name=f"identitystore-emulator {self.url}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the emulator did not start: {self._error!r}")
+            time.sleep(0.005)
+        return self
+
+    def _serve(self) -> None:
+        assert self._server is not None
+        try:
+            self._server.run(sockets=[self._socket])
+        except BaseException as exc:  # reported by start(); SystemExit on a failed startup
+            self._error = exc
+
+    def stop(self) -> None:
+        """Stop accepting connections, let in-flight requests finish, and release everything
+        (the default store too). Calling it again does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(GRACEFUL_SHUTDOWN + 5)
+        self._release()
+
+    def _release(self) -> None:
+        self._socket.close()
+        if self._owns_store and hasattr(self, "app"):
+            self.app.store.close()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- test controls (the same as the routes under /emulator/v1/) ---------------------------
+
+    @property
+    def outbox(self) -> list[Message]:
+        """Messages the store sent (codes, links), oldest first."""
+        return self.app.emulation.controls.outbox()
+
+    def clear_outbox(self) -> None:
+        """Forget every message sent."""
+        self.app.emulation.controls.clear_outbox()
+
+    def set_clock(self, when: datetime | str) -> datetime:
+        """Set the store's clock (it needs ``set``, as the default store's and ``ManualClock``
+        have); returns the new time."""
+        return self.app.emulation.controls.set_clock(when)
+
+    def advance_clock(
+        self,
+        delta: timedelta | None = None,
+        /,
+        *,
+        days: float = 0,
+        hours: float = 0,
+        minutes: float = 0,
+        seconds: float = 0,
+    ) -> datetime:
+        """Move the store's clock forward; returns the new time."""
+        step = (delta or timedelta()) + timedelta(
+            days=days, hours=hours, minutes=minutes, seconds=seconds
+        )
+        return self.app.emulation.controls.advance_clock(step)
+
+    def reset_users(self) -> int:
+        """Delete every user (connections, clients and the outbox stay); how many."""
+        return self.app.emulation.controls.reset_users()
+
+    def inject_fault(
+        self,
+        method: str,
+        path: str,
+        *,
+        status: int | None = None,
+        delay: float = 0.0,
+        times: int = 1,
+        message: str | None = None,
+    ) -> None:
+        """The next ``times`` requests matching ``method`` (``"*"`` for any) and ``path`` (a glob
+        on the decoded path, e.g. ``"/api/v2/users*"``) wait ``delay`` seconds, then answer
+        ``status`` in Auth0's error envelope if given, else are served as usual."""
+        self.app.emulation.controls.inject_fault(
+            method, path, status=status, delay=delay, times=times, message=message
+        )
+
+    def clear_faults(self) -> None:
+        """Disarm every injected fault."""
+        self.app.emulation.controls.clear_faults()
