@@ -77,7 +77,7 @@ class AsyncIdentityStore:
     ) -> None:
         await self.close()
 
-    # -- the store's methods, in its order (tests/test_async.py checks they match one to one) ---
+    # -- the store's methods, in its order (tests/test_emulator_async_store.py checks them) ---
 
     async def close(self) -> None:
         """Close the store; see ``IdentityStore.close``."""

@@ -11,9 +11,10 @@ import types
 import pytest
 
 import identitystore
-from identitystore import connections, errors, hashing, notify, passwords, storage
+from identitystore import connections, emulator, errors, hashing, notify, passwords, storage
 
 EXPECTED = {
+    "AsyncIdentityStore",
     "Connection",
     "Event",
     "Hasher",
@@ -31,7 +32,16 @@ EXPECTED = {
     "errors",
 }
 #: Public modules reached by their own name; their ``__all__`` is public too.
-PUBLIC_MODULES = (identitystore, connections, errors, hashing, notify, passwords, storage)
+PUBLIC_MODULES = (
+    identitystore,
+    connections,
+    emulator,
+    errors,
+    hashing,
+    notify,
+    passwords,
+    storage,
+)
 #: Imported only where first needed, never by ``import identitystore``.
 HEAVY = (
     "passlib",
@@ -42,6 +52,12 @@ HEAVY = (
     "click",
     "psycopg",
     "psycopg_pool",
+    "starlette",
+    "uvicorn",
+    "jwt",
+    "cryptography",
+    "anyio",
+    "httpx",
 )
 
 

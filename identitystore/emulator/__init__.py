@@ -12,6 +12,7 @@ never loads it.
 """
 
 from ._app import EmulatorApp, create_app
+from ._controls import OffsetClock
 from ._server import Emulator
 
-__all__ = ["Emulator", "EmulatorApp", "create_app"]
+__all__ = ["Emulator", "EmulatorApp", "OffsetClock", "create_app"]

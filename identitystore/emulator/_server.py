@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import tempfile
@@ -24,6 +25,37 @@ __all__ = ["Emulator"]
 START_TIMEOUT = 30.0
 #: Seconds ``stop()`` lets in-flight requests finish.
 GRACEFUL_SHUTDOWN = 10.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, with a drain that does not wait on idle keep-alive connections.
+
+    uvicorn's own shutdown waits for every connection to close; an idle TLS connection whose
+    client never answers the close (an SDK's pooled connection) would hold it for its whole
+    timeout. ``drain`` waits for the requests in flight only, then drops what is left.
+    """
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
+        await super().startup(sockets=sockets)
+
+    async def drain(self, timeout: float) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``timeout`` s), drop idle
+        connections, and tell uvicorn to exit."""
+        for listener in self.servers:
+            listener.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # closes idle ones, the others after their response
+        deadline = time.monotonic() + timeout
+        while self.server_state.tasks and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for connection in list(self.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        self.should_exit = True
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -107,7 +139,7 @@ class Emulator:
         except BaseException:
             self._release()
             raise
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._stopped = False
@@ -151,7 +183,7 @@ class Emulator:
             ssl_certfile=self._cert[0] if self._cert else None,
             ssl_keyfile=self._cert[1] if self._cert else None,
         )
-        self._server = server = uvicorn.Server(config)
+        self._server = server = _Server(config)
         self._thread = threading.Thread(
             target=self._serve, name=f"identitystore-emulator {self.url}", daemon=True
         )
@@ -177,9 +209,18 @@ class Emulator:
         if self._stopped:
             return
         self._stopped = True
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(GRACEFUL_SHUTDOWN + 5)
+        server, thread = self._server, self._thread
+        if server is not None and thread is not None:
+            if server.loop is not None and server.started and thread.is_alive():
+                drained = asyncio.run_coroutine_threadsafe(
+                    server.drain(GRACEFUL_SHUTDOWN), server.loop
+                )
+                try:
+                    drained.result(GRACEFUL_SHUTDOWN + 5)
+                except Exception:  # the loop ended meanwhile: uvicorn exits on its own
+                    drained.cancel()
+            server.should_exit = True
+            thread.join(GRACEFUL_SHUTDOWN + 5)
         self._release()
 
     def _release(self) -> None:
