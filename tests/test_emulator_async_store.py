@@ -1,4 +1,4 @@
-"""``AsyncIdentityStore``: every public method of ``IdentityStore``, as an awaitable, off the loop."""
+"""``AsyncIdentityStore``: each public method of ``IdentityStore`` as an awaitable, off the loop."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ async def token(call: Call) -> Response:
     else:
         client_id = _text(params, "client_id")
         secret = params.get("client_secret", "")
-    call.rate_key = f"client:{client_id}"
+    call.rate_key = f"token:{client_id}"  # the Authentication API has limits of its own
     call.emu.check_rate(call, oauth=True)
     if grant_type != "client_credentials":
         raise OAuthError(
