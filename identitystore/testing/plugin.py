@@ -1,8 +1,9 @@
 """identitystore's pytest plugin: a fake Auth0 user store per test (loaded through ``pytest11``).
 
 Fixtures: ``identity_store``, ``identity_store_factory``, ``identity_outbox``,
-``identity_clock``, and ``identity_emulator`` (needs ``identitystore[emulator]``). Options: the ``identitystore_lenient`` ini setting and the
-``@pytest.mark.identitystore(lenient=[...])`` marker. Tests that use no fixture are untouched:
+``identity_clock``, and ``identity_emulator`` (needs ``identitystore[emulator]``). Options: the
+``identitystore_lenient`` ini setting and the ``@pytest.mark.identitystore(lenient=[...])``
+marker. Tests that use no fixture are untouched:
 this module imports only pytest; identitystore is imported when a fixture is first used.
 """
 
