@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 import time
@@ -398,7 +397,11 @@ def events(
 @click.option(
     "--client-id", help="Make this client exist, with every scope (with --client-secret)."
 )
-@click.option("--client-secret", help="Its secret (prefer $IDENTITYSTORE_CLIENT_SECRET).")
+@click.option(
+    "--client-secret",
+    envvar="IDENTITYSTORE_CLIENT_SECRET",
+    help="Its secret (also $IDENTITYSTORE_CLIENT_SECRET, kept out of the process list).",
+)
 @click.option(
     "--rate-limit",
     type=click.IntRange(min=1),
@@ -423,7 +426,6 @@ def serve(
     and client_secret. Logs go to stderr. SIGINT or SIGTERM stop it after the requests in flight
     (exit 0). Clients, grants and signing keys are kept in the database.
     """
-    client_secret = client_secret or os.environ.get("IDENTITYSTORE_CLIENT_SECRET") or None
     if (client_id is None) != (client_secret is None):
         raise click.UsageError("give --client-id and --client-secret together")
     try:
