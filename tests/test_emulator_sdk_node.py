@@ -31,7 +31,11 @@ const config = JSON.parse(process.argv[2]);
 const client = (id, secret) =>
   new ManagementClient({ domain: config.domain, clientId: id, clientSecret: secret });
 const m = client(config.client_id, config.client_secret);
-const all = async (pager) => { const items = []; for await (const x of pager) items.push(x); return items; };
+const all = async (pager) => {
+  const items = [];
+  for await (const x of pager) items.push(x);
+  return items;
+};
 const state = {};
 const steps = {
   create: async () => (state.user = await m.users.create({
