@@ -24,7 +24,12 @@ from identitystore import IdentityStore, PasswordHasher
 from identitystore.emulator import Emulator, create_app
 from identitystore.errors import IdentityStoreError
 from identitystore.testing.helpers import ManualClock
-from tests.emulator_support import api, management_token, token_response
+from tests.emulator_support import (
+    api,
+    collect_client_sockets,  # noqa: F401 - a fixture
+    management_token,
+    token_response,
+)
 
 DB = "Username-Password-Authentication"
 
@@ -808,6 +813,7 @@ def test_faults_delay_and_can_be_cleared(client: httpx.Client, emu: Emulator) ->
 # -- serving ------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("collect_client_sockets")
 def test_tls_with_the_generated_ca(identity_store: IdentityStore) -> None:
     with Emulator(identity_store, tls=True) as emu:
         assert emu.url.startswith("https://127.0.0.1:")
@@ -837,9 +843,12 @@ def test_a_domain_names_the_issuer(identity_store: IdentityStore) -> None:
         assert claims["iss"] == "https://auth.example.test/"
 
 
-def test_a_restart_on_the_same_database_keeps_clients_keys_and_tokens(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_restart_on_the_same_database_keeps_clients_keys_and_tokens(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     clock = ManualClock()
-    database = tmp_path / "tenant.db"
+    database = tmp_path / "tenant.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
     domain = "tenant.example.test"  # the same tenant on another port: tokens name the domain
     with IdentityStore(database, clock=clock) as store, Emulator(store, domain=domain) as first:
         old_token = management_token(first)

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import gc
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,19 +21,11 @@ from auth0.management.errors import (
 from identitystore import IdentityStore
 from identitystore.emulator import Emulator
 from identitystore.errors import IdentityStoreError
+from tests.emulator_support import collect_client_sockets  # noqa: F401 - a fixture
 
 DB = "Username-Password-Authentication"
 NO_RETRY: Any = {"max_retries": 0}
-
-
-@pytest.fixture(autouse=True)
-def _collect_the_sdks_connections() -> Iterator[None]:
-    """The SDK never closes its httpx client: collect its sockets here, quietly, so that their
-    ResourceWarning does not surface in whichever test runs next."""
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
+pytestmark = pytest.mark.usefixtures("collect_client_sockets")
 
 
 @pytest.fixture
