@@ -17,7 +17,7 @@ from typing import Any
 
 from . import _formats
 from ._formats import _JS_SPACE
-from .errors import PayloadValidationError
+from .errors import PayloadValidationError, echo
 
 __all__ = ["Schema", "has_lone_surrogate", "has_nul", "js_regex", "json_type", "problems"]
 
@@ -134,10 +134,9 @@ def _report(found: list[str], problem: str, path: str, schema: Schema) -> None:
         found.append(PayloadValidationError.format(problem))
         return
     description = schema.get("description")
-    if description is None:
-        found.append(f"Payload validation error: '{problem}' on property {path}.")
-    else:
-        found.append(PayloadValidationError.format(problem, path, description.rstrip(".")))
+    if description is not None:
+        description = description.rstrip(".")
+    found.append(PayloadValidationError.format(problem, path, description))
 
 
 def _walk(value: object, schema: Schema, path: str, found: list[str]) -> None:
@@ -148,7 +147,7 @@ def _walk(value: object, schema: Schema, path: str, found: list[str]) -> None:
         _report(found, f"Expected type {shown} but found type {actual}", path, schema)
         return
     if "enum" in schema and value not in schema["enum"]:
-        _report(found, f"No enum match for: {_js(value)}", path, schema)
+        _report(found, f"No enum match for: {echo(_js(value))}", path, schema)
     if isinstance(value, str):
         _string(value, schema, path, found)
     elif actual in ("integer", "number"):
@@ -172,9 +171,12 @@ def _string(value: str, schema: Schema, path: str, found: list[str]) -> None:
         length = len(value.encode("utf-16-le")) // 2  # JavaScript counts UTF-16 code units
     fmt = schema.get("format")
     if fmt in _FORMATS and not _FORMATS[fmt](value):
-        _report(found, f"Object didn't pass validation for format {fmt}: {value}", path, schema)
+        _report(
+            found, f"Object didn't pass validation for format {fmt}: {echo(value)}", path, schema
+        )
     if "pattern" in schema and not js_regex(schema["pattern"]).search(value):
-        _report(found, f"String does not match pattern {schema['pattern']}: {value}", path, schema)
+        problem = f"String does not match pattern {schema['pattern']}: {echo(value)}"
+        _report(found, problem, path, schema)
     if "maxLength" in schema and length > schema["maxLength"]:
         _report(
             found,
@@ -194,18 +196,23 @@ def _string(value: str, schema: Schema, path: str, found: list[str]) -> None:
 def _number(value: float, schema: Schema, path: str, found: list[str]) -> None:
     if "maximum" in schema and value > schema["maximum"]:
         _report(
-            found, f"Value {_js(value)} is greater than maximum {schema['maximum']}", path, schema
+            found,
+            f"Value {echo(_js(value))} is greater than maximum {schema['maximum']}",
+            path,
+            schema,
         )
     if "minimum" in schema and value < schema["minimum"]:
-        _report(found, f"Value {_js(value)} is less than minimum {schema['minimum']}", path, schema)
+        problem = f"Value {echo(_js(value))} is less than minimum {schema['minimum']}"
+        _report(found, problem, path, schema)
 
 
 def _object(value: Mapping[Any, Any], schema: Schema, path: str, found: list[str]) -> None:
     properties: Mapping[str, Schema] = schema.get("properties", {})
     if schema.get("additionalProperties", True) is False:
-        extra = [str(k) for k in value if k not in properties]
+        extra = [k if isinstance(k, str) else echo(k) for k in value if k not in properties]
         if extra:
-            _report(found, f"Additional properties not allowed: {','.join(extra)}", path, schema)
+            problem = f"Additional properties not allowed: {echo(','.join(extra))}"
+            _report(found, problem, path, schema)
     for name in reversed(schema.get("required", ())):
         if name not in value:
             _report(found, f"Missing required property: {name}", path, schema)

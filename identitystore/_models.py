@@ -20,8 +20,11 @@ __all__ = [
     "Ticket",
     "User",
     "UsersPage",
+    "copy_json",
     "default_picture",
+    "derived_profile",
     "format_timestamp",
+    "new_event",
     "new_object_id",
 ]
 
@@ -85,6 +88,32 @@ def default_picture(name: str, email: str | None) -> str:
         return avatar
     digest = hashlib.md5(email.lower().encode("utf-8"), usedforsecurity=False).hexdigest()
     return f"https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d={fallback}"
+
+
+def derived_profile(
+    *,
+    local_id: str,
+    email: str | None,
+    phone_number: str | None,
+    username: str | None,
+    name: str | None,
+    nickname: str | None,
+    picture: str | None,
+) -> tuple[str, str, str]:
+    """``name``, ``nickname`` and ``picture``, each given or else Auth0's default for it.
+
+    The default name is the user's identifier (email, else phone number, else username, else
+    ``local_id``); the default nickname the email's local part, else that identifier; the default
+    picture ``default_picture`` of the name and email.
+    """
+    identifier = email or phone_number or username or local_id
+    if name is None:
+        name = identifier
+    if nickname is None:
+        nickname = email.rsplit("@", 1)[0] if email else identifier
+    if picture is None:
+        picture = default_picture(name, email)
+    return name, nickname, picture
 
 
 @functools.lru_cache(maxsize=2048)
@@ -156,7 +185,7 @@ class User:
     def to_dict(self) -> dict[str, Any]:
         """Auth0's user body: ``user_id`` first, then the present fields in alphabetical order."""
         body: dict[str, Any] = {
-            "app_metadata": _copy_json(self.app_metadata),
+            "app_metadata": copy_json(self.app_metadata),
             "blocked": self.blocked,
             "created_at": self.created_at,
             "email": self.email,
@@ -181,17 +210,21 @@ class User:
             "phone_verified": self.phone_verified,
             "picture": self.picture,
             "updated_at": self.updated_at,
-            "user_metadata": _copy_json(self.user_metadata),
+            "user_metadata": copy_json(self.user_metadata),
             "username": self.username,
         }
         return {"user_id": self.user_id} | {k: v for k, v in body.items() if v is not None}
 
 
-def _copy_json(value: Any) -> Any:
+def copy_json(value: Any) -> Any:
+    """JSON data as a new plain copy: each mapping a new dict, each list or tuple a new list,
+    ``-0.0`` as ``0.0`` (JSON as JavaScript writes it; PostgreSQL's ``numeric`` has no -0)."""
     if isinstance(value, Mapping):
-        return {k: _copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy_json(v) for v in value]
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [copy_json(item) for item in value]
+    if isinstance(value, float) and value == 0:
+        return 0.0
     return value
 
 
@@ -241,10 +274,39 @@ class Event:
             "ip": self.ip,
             "user_id": self.user_id,
             "user_name": self.user_name,
-            "details": _copy_json(self.details),
+            "details": copy_json(self.details),
             "log_id": self.log_id,
         }
         return {k: v for k, v in body.items() if v is not None}
+
+
+def new_event(
+    kind: str,
+    now: datetime,
+    *,
+    user: User | None = None,
+    connection: Connection | None = None,
+    ip: str | None = None,
+    date: str | None = None,
+    description: str | None = None,
+    user_name: str | None = None,
+) -> Event:
+    """An event of type ``kind`` at ``now`` (or ``date``) about ``user`` in ``connection``.
+
+    The connection is ``connection``, else the user's; the user name is ``user_name``, else the
+    user's email, username or phone number.
+    """
+    return Event(
+        log_id=new_object_id(now),
+        date=date or format_timestamp(now),
+        type=kind,
+        description=description,
+        connection=connection.name if connection else (user.connection if user else None),
+        connection_id=connection.id if connection else None,
+        user_id=user.user_id if user else None,
+        user_name=user_name or (user.email or user.username or user.phone_number if user else None),
+        ip=ip,
+    )
 
 
 @dataclass(frozen=True, slots=True)

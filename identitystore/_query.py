@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._models import format_timestamp
-from .errors import InvalidQueryError
+from .errors import InvalidQueryError, echo
 from .storage import QUERY_FIELDS, Filter
 
 __all__ = ["MAX_TERMS", "parse_query", "parse_sort"]
@@ -52,20 +52,20 @@ def _check_field(field: str) -> None:
     column, _, path = field.partition(".")
     if column in ("user_metadata", "app_metadata") and path and "" not in path.split("."):
         return
-    raise InvalidQueryError(f"Unsupported field in query: {field}")
+    raise InvalidQueryError(f"Unsupported field in query: {echo(field)}")
 
 
 def _value(field: str, text: str, *, quoted: bool = False) -> Any:
     """``text`` as the type ``field`` holds; a quoted metadata value stays a string."""
     if field in _BOOLEANS:
         if text not in ("true", "false"):
-            raise InvalidQueryError(f"{field} takes true or false, not {text}")
+            raise InvalidQueryError(f"{field} takes true or false, not {echo(text)}")
         return 1 if text == "true" else 0
     if field == "logins_count":
         try:
             return _int64(int(text))
         except ValueError:
-            raise InvalidQueryError(f"logins_count takes an integer, not {text}") from None
+            raise InvalidQueryError(f"logins_count takes an integer, not {echo(text)}") from None
     if field.startswith(("user_metadata.", "app_metadata.")) and not quoted:
         if text in ("true", "false"):
             return 1 if text == "true" else 0  # how SQLite's json_extract returns JSON booleans
@@ -83,19 +83,28 @@ def _value(field: str, text: str, *, quoted: bool = False) -> Any:
 def _int64(number: int) -> int:
     """``number``, if storage can compare with it (a signed 64-bit integer)."""
     if not -(2**63) <= number < 2**63:
-        raise InvalidQueryError(f"Numbers in queries must fit in 64 bits, not {number}")
+        raise InvalidQueryError(f"Numbers in queries must fit in 64 bits, not {echo(number)}")
     return number
 
 
 def _timestamp(field: str, text: str) -> str:
-    """A date or date-time as stored (``2026-01-02T00:00:00.000Z``), so bounds compare exactly."""
+    """A date or date-time as stored (``2026-01-02T00:00:00.000Z``), so bounds compare exactly.
+
+    The moment must fall within years 1 to 9999 in UTC, the years a stored date can have:
+    ``0001-01-01T00:00:00+01:00`` is the last hour of year 0 in UTC, an ``InvalidQueryError``.
+    """
     try:
         moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
-        raise InvalidQueryError(f"{field} takes a date, not {text}") from None
+        raise InvalidQueryError(f"{field} takes a date, not {echo(text)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return format_timestamp(moment)
+    try:
+        return format_timestamp(moment)
+    except OverflowError:
+        raise InvalidQueryError(
+            f"{field} takes a date from 0001-01-01 to 9999-12-31 in UTC, not {echo(text)}"
+        ) from None
 
 
 def _prefix(field: str, text: str) -> str:
@@ -122,7 +131,7 @@ def parse_query(q: str | None) -> tuple[Filter, ...]:
             continue
         match = _TERM.match(text, position)
         if match is None or match.end() == position:
-            raise InvalidQueryError(f"Cannot parse the query near: {text[position:][:40]}")
+            raise InvalidQueryError(f"Cannot parse the query near: {echo(text[position:], 40)}")
         position = match.end()
         while position < len(text) and text[position].isspace():
             position += 1
@@ -153,7 +162,7 @@ def parse_query(q: str | None) -> tuple[Filter, ...]:
 def _range(field: str, text: str, *, negate: bool) -> Filter:
     match = _RANGE.match(text)
     if match is None:
-        raise InvalidQueryError(f"Cannot parse the range {text}")
+        raise InvalidQueryError(f"Cannot parse the range {echo(text)}")
     opening, low, high, closing = match.groups()
     return Filter(
         field,
@@ -175,7 +184,7 @@ def parse_sort(sort: str | None) -> tuple[str, bool]:
     field, _, direction = sort.partition(":")
     if field not in _SORTABLE or direction not in ("1", "-1"):
         raise InvalidQueryError(
-            f"Cannot sort by {sort}: use <field>:1 or <field>:-1 with one of "
+            f"Cannot sort by {echo(sort)}: use <field>:1 or <field>:-1 with one of "
             + ", ".join(_SORTABLE)
         )
     return field, direction == "-1"

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import logging
 import os
 import secrets
 import threading
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Literal, NoReturn, TypeGuard
 
+from . import _passwordless, _patch, _tickets
+from ._jsonschema import json_type
 from ._models import (
     Connection,
     Event,
@@ -20,8 +21,9 @@ from ._models import (
     Ticket,
     User,
     UsersPage,
-    default_picture,
+    derived_profile,
     format_timestamp,
+    new_event,
     new_object_id,
 )
 from ._query import parse_query, parse_sort
@@ -36,11 +38,10 @@ from ._validation import (
     validate_for_connection,
     validate_update,
 )
-from .connections import ConnectionStrategy, builtin_strategies
+from .connections import DEFAULT_CONNECTIONS, ConnectionStrategy, builtin_strategies
 from .errors import (
     BadRequestError,
     CodeAttemptsExceededError,
-    ConflictingFieldsError,
     ConnectionExistsError,
     ConnectionNotFoundError,
     FieldNotAllowedError,
@@ -63,7 +64,12 @@ from .errors import (
     WrongCredentialsError,
 )
 from .hashing import Hasher, PasswordHasher
-from .limits import BCRYPT_MAX_BYTES
+from .limits import (
+    CODE_MAX_ATTEMPTS,
+    MAX_LISTED_RESULTS,
+    MAX_PER_PAGE,
+    VERIFICATION_TTL,
+)
 from .notify import InMemoryNotifier, Message, Notifier
 from .passwords import PasswordPolicy, ProfileData
 from .storage import (
@@ -75,30 +81,9 @@ from .storage import (
     open_backend,
 )
 
-__all__ = ["DEFAULT_CONNECTIONS", "IdentityStore"]
+__all__ = ["IdentityStore"]
 
 _log = logging.getLogger("identitystore")
-
-#: The connections a new store starts with: (name, strategy, options).
-DEFAULT_CONNECTIONS: tuple[tuple[str, str, Mapping[str, Any]], ...] = (
-    ("Username-Password-Authentication", "auth0", {"passwordPolicy": "good"}),
-    ("email", "email", {}),
-    ("sms", "sms", {}),
-)
-#: How long a verification email link works (Auth0's default: 5 days).
-VERIFICATION_TTL = timedelta(days=5)
-#: Auth0 pages through at most this many users of one query.
-MAX_LISTED_USERS = 1000
-#: Largest ``per_page`` Auth0 accepts.
-MAX_PER_PAGE = 100
-#: Passwordless codes: digits and lifetime (Auth0's ``totp`` defaults) and wrong guesses allowed.
-CODE_LENGTH = 6
-CODE_LIFETIME = timedelta(seconds=180)
-CODE_MAX_ATTEMPTS = 3
-#: Bounds of ``options.totp``: Auth0's ``length`` 4 to 40 digits and ``time_step`` of at least
-#: 60 s (the upper bound of a year is ours: it keeps expiry dates in range).
-CODE_LENGTH_RANGE = (4, 40)
-CODE_TIME_STEP_RANGE = (60, 365 * 24 * 3600)
 
 
 def _utc_now() -> datetime:
@@ -131,6 +116,10 @@ class IdentityStore:
         login_block: how long such a block lasts.
         lenient: names of Auth0 rules to relax (``IdentityStore.LENIENT_RULES``), for test
             suites adopting the store gradually; default none: every rule is enforced.
+        secret_key: a key (16 bytes or more) one-time codes are stored under (HMAC), never
+            written to the database; every process sharing the database must pass the same.
+            Without one, codes are stored with a slow hash (scrypt), and an in-memory store
+            makes its own key (docs/hashing-and-durability.md).
     """
 
     #: The rules ``lenient`` may name, each with what relaxing it does.
@@ -149,6 +138,7 @@ class IdentityStore:
         max_login_attempts: int = 10,
         login_block: timedelta = timedelta(minutes=15),
         lenient: Iterable[str] = (),
+        secret_key: str | bytes | None = None,
     ) -> None:
         self.lenient = _lenient_rules(lenient)
         self.hasher: Hasher = hasher if hasher is not None else PasswordHasher.bcrypt()
@@ -163,6 +153,9 @@ class IdentityStore:
         self._policies: dict[tuple[str, str], PasswordPolicy] = {}
         self._policies_lock = threading.Lock()
         self._backend = open_backend(database, durability=durability)
+        self._code_key = _key_bytes(secret_key)
+        if self._code_key is None and getattr(self._backend, "path", None) == ":memory:":
+            self._code_key = secrets.token_bytes(_passwordless.KEY_BYTES)  # no other process
         self._ensure_default_connections()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -316,7 +309,21 @@ class IdentityStore:
         """
         if "connection" in fields:
             raise TypeError("create_user() got the connection twice")
-        body = {"connection": connection, **fields}
+        return self._create_retrying({"connection": connection, **fields})
+
+    def create_user_from_body(self, body: Mapping[str, Any]) -> User:
+        """Create a user from the whole body of Auth0's ``POST /api/v2/users``, ``connection``
+        included: a body without one gets Auth0's error listing every problem.
+
+        Raises:
+            IdentityStoreError: as ``create_user``.
+        """
+        if not isinstance(body, Mapping):
+            problem = f"Expected type object but found type {json_type(body)}"
+            raise PayloadValidationError([PayloadValidationError.format(problem)])
+        return self._create_retrying(dict(body))
+
+    def _create_retrying(self, body: dict[str, Any]) -> User:
         try:  # on the connection as read before: the write checks it is still the stored one
             return self._create(body, cached=True)
         except (StaleConnection, _DecidedOnCache):
@@ -330,7 +337,7 @@ class IdentityStore:
 
     def _create(self, body: dict[str, Any], *, cached: bool) -> User:
         """``create_user`` on the connection read now, or (``cached``) as read before."""
-        name = body["connection"]
+        name = body.get("connection")
         conn = self._backend.get_connection(name, cached=cached) if _storable(name) else None
         strategy = self._strategies.get(conn.strategy) if conn is not None else None
         try:
@@ -349,7 +356,8 @@ class IdentityStore:
             password_hash = None
             if strategy.takes_password and data.password is not None:
                 policy = self.password_policy(conn)
-                policy.enforce(data.password, profile=_profile(data))
+                profile = ProfileData.of(functools.partial(getattr, data))
+                policy.enforce(data.password, profile=profile)
                 password_hash = self.hasher.hash(policy.secret_for_hashing(data.password))
         except IdentityStoreError:
             if cached and conn is not None:
@@ -372,25 +380,17 @@ class IdentityStore:
         """
         now = self.clock()
         user = _new_user(data, conn, strategy, now)
-        token = secrets.token_urlsafe(32) if data.send_verification_email else None
+        token = _tickets.new_token() if data.send_verification_email else None
         expires = format_timestamp(now + VERIFICATION_TTL) if token else None
         record = NewUserRecord(
             user=user,
             connection_id=conn.id,
             password_hash=password_hash,
-            verification_token_hash=_token_hash(token) if token else None,
+            verification_token_hash=_tickets.token_digest(token) if token else None,
             verification_expires_at=expires,
             connection=conn if check_connection else None,
         )
-        event = Event(  # the signup, as _event() would make it (built here: every create pays)
-            log_id=new_object_id(now),
-            date=user.created_at,
-            type="ss",
-            connection=conn.name,
-            connection_id=conn.id,
-            user_id=user.user_id,
-            user_name=user.email or user.username or user.phone_number,
-        )
+        event = new_event("ss", now, user=user, connection=conn, date=user.created_at)
         try:
             self._backend.insert_user(record, events=[event])
         except DuplicateKey as exc:
@@ -399,12 +399,8 @@ class IdentityStore:
             self._send_verification(user, token, expires)
         return user
 
-    def _verification_link(self, token: str) -> str:
-        query = urllib.parse.urlencode({"ticket": token})
-        return f"https://{self.tenant_domain}/u/email-verification?{query}#"
-
     def _send_verification(self, user: User, token: str, expires: str) -> str:
-        link = self._verification_link(token)
+        link = _tickets.verification_link(self.tenant_domain, token)
         self._notify(
             Message(
                 kind="verification_email",
@@ -427,9 +423,10 @@ class IdentityStore:
         return user
 
     def get_users_by_email(self, email: str) -> list[User]:
-        """Users of every connection with this email, compared case-insensitively, oldest first."""
-        if not isinstance(email, str):
-            raise TypeError("email must be a string")
+        """Users of every connection with this email, compared case-insensitively, oldest first.
+
+        A value no stored email can have (not a string, a NUL) finds nobody.
+        """
         return self._backend.get_users_by_email(email.lower()) if _storable(email) else []
 
     def list_users(
@@ -453,7 +450,7 @@ class IdentityStore:
             raise InvalidQueryError("page must be an integer >= 0")
         if not _is_int(per_page) or not 0 < per_page <= MAX_PER_PAGE:
             raise InvalidQueryError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}")
-        if (page + 1) * per_page > MAX_LISTED_USERS:
+        if (page + 1) * per_page > MAX_LISTED_RESULTS:
             raise InvalidPagingError()
         connection_id = None
         if connection is not None:
@@ -487,9 +484,7 @@ class IdentityStore:
         conn, strategy = self._connection_and_strategy(current.connection)
         if "connection" in fields and fields["connection"] != conn.name:
             raise UnknownConnectionError()
-        for first, second in _EXCLUSIVE_PATCH_FIELDS:
-            if first in fields and second in fields:
-                raise ConflictingFieldsError(first, second)
+        _patch.check_exclusive(fields)
         changes = validate_update(fields, strategy, conn.options, lenient=self.lenient)
         password = changes.pop("password", None)
         password_hash = None
@@ -497,7 +492,7 @@ class IdentityStore:
         events: list[Event] = []
         if password is not None:
             policy = self.password_policy(conn)
-            profile = _merged_profile(current, changes)
+            profile = _patch.profile_after(current, changes)
             policy.enforce(password, profile=profile)
             secret = policy.secret_for_hashing(password)
             history = policy.history_size
@@ -524,7 +519,7 @@ class IdentityStore:
         )
 
         def apply(user: User) -> dict[str, Any]:
-            columns = _patch_columns(user, changes, stamp)
+            columns = _patch.patch_columns(user, changes, stamp)
             check_merged_metadata(columns)  # inside the transaction: merged with the latest
             return columns
 
@@ -572,7 +567,7 @@ class IdentityStore:
         """
         conn, strategy = self._connection_and_strategy(connection)
         if not strategy.takes_password:
-            raise UnsupportedStrategyError("This connection does not support password sign-in.")
+            raise UnsupportedStrategyError.no_password()
         _check_ip(ip)
         address = ip or "0.0.0.0"
         login = username_or_email if _storable(username_or_email) else ""
@@ -580,7 +575,7 @@ class IdentityStore:
         if found is None and conn.options.get("requires_username") is True:
             found = self._backend.find_user(conn.id, "username", login.lower())
         policy = self.password_policy(conn)
-        secret = _login_secret(password, policy)
+        secret = policy.login_secret(password)
         if found is None:
             self.hasher.dummy_verify()
             self._fail(conn, None, login, address, "fu")
@@ -658,7 +653,7 @@ class IdentityStore:
         conn, key, value = self._passwordless_target(connection, email, phone_number)
         if send not in ("code", "link"):
             raise BadRequestError("send must be 'code' or 'link'")
-        length, lifetime = _totp(conn.options)
+        length, lifetime = _passwordless.code_settings(conn.options)
         found = self._backend.find_user(conn.id, key, value)
         if found is None:
             if conn.options.get("disable_signup") is True:
@@ -683,23 +678,19 @@ class IdentityStore:
                 user = found[0]
         else:
             user = found[0]
-        code = "".join(secrets.choice("0123456789") for _ in range(length))
+        code = _passwordless.new_code(length)
         now = self.clock()
         expires = format_timestamp(now + lifetime)
         self._backend.put_code(
             conn.id,
             value,
-            _code_hash(conn.id, value, code),
+            _passwordless.code_digest(self._code_key, conn.id, value, code),
             created_at=format_timestamp(now),
             expires_at=expires,
         )
         link = None
         if send == "link":
-            link = f"https://{self.tenant_domain}/passwordless/verify_redirect?" + (
-                urllib.parse.urlencode(
-                    {"connection": conn.name, key: value, "verification_code": code}
-                )
-            )
+            link = _passwordless.magic_link(self.tenant_domain, conn.name, key, value, code)
         message = Message(
             kind=f"passwordless_{send}",
             recipient=value,
@@ -731,16 +722,14 @@ class IdentityStore:
         """
         _check_ip(ip)
         conn, key, value = self._passwordless_target(connection, email, phone_number)
-        wrong = WrongCodeError(
-            "Wrong email or verification code."
-            if key == "email"
-            else "Wrong phone number or verification code."
-        )
+        wrong = WrongCodeError.wrong(key)
         now = format_timestamp(self.clock())
         outcome = self._backend.use_code(
             conn.id,
             value,
-            _code_hash(conn.id, value, code if _storable(code) else ""),
+            _passwordless.code_digest(
+                self._code_key, conn.id, value, code if _storable(code) else ""
+            ),
             now=now,
             max_attempts=CODE_MAX_ATTEMPTS,
         )
@@ -760,9 +749,7 @@ class IdentityStore:
             if outcome == "exhausted":
                 raise CodeAttemptsExceededError()
             if outcome == "expired":
-                raise WrongCodeError(
-                    "The verification code has expired. Please try to login again."
-                )
+                raise WrongCodeError.expired()
             raise wrong
         if user.blocked:
             raise UserBlockedError()
@@ -782,17 +769,11 @@ class IdentityStore:
 
     def _passwordless_target(
         self, connection: str, email: str | None, phone_number: str | None
-    ) -> tuple[Connection, str, str]:
+    ) -> tuple[Connection, _passwordless.Identifier, str]:
         conn, strategy = self._connection_and_strategy(connection)
-        key = (
-            "email"
-            if strategy.name == "email"
-            else "phone_number"
-            if strategy.name == "sms"
-            else None
-        )
+        key = _passwordless.identifier_key(strategy.name)
         if key is None:
-            raise UnsupportedStrategyError("Passwordless sign-in needs an email or sms connection.")
+            raise UnsupportedStrategyError.not_passwordless()
         value, other = (email, phone_number) if key == "email" else (phone_number, email)
         if other is not None:
             raise FieldNotAllowedError(["phone_number" if key == "email" else "email"])
@@ -817,20 +798,15 @@ class IdentityStore:
         ``ttl_sec`` is at most 30 days; 0 means the 5-day default, as in Auth0. With ``send`` the
         link is also emailed through the notifier.
         """
-        if isinstance(ttl_sec, bool) or not isinstance(ttl_sec, int):
-            raise BadRequestError("ttl_sec must be an integer")
-        if not 0 <= ttl_sec <= 30 * 24 * 3600:
-            raise BadRequestError("ttl_sec must be between 0 and 2592000 seconds")
-        if ttl_sec == 0:  # Auth0: "If unspecified or set to 0", the 5-day default
-            ttl_sec = int(VERIFICATION_TTL.total_seconds())
+        lifetime = _tickets.ticket_lifetime(ttl_sec)
         user = self.get_user(user_id)
         if user.email is None:
             raise BadRequestError("The user does not have an email address.")
-        token = secrets.token_urlsafe(32)
+        token = _tickets.new_token()
         now = self.clock()
-        expires = format_timestamp(now + timedelta(seconds=ttl_sec))
+        expires = format_timestamp(now + lifetime)
         self._backend.insert_ticket(
-            _token_hash(token),
+            _tickets.token_digest(token),
             kind="email_verification",
             user_id=user.user_id,
             created_at=format_timestamp(now),
@@ -840,7 +816,7 @@ class IdentityStore:
         if send:
             url = self._send_verification(user, token, expires)
         else:
-            url = self._verification_link(token)
+            url = _tickets.verification_link(self.tenant_domain, token)
         return Ticket(user_id=user.user_id, expires_at=expires, url=url, token=token)
 
     def verify_email(self, ticket_token: str) -> User:
@@ -851,7 +827,9 @@ class IdentityStore:
         """
         now = format_timestamp(self.clock())
         outcome, user_id, email = (
-            self._backend.use_ticket(_token_hash(ticket_token), kind="email_verification", now=now)
+            self._backend.use_ticket(
+                _tickets.token_digest(ticket_token), kind="email_verification", now=now
+            )
             if isinstance(ticket_token, str) and ticket_token.isascii()
             else ("missing", None, None)
         )
@@ -859,7 +837,7 @@ class IdentityStore:
         if outcome == "ok" and (user is None or (email is not None and user.email != email)):
             outcome = "missing"  # the user is gone, or the ticket was for an older email
         if outcome != "ok" or user is None:
-            error = InvalidTicketError(_TICKET_TEXTS.get(outcome))
+            error = InvalidTicketError.because(outcome)
             self._record(self._event("fv", user=user, description=error.message))
             raise error
         event = self._event("sv", user=user, date=now)
@@ -884,7 +862,8 @@ class IdentityStore:
         verification, ``limit_wc`` blocked sign-in.
         """
         if not _is_int(limit) or limit < 0:
-            raise ValueError("limit must be an integer >= 0")
+            raise InvalidQueryError("limit must be an integer >= 0")
+        limit = min(limit, _ALL)
         if not all(v is None or _storable(v) for v in (type, user_id)):
             return []  # no event holds such a value
         return self._backend.list_events(type=type, user_id=user_id, limit=limit)
@@ -900,18 +879,15 @@ class IdentityStore:
         description: str | None = None,
         user_name: str | None = None,
     ) -> Event:
-        now = self.clock()
-        return Event(
-            log_id=new_object_id(now),
-            date=date or format_timestamp(now),
-            type=kind,
-            description=description,
-            connection=connection.name if connection else (user.connection if user else None),
-            connection_id=connection.id if connection else None,
-            user_id=user.user_id if user else None,
-            user_name=user_name
-            or (user.email or user.username or user.phone_number if user else None),
+        return new_event(
+            kind,
+            self.clock(),
+            user=user,
+            connection=connection,
             ip=ip,
+            date=date,
+            description=description,
+            user_name=user_name,
         )
 
     def _notify(self, message: Message) -> None:
@@ -930,19 +906,15 @@ class IdentityStore:
             pass  # the log must never turn a refusal into a storage failure
 
 
+#: A ``limit`` that means "every event" (storage compares it with 64-bit integers).
+_ALL = 2**62
+
 #: Fresh reads of a connection a create tries, once a write found the one it used changed.
 _STALE_ATTEMPTS = 5
 
 
 class _DecidedOnCache(Exception):
     """A create was refused on a connection read earlier: it must be decided on a fresh read."""
-
-
-#: Auth0's texts for tickets that cannot be used.
-_TICKET_TEXTS = {
-    "used": "This ticket was already used.",
-    "expired": "This ticket was expired.",
-}
 
 
 #: The policy every connection has when ``password_policy`` is lenient.
@@ -962,18 +934,18 @@ def _lenient_rules(names: Iterable[str]) -> frozenset[str]:
     return rules
 
 
+def _key_bytes(key: str | bytes | None) -> bytes | None:
+    if key is None or isinstance(key, bytes):
+        if key is not None and len(key) < 16:
+            raise ValueError("secret_key must be at least 16 bytes")
+        return key
+    if isinstance(key, str):
+        return _key_bytes(key.encode("utf-8"))
+    raise TypeError("secret_key must be bytes or a string")
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-#: Field pairs one PATCH may not change together (Auth0's rule).
-_EXCLUSIVE_PATCH_FIELDS = (
-    ("password", "email"),
-    ("password", "email_verified"),
-    ("username", "email"),
-    ("username", "email_verified"),
-    ("username", "password"),
-)
 
 
 def _duplicate(exc: DuplicateKey) -> IdentityStoreError:
@@ -982,23 +954,10 @@ def _duplicate(exc: DuplicateKey) -> IdentityStoreError:
     return UserExistsError(field=exc.key)
 
 
-def _login_secret(password: object, policy: PasswordPolicy) -> bytes | None:
-    """The bytes a stored hash was made from, or None for a password that cannot match."""
-    if not isinstance(password, str) or not password or "\x00" in password:
-        return None  # no stored hash was made from a NUL: create and PATCH refuse them
-    try:
-        raw = password.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
-    if len(raw) > BCRYPT_MAX_BYTES and not policy.truncates:
-        return None
-    return raw[:BCRYPT_MAX_BYTES]
-
-
 def _check_ip(ip: object) -> None:
-    """Refuse an ``ip`` the event log could not store (a programming error, like a non-string)."""
+    """Refuse an ``ip`` the event log could not store."""
     if ip is not None and not _storable(ip):
-        raise TypeError("ip must be a string of valid Unicode without NUL characters")
+        raise BadRequestError("ip must be a string of valid Unicode without NUL characters")
 
 
 def _storable(value: object) -> TypeGuard[str]:
@@ -1016,120 +975,20 @@ def _storable(value: object) -> TypeGuard[str]:
     return True
 
 
-def _totp(options: Mapping[str, Any]) -> tuple[int, timedelta]:
-    """Code length and lifetime from ``options.totp``; a missing or unusable value is the default.
-
-    A value outside Auth0's bounds (e.g. ``length: 0``, which would make the empty string a valid
-    code) or of the wrong type is ignored rather than trusted.
-    """
-    totp = options.get("totp")
-    if not isinstance(totp, Mapping):
-        totp = {}
-    length, step = totp.get("length"), totp.get("time_step")
-    low, high = CODE_LENGTH_RANGE
-    low_step, high_step = CODE_TIME_STEP_RANGE
-    if not (isinstance(length, int) and not isinstance(length, bool) and low <= length <= high):
-        length = CODE_LENGTH
-    lifetime = CODE_LIFETIME
-    if isinstance(step, int) and not isinstance(step, bool) and low_step <= step <= high_step:
-        lifetime = timedelta(seconds=step)
-    return length, lifetime
-
-
-def _code_hash(connection_id: str, identifier: str, code: str) -> str:
-    return hashlib.sha256(f"{connection_id}\x00{identifier}\x00{code}".encode()).hexdigest()
-
-
-def _merged_profile(user: User, changes: Mapping[str, Any]) -> ProfileData:
-    metadata = dict(user.user_metadata or {})
-    metadata.update(changes.get("user_metadata") or {})
-    extra = {
-        k: v for k in _PROFILE_FIELDS if isinstance(v := changes.get(k, getattr(user, k)), str)
-    }
-    return ProfileData(
-        extra=extra,
-        email=changes.get("email", user.email),
-        username=changes.get("username", user.username),
-        name=changes.get("name", user.name),
-        nickname=changes.get("nickname", user.nickname),
-        user_metadata=metadata,
-    )
-
-
-def _merge(current: Mapping[str, Any] | None, patch: Mapping[str, Any]) -> dict[str, Any] | None:
-    if not patch:
-        return None  # Auth0: an empty object removes the whole metadata
-    merged = dict(current or {})
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = value
-    return merged or None
-
-
-def _patch_columns(user: User, changes: Mapping[str, Any], stamp: str) -> dict[str, Any]:
-    """Column values for a PATCH of ``user``: metadata merged, unset defaults re-derived."""
-    columns: dict[str, Any] = {"updated_at": stamp}
-    for key, value in changes.items():
-        if key in ("user_metadata", "app_metadata"):
-            columns[key] = _merge(getattr(user, key), value)
-        else:
-            columns[key] = value
-    email = columns.get("email", user.email)
-    phone = columns.get("phone_number", user.phone_number)
-    username = columns.get("username", user.username)
-    identifier = email or phone or username or user.identity_user_id  # as _new_user derives it
-    if "name" in columns and columns["name"] is None:
-        columns["name"] = identifier
-    if "nickname" in columns and columns["nickname"] is None:
-        columns["nickname"] = email.rsplit("@", 1)[0] if email else identifier
-    if "picture" in columns and columns["picture"] is None:
-        columns["picture"] = default_picture(columns.get("name", user.name), email)
-    return columns
-
-
-_PROFILE_FIELDS = (
-    "email",
-    "username",
-    "phone_number",
-    "name",
-    "nickname",
-    "given_name",
-    "family_name",
-)
-
-
-def _profile(data: CreateUserInput) -> ProfileData:
-    extra = {k: v for k in _PROFILE_FIELDS if isinstance(v := getattr(data, k), str)}
-    return ProfileData(
-        email=data.email,
-        username=data.username,
-        name=data.name,
-        nickname=data.nickname,
-        user_metadata=data.user_metadata,
-        extra=extra,
-    )
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii")).hexdigest()
-
-
 def _new_user(
     data: CreateUserInput, conn: Connection, strategy: ConnectionStrategy, now: datetime
 ) -> User:
     """The user Auth0 would create: id, timestamps and default name, nickname and picture."""
     local_id = data.user_id if data.user_id is not None else new_object_id(now)
-    identifier = data.email or data.phone_number or data.username or local_id
-    name = data.name if data.name is not None else identifier
-    if data.nickname is not None:
-        nickname = data.nickname
-    elif data.email is not None:
-        nickname = data.email.rsplit("@", 1)[0]
-    else:
-        nickname = identifier
-    picture = data.picture if data.picture is not None else default_picture(name, data.email)
+    name, nickname, picture = derived_profile(
+        local_id=local_id,
+        email=data.email,
+        phone_number=data.phone_number,
+        username=data.username,
+        name=data.name,
+        nickname=data.nickname,
+        picture=data.picture,
+    )
     stamp = format_timestamp(now)
     return User(
         user_id=f"{strategy.user_id_prefix}|{local_id}",

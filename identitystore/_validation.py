@@ -16,12 +16,14 @@ from typing import Any
 
 from . import _formats, limits
 from ._jsonschema import has_lone_surrogate, has_nul, js_regex, json_type, problems
+from ._models import copy_json
 from .connections import ConnectionStrategy
 from .errors import (
     FieldNotAllowedError,
     InvalidUsernameError,
     PayloadValidationError,
     UsernameNotAllowedError,
+    echo,
 )
 
 __all__ = [
@@ -206,23 +208,11 @@ def _metadata_problems(
     for problem in walk_problems:
         report(problem)
     if not walk_problems:
-        text = json.dumps(_json_copy(value), separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(copy_json(value), separators=(",", ":"), ensure_ascii=False)
         size = len(text.encode("utf-8"))
         if size > limits.METADATA_MAX_BYTES:
             report(f"Metadata is too large ({size} bytes), maximum {limits.METADATA_MAX_BYTES}")
     return found
-
-
-def _json_copy(value: Any) -> Any:
-    """Checked metadata as plain JSON: each mapping a new dict, each list or tuple a new list,
-    ``-0.0`` as ``0.0`` (JSON as JavaScript writes it; PostgreSQL's ``numeric`` has no -0)."""
-    if isinstance(value, Mapping):
-        return {key: _json_copy(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_copy(item) for item in value]
-    if isinstance(value, float) and value == 0:
-        return 0.0
-    return value
 
 
 def json_problems(value: Any, path: str, *, metadata: bool = True) -> list[str]:
@@ -239,22 +229,25 @@ def _walk_json(value: Any, path: str, depth: int, found: list[str], *, metadata:
     container = isinstance(value, (Mapping, list, tuple))
     if container and depth > limits.METADATA_MAX_DEPTH:  # a scalar is no level of nesting
         found.append(
-            f"{noun} is nested too deeply at {path}, maximum depth {limits.METADATA_MAX_DEPTH}"
+            f"{noun} is nested too deeply at {echo(path)}, "
+            f"maximum depth {limits.METADATA_MAX_DEPTH}"
         )
         return
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
-                found.append(f"Field names must be strings, found type {json_type(key)} at {path}")
+                found.append(
+                    f"Field names must be strings, found type {json_type(key)} at {echo(path)}"
+                )
                 continue
             child = f"{path}.{key}"
             if metadata and ("." in key or "$" in key):
-                found.append(f"Field names must not contain '.' or '$': {child}")
+                found.append(f"Field names must not contain '.' or '$': {echo(child)}")
             elif has_lone_surrogate(key):
-                found.append(f"Field name contains a lone surrogate at {path}")
+                found.append(f"Field name contains a lone surrogate at {echo(path)}")
                 continue
             elif has_nul(key):
-                found.append(f"Field name contains a NUL character (U+0000) at {path}")
+                found.append(f"Field name contains a NUL character (U+0000) at {echo(path)}")
                 continue
             _walk_json(item, child, depth + 1, found, metadata=metadata)
     elif isinstance(value, (list, tuple)):
@@ -262,11 +255,11 @@ def _walk_json(value: Any, path: str, depth: int, found: list[str], *, metadata:
             _walk_json(item, f"{path}[{index}]", depth + 1, found, metadata=metadata)
     elif isinstance(value, str):
         if has_lone_surrogate(value):
-            found.append(f"String contains a lone surrogate at {path}")
+            found.append(f"String contains a lone surrogate at {echo(path)}")
         elif has_nul(value):
-            found.append(f"String contains a NUL character (U+0000) at {path}")
+            found.append(f"String contains a NUL character (U+0000) at {echo(path)}")
     elif json_type(value) not in ("null", "boolean", "integer", "number"):
-        found.append(f"Expected a JSON value but found type {json_type(value)} at {path}")
+        found.append(f"Expected a JSON value but found type {json_type(value)} at {echo(path)}")
 
 
 def validate_for_connection(
@@ -368,8 +361,8 @@ def _normalised(
         picture=get("picture"),
         given_name=get("given_name"),
         family_name=get("family_name"),
-        user_metadata=None if user_metadata is None else _json_copy(user_metadata),
-        app_metadata=None if app_metadata is None else _json_copy(app_metadata),
+        user_metadata=None if user_metadata is None else copy_json(user_metadata),
+        app_metadata=None if app_metadata is None else copy_json(app_metadata),
         send_verification_email=bool(send),
     )
 
@@ -421,7 +414,7 @@ def _check_real_phone_number(phone: str) -> None:
         raise PayloadValidationError(
             [
                 PayloadValidationError.format(
-                    f"Not a valid phone number: {phone}",
+                    f"Not a valid phone number: {echo(phone)}",
                     "phone_number",
                     limits.FIELD_DESCRIPTIONS["phone_number"],
                 )
@@ -543,7 +536,7 @@ def check_connection(name: object, strategy: object, options: object) -> None:
     if not isinstance(name, str) or not _CONNECTION_NAME.search(name) or len(name) > 128:
         found.append(
             PayloadValidationError.format(
-                f"String does not match pattern {limits.CONNECTION_NAME_PATTERN}: {name}",
+                f"String does not match pattern {limits.CONNECTION_NAME_PATTERN}: {echo(name)}",
                 "name",
                 "The name of the connection. Must start and end with an alphanumeric character "
                 "and can only contain alphanumeric characters and '-'. Max length 128",
@@ -554,7 +547,7 @@ def check_connection(name: object, strategy: object, options: object) -> None:
     found.extend(problems(options, CONNECTION_OPTIONS_SCHEMA, "options"))
     if isinstance(options, Mapping) and not found:
         found.extend(
-            f"Payload validation error: '{problem}' on property options."
+            PayloadValidationError.format(problem, "options")
             for problem in json_problems(options, "options", metadata=False)
         )
     if isinstance(options, Mapping) and not found:
@@ -570,22 +563,27 @@ def _option_combination_problems(options: Mapping[str, Any]) -> list[str]:
         mixed = [k for k in _LEGACY_PASSWORD_OPTIONS if options.get(k) is not None]
         if mixed:
             found.append(
-                "Payload validation error: 'password_options cannot be combined with "
-                f"{','.join(mixed)}' on property options.password_options."
+                PayloadValidationError.format(
+                    f"password_options cannot be combined with {','.join(mixed)}",
+                    "options.password_options",
+                )
             )
         complexity = flexible.get("complexity") or {}
         types = set(complexity.get("character_types") or ())
         if complexity.get("character_type_rule") == "three_of_four" and len(types) < 4:
             found.append(
-                "Payload validation error: 'three_of_four requires all four character_types' "
-                "on property options.password_options.complexity.character_type_rule."
+                PayloadValidationError.format(
+                    "three_of_four requires all four character_types",
+                    "options.password_options.complexity.character_type_rule",
+                )
             )
     validation = options.get("validation")
     rules = validation.get("username") if isinstance(validation, Mapping) else None
     if isinstance(rules, Mapping) and rules["min"] > rules["max"]:
         found.append(
-            "Payload validation error: 'min must not be greater than max' "
-            "on property options.validation.username."
+            PayloadValidationError.format(
+                "min must not be greater than max", "options.validation.username"
+            )
         )
     return found
 
@@ -739,7 +737,7 @@ def validate_update(
     fields = {k: v for k, v in body.items() if k not in _PATCH_CONTROL}
     for key in ("user_metadata", "app_metadata"):
         if key in fields:
-            fields[key] = _json_copy(fields[key])
+            fields[key] = copy_json(fields[key])
     if fields.get("email") is not None and strategy.lowercase_email:
         fields["email"] = fields["email"].lower()
     if fields.get("username") is not None:

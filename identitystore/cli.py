@@ -13,8 +13,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from . import IdentityStore, IdentityStoreError, User
-from .errors import BadRequestError, PayloadValidationError
+from . import IdentityStore, IdentityStoreError
+from .errors import BadRequestError
 
 __all__ = ["main"]
 
@@ -210,29 +210,6 @@ def _user_body(
     return body
 
 
-def _null_connection_problems(store: IdentityStore, body: dict[str, Any]) -> list[str]:
-    try:
-        store.create_user(None, **body)  # type: ignore[arg-type]
-    except PayloadValidationError as exc:
-        return list(exc.errors)
-    raise AssertionError("a null connection always breaks the schema")  # pragma: no cover
-
-
-def _missing_connection(store: IdentityStore, body: dict[str, Any]) -> PayloadValidationError:
-    """Auth0's error for a create body without ``connection``, every other problem included.
-
-    ``create_user`` takes the connection positionally, so the body is checked with a null one
-    and that type error is swapped for "Missing required property", which z-schema reports
-    right after "Additional properties not allowed" and before the properties' own problems.
-    """
-    (null_connection,) = _null_connection_problems(store, {})
-    found = _null_connection_problems(store, body)
-    found.remove(null_connection)
-    at = 1 if found and found[0].startswith("Payload validation error: 'Additional") else 0
-    found.insert(at, PayloadValidationError.format("Missing required property: connection"))
-    return PayloadValidationError(found)
-
-
 # -- users ---------------------------------------------------------------------------------------
 
 
@@ -250,12 +227,7 @@ def create_user(ctx: click.Context, /, **options: Any) -> None:
     """
     body = _user_body(**options)
 
-    def create(store: IdentityStore) -> User:
-        if "connection" not in body:
-            raise _missing_connection(store, body)
-        return store.create_user(body.pop("connection"), **body)
-
-    _print(_call(ctx, create).to_dict())
+    _print(_call(ctx, lambda store: store.create_user_from_body(body)).to_dict())
 
 
 @cli.command("get-user")

@@ -15,6 +15,7 @@ from . import limits
 
 __all__ = [
     "COMMON_FIELDS",
+    "DEFAULT_CONNECTIONS",
     "ConnectionStrategy",
     "CustomStrategy",
     "DatabaseStrategy",
@@ -203,6 +204,14 @@ class CustomStrategy:
     def field_rules(self, options: Mapping[str, Any]) -> FieldRules:
         """The common fields plus ``fields``; ``required`` as given."""
         return FieldRules(COMMON_FIELDS | self.fields, self.required)
+
+
+#: The connections a new store starts with: (name, strategy, options).
+DEFAULT_CONNECTIONS: tuple[tuple[str, str, Mapping[str, Any]], ...] = (
+    ("Username-Password-Authentication", "auth0", {"passwordPolicy": "good"}),
+    ("email", "email", {}),
+    ("sms", "sms", {}),
+)
 
 
 def builtin_strategies() -> tuple[ConnectionStrategy, ...]:

@@ -29,6 +29,7 @@ The tree (status code, Auth0 ``errorCode``; each class's docstring gives its mes
     │   └── TooManyAttemptsError            429 too_many_attempts
     ├── NotFoundError                       404  (also LookupError)
     │   ├── ConnectionNotFoundError         404 inexistent_connection
+    │   ├── EventNotFoundError              404 inexistent_log
     │   └── UserNotFoundError               404 inexistent_user
     ├── ConflictError                       409
     │   ├── UserExistsError                 409 auth0_idp_error
@@ -41,13 +42,18 @@ The tree (status code, Auth0 ``errorCode``; each class's docstring gives its mes
 
 ``error`` is always the HTTP reason phrase of ``status_code``; ``to_dict()`` is the JSON body Auth0
 sends, with ``errorCode`` left out where Auth0 sends none.
+
+A message can always be sent: caller input it echoes is cut to ``ECHO_MAX_LENGTH`` characters
+(``echo``), lone surrogates become ``\\udXXX`` escapes, and no message is longer than
+``MESSAGE_MAX_LENGTH``.
 """
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable, Sequence
 from http import HTTPStatus
-from typing import ClassVar
+from typing import ClassVar, Final
 
 __all__ = [
     "AuthenticationError",
@@ -57,6 +63,7 @@ __all__ = [
     "ConflictingFieldsError",
     "ConnectionExistsError",
     "ConnectionNotFoundError",
+    "EventNotFoundError",
     "FieldNotAllowedError",
     "IdentityStoreError",
     "InvalidPagingError",
@@ -89,13 +96,59 @@ __all__ = [
 ]
 
 
+#: The most characters of one piece of caller input (a value, a property name, a query) that a
+#: message shows; the rest is left out and counted (see ``echo``).
+ECHO_MAX_LENGTH: Final = 256
+#: The most characters an error's ``message`` has, whatever it echoes.
+MESSAGE_MAX_LENGTH: Final = 4096
+
+_SHOWN = reprlib.Repr()  # bounded, never-failing text of a non-string value
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, ECHO_MAX_LENGTH, ECHO_MAX_LENGTH
+
+
+def _escaped(text: str) -> str:
+    """``text`` with each lone surrogate as a ``\\udXXX`` escape: valid UTF-8 once encoded."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
+def echo(value: object, limit: int = ECHO_MAX_LENGTH) -> str:
+    """``value`` (caller input) as an error message may show it: strings as they are, other values
+    as a bounded repr, cut after ``limit`` characters, lone surrogates escaped."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = _SHOWN.repr(value)
+        except Exception:  # a repr that fails, e.g. an int of more than 4300 digits
+            text = f"<{type(value).__name__}>"
+    return _cut(_escaped(text), limit)
+
+
+def _sendable(message: str, limit: int = MESSAGE_MAX_LENGTH - 40) -> str:
+    """``message`` with lone surrogates escaped, cut to at most ``MESSAGE_MAX_LENGTH``."""
+    return _cut(_escaped(message), limit)
+
+
 class IdentityStoreError(Exception):
     """Base of every error identitystore raises for a request it refuses.
 
     Attributes:
         status_code: the HTTP status Auth0 answers with.
         error_code: Auth0's ``errorCode``, or None where Auth0 sends none.
-        message: Auth0's ``message`` text.
+        message: Auth0's ``message`` text: valid UTF-8 once encoded, at most
+            ``MESSAGE_MAX_LENGTH`` characters.
     """
 
     status_code: ClassVar[int] = 500
@@ -103,7 +156,7 @@ class IdentityStoreError(Exception):
     default_message: ClassVar[str] = "Internal error"
 
     def __init__(self, message: str | None = None) -> None:
-        self.message = message if message is not None else self.default_message
+        self.message = _sendable(message) if message is not None else self.default_message
         super().__init__(self.message)
 
     @property
@@ -135,6 +188,9 @@ class BadRequestError(IdentityStoreError, ValueError):
 class PayloadValidationError(BadRequestError):
     """The body breaks Auth0's schema; every problem is listed, joined with `` (also) ``.
 
+    A message that would outgrow ``MESSAGE_MAX_LENGTH`` lists the first problems and counts the
+    others (``... (also) 3 more problems.``); ``errors`` keeps them all.
+
     Attributes:
         errors: each problem as its own full sentence, in Auth0's order.
     """
@@ -144,15 +200,35 @@ class PayloadValidationError(BadRequestError):
     def __init__(self, errors: Sequence[str]) -> None:
         if not errors:
             raise ValueError("PayloadValidationError needs at least one error")
-        self.errors = tuple(errors)
-        super().__init__(" (also) ".join(self.errors))
+        self.errors = tuple(_sendable(error, MESSAGE_MAX_LENGTH - 80) for error in errors)
+        super().__init__(_joined(self.errors))
 
     @staticmethod
     def format(problem: str, prop: str | None = None, description: str | None = None) -> str:
-        """One problem in Auth0's words: ``Payload validation error: '...' on property x (...).``"""
+        """One problem in Auth0's words: ``Payload validation error: '...' on property x (...).``
+
+        Without ``description``: ``... on property x.``; without ``prop`` either: ``... '...'.``
+        """
         if prop is None:
             return f"Payload validation error: '{problem}'."
+        if description is None:
+            return f"Payload validation error: '{problem}' on property {prop}."
         return f"Payload validation error: '{problem}' on property {prop} ({description})."
+
+
+def _joined(problems: Sequence[str]) -> str:
+    """``problems`` joined with `` (also) ``, as many as ``MESSAGE_MAX_LENGTH`` leaves room for."""
+    room = MESSAGE_MAX_LENGTH - 40  # for the count of the problems left out
+    shown = 0
+    size = -len(" (also) ")
+    for problem in problems:
+        size += len(" (also) ") + len(problem)
+        if size > room and shown:
+            break
+        shown += 1
+    text = " (also) ".join(problems[:shown])
+    left = len(problems) - shown
+    return text if not left else f"{text} (also) {left} more problems."
 
 
 class FieldNotAllowedError(BadRequestError):
@@ -162,7 +238,7 @@ class FieldNotAllowedError(BadRequestError):
 
     def __init__(self, fields: Iterable[str]) -> None:
         self.fields = tuple(fields)
-        super().__init__(" (also) ".join(f'"{f}" is not allowed' for f in self.fields))
+        super().__init__(_joined([f'"{echo(f)}" is not allowed' for f in self.fields]))
 
 
 class UsernameNotAllowedError(BadRequestError):
@@ -194,12 +270,23 @@ class UnknownConnectionError(BadRequestError, LookupError):
 
 
 class UnsupportedStrategyError(BadRequestError):
-    """The connection's strategy cannot create users in this store."""
+    """The connection's strategy cannot create users in this store, or cannot do what was asked
+    (``no_password``, ``not_passwordless``)."""
 
     default_message = (
         "Connection does not support user creation through the API. "
         "It must either be a database or passwordless connection."
     )
+
+    @classmethod
+    def no_password(cls) -> UnsupportedStrategyError:
+        """A password sign-in on a connection without passwords."""
+        return cls("This connection does not support password sign-in.")
+
+    @classmethod
+    def not_passwordless(cls) -> UnsupportedStrategyError:
+        """A one-time code asked of a connection that is neither ``email`` nor ``sms``."""
+        return cls("Passwordless sign-in needs an email or sms connection.")
 
 
 class UsernameInUseError(BadRequestError):
@@ -232,7 +319,7 @@ class ConflictingFieldsError(BadRequestError):
 
     def __init__(self, first: str, second: str) -> None:
         self.fields = (first, second)
-        super().__init__(f"Cannot update {first} and {second} simultaneously.")
+        super().__init__(f"Cannot update {echo(first)} and {echo(second)} simultaneously.")
 
 
 class InvalidTicketError(BadRequestError):
@@ -240,6 +327,15 @@ class InvalidTicketError(BadRequestError):
 
     error_code = "invalid_ticket"
     default_message = "This ticket is invalid."
+    _TEXTS: ClassVar[dict[str, str]] = {
+        "used": "This ticket was already used.",
+        "expired": "This ticket was expired.",
+    }
+
+    @classmethod
+    def because(cls, outcome: str) -> InvalidTicketError:
+        """The error for a ticket found ``used`` or ``expired``; any other outcome is invalid."""
+        return cls(cls._TEXTS.get(outcome))
 
 
 class SignupDisabledError(BadRequestError):
@@ -307,6 +403,18 @@ class WrongCodeError(AuthenticationError):
 
     default_message = "Wrong email or verification code."
 
+    @classmethod
+    def wrong(cls, identifier: str) -> WrongCodeError:
+        """A wrong (or used) code sent to an ``email`` or a ``phone_number``."""
+        if identifier == "phone_number":
+            return cls("Wrong phone number or verification code.")
+        return cls()
+
+    @classmethod
+    def expired(cls) -> WrongCodeError:
+        """A code past its lifetime."""
+        return cls("The verification code has expired. Please try to login again.")
+
 
 class CodeAttemptsExceededError(AuthenticationError):
     """Too many wrong guesses of one passwordless code; the code is void."""
@@ -344,6 +452,13 @@ class ConnectionNotFoundError(NotFoundError):
 
     error_code = "inexistent_connection"
     default_message = "The connection does not exist"
+
+
+class EventNotFoundError(NotFoundError):
+    """No event (log entry) with that ``log_id``."""
+
+    error_code = "inexistent_log"
+    default_message = "Log not found."
 
 
 class UserNotFoundError(NotFoundError):

@@ -1,13 +1,21 @@
 """Password hashing: the ``Hasher`` protocol and ``PasswordHasher``, its libpass implementation.
 
 The first scheme of a hasher is the one new hashes use; hashes of other schemes, or of a lower cost,
-still verify and report ``needs_update`` so a store can upgrade them on the next sign-in.
+still verify and report ``needs_update`` so a store can upgrade them on the next sign-in. A wrong
+password against such an outdated hash takes as long as against a current one (see
+``PasswordHasher.verify``), so a failed sign-in does not tell an outdated user from an unknown one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import statistics
 import threading
+from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from . import _imported_hashes
 
 if TYPE_CHECKING:
     from passlib.context import CryptContext
@@ -24,7 +32,12 @@ class Hasher(Protocol):
         ...
 
     def verify(self, secret: bytes, hashed: str) -> bool:
-        """Whether ``secret`` matches ``hashed`` (any scheme the hasher knows)."""
+        """Whether ``secret`` matches ``hashed`` (any scheme the hasher knows).
+
+        A mismatch takes at least the time of ``dummy_verify``, whatever ``hashed`` is (another
+        scheme, a lower cost, malformed): the store relies on it to answer a wrong password as
+        slowly as an unknown user.
+        """
         ...
 
     def needs_update(self, hashed: str) -> bool:
@@ -41,6 +54,23 @@ def mask_hash(hashed: str | None, show: int = 7) -> str:
     if hashed is None:
         return "None"
     return hashed[:show] + "*" * max(len(hashed) - show, 0)
+
+
+#: Recent timings of verifications at the current settings that ``PasswordHasher`` keeps; their
+#: median is how long a hardened mismatch of an outdated hash lasts.
+_TIMINGS_KEPT = 15
+#: PBKDF2-SHA256 rounds of one slice of hardening work (about 0.2 ms): the most a hardened
+#: mismatch overshoots its target.
+_SLICE_ROUNDS = 1000
+
+
+def _work_until(deadline: float) -> int:
+    """Hash (CPU work that releases the GIL, as bcrypt does) until ``deadline``; the slices done."""
+    slices = 0
+    while perf_counter() < deadline:
+        hashlib.pbkdf2_hmac("sha256", b"identitystore-harden", b"runtime", _SLICE_ROUNDS)
+        slices += 1
+    return slices
 
 
 class PasswordHasher:
@@ -62,6 +92,7 @@ class PasswordHasher:
         self._context: CryptContext | None = None
         self._dummy: str | None = None
         self._lock = threading.Lock()
+        self._timings: deque[float] = deque(maxlen=_TIMINGS_KEPT)
 
     @classmethod
     def bcrypt(cls, *, rounds: int = 10) -> PasswordHasher:
@@ -117,10 +148,31 @@ class PasswordHasher:
         return str(self.context.hash(secret))
 
     def verify(self, secret: bytes, hashed: str) -> bool:
-        """Whether ``secret`` matches ``hashed``; a malformed hash is a mismatch, not an error."""
+        """Whether ``secret`` matches ``hashed``; a malformed hash is a mismatch, not an error.
+
+        ``hashed`` may also be a ``custom_password_hash`` imported from another system.
+
+        A mismatch against an outdated hash (``needs_update``: another scheme, another cost,
+        malformed, imported) is hardened, like Django's ``harden_runtime``: it lasts as long as a
+        verify at the current settings (the median of the recent ones), spent hashing. A hash
+        slower than the current settings cannot be verified faster; it is upgraded at the user's
+        next sign-in.
+        """
+        started = perf_counter()
+        matched = self._verify(secret, hashed)
+        if not self.needs_update(hashed):
+            with self._lock:
+                self._timings.append(perf_counter() - started)
+        elif not matched:
+            self._harden(started)
+        return matched
+
+    def _verify(self, secret: bytes, hashed: str) -> bool:
+        if _imported_hashes.is_imported(hashed):
+            return _imported_hashes.verify(secret, hashed)
         try:
             return bool(self.context.verify(secret, hashed))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UserWarning):  # a warning: where warnings are errors
             return False
         except RuntimeError as exc:  # passlib's MissingBackendError: e.g. argon2-cffi is absent
             raise ImportError(
@@ -128,15 +180,24 @@ class PasswordHasher:
                 "pip install 'identitystore[argon2]'"
             ) from exc
 
+    def _harden(self, started: float) -> None:
+        """Make a mismatch begun at ``started`` last as long as a verify at the current settings."""
+        with self._lock:
+            typical = statistics.median(self._timings) if self._timings else None
+        if typical is None:  # nothing measured yet: a real one measures it and spends the time
+            self.dummy_verify()
+        else:
+            _work_until(started + typical)
+
     def needs_update(self, hashed: str) -> bool:
         """Whether ``hashed`` is of a non-preferred scheme or a different cost."""
         try:
             return bool(self.context.needs_update(hashed))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UserWarning):  # a warning: where warnings are errors
             return True
 
     def dummy_verify(self) -> None:
-        """Verify against a fixed hash of this profile, to equalise timing for unknown users."""
+        """Verify against a hash at the current settings, to equalise timing for unknown users."""
         if self._dummy is None:
             self._dummy = self.hash(b"identitystore-dummy-password")
         self.verify(b"not-the-password", self._dummy)

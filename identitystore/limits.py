@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Final
 
 __all__ = [
     "APP_METADATA_RESERVED_KEYS",
     "BCRYPT_MAX_BYTES",
+    "CODE_LENGTH",
+    "CODE_LENGTH_RANGE",
+    "CODE_LIFETIME",
+    "CODE_MAX_ATTEMPTS",
+    "CODE_TIME_STEP_RANGE",
     "CONNECTION_NAME_MAX",
     "CONNECTION_NAME_PATTERN",
     "CREATE_USER_FIELDS",
     "FIELD_DESCRIPTIONS",
+    "MAX_LISTED_RESULTS",
+    "MAX_PER_PAGE",
     "METADATA_MAX_BYTES",
     "METADATA_MAX_DEPTH",
     "PASSWORD_POLICY_LEVELS",
@@ -21,6 +29,8 @@ __all__ = [
     "USERNAME_SYMBOLS",
     "USER_ID_MAX",
     "USER_ID_PATTERN",
+    "VERIFICATION_TTL",
+    "VERIFICATION_TTL_MAX",
 ]
 
 #: Every property ``POST /api/v2/users`` accepts, in the order of Auth0's schema.
@@ -127,3 +137,21 @@ BCRYPT_MAX_BYTES: Final = 72
 
 #: ``options.passwordPolicy`` levels, weakest first.
 PASSWORD_POLICY_LEVELS: Final = ("none", "low", "fair", "good", "excellent")
+
+#: Auth0 pages through at most this many results of one query (users, log events).
+MAX_LISTED_RESULTS: Final = 1000
+#: Largest ``per_page`` Auth0 accepts.
+MAX_PER_PAGE: Final = 100
+
+#: Passwordless codes: digits and lifetime (Auth0's ``totp`` defaults) and wrong guesses allowed.
+CODE_LENGTH: Final = 6
+CODE_LIFETIME: Final = timedelta(seconds=180)
+CODE_MAX_ATTEMPTS: Final = 3
+#: Bounds of ``options.totp``: Auth0's ``length`` 4 to 40 digits and ``time_step`` of at least
+#: 60 s (the upper bound of a year is ours: it keeps expiry dates in range).
+CODE_LENGTH_RANGE: Final = (4, 40)
+CODE_TIME_STEP_RANGE: Final = (60, 365 * 24 * 3600)
+
+#: How long a verification email link works by default (Auth0's 5 days), and at most (30 days).
+VERIFICATION_TTL: Final = timedelta(days=5)
+VERIFICATION_TTL_MAX: Final = timedelta(days=30)

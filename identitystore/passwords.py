@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
-from typing import Literal
+from typing import ClassVar, Literal
 
 from .errors import (
     PasswordDictionaryError,
@@ -44,8 +44,8 @@ _CHARSETS: dict[str, tuple[str, re.Pattern[str]]] = {
 }
 _ALNUM = frozenset([*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B)])
 #: Fields of the "no personal info" rule; ``email`` means its local part.
-_PROFILE_FIELDS: tuple[str, ...] = ("name", "username", "nickname", "email")
-_PROFILE_FIELDS += ("user_metadata.name", "user_metadata.first", "user_metadata.last")
+_PERSONAL_INFO_FIELDS: tuple[str, ...] = ("name", "username", "nickname", "email")
+_PERSONAL_INFO_FIELDS += ("user_metadata.name", "user_metadata.first", "user_metadata.last")
 _MIN_INFO_LENGTH = 3
 _DEFAULT_HISTORY_SIZE = 5
 #: Legacy levels: (minimum length, character rule code or None, identical-characters rule).
@@ -164,8 +164,34 @@ class ProfileData:
     user_metadata: Mapping[str, object] | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
+    #: The user fields a profile holds (as ``extra`` too, for ``blocked_fields``).
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "email",
+        "username",
+        "phone_number",
+        "name",
+        "nickname",
+        "given_name",
+        "family_name",
+    )
+
+    @classmethod
+    def of(cls, fields: Callable[[str], object]) -> ProfileData:
+        """The profile of a user whose field values ``fields(name)`` gives (``FIELDS`` and
+        ``user_metadata``); values that are not strings count as absent."""
+        values = {name: value for name in cls.FIELDS if isinstance(value := fields(name), str)}
+        metadata = fields("user_metadata")
+        return cls(
+            email=values.get("email"),
+            username=values.get("username"),
+            name=values.get("name"),
+            nickname=values.get("nickname"),
+            user_metadata=metadata if isinstance(metadata, Mapping) else None,
+            extra=values,
+        )
+
     def _values(self, fields: Sequence[str]) -> list[str]:
-        """The string values of ``fields`` (names as in ``_PROFILE_FIELDS`` or ``extra`` keys)."""
+        """The string values of ``fields`` (``_PERSONAL_INFO_FIELDS`` names or ``extra`` keys)."""
         found: list[str] = []
         for name in fields:
             value: object
@@ -279,7 +305,7 @@ def _dictionary_rule(custom: Sequence[str], default: str) -> PasswordRule:
 
 
 def _personal_info_rule(blocked: Sequence[str] = ()) -> PasswordRule:
-    fields = tuple(dict.fromkeys((*_PROFILE_FIELDS, *blocked)))
+    fields = tuple(dict.fromkeys((*_PERSONAL_INFO_FIELDS, *blocked)))
     message = "Password must not contain user information"
     return PasswordRule("personalInfo", message, {"fields": fields}, PasswordNoUserInfoError)
 
@@ -397,3 +423,17 @@ class PasswordPolicy:
         """The UTF-8 bytes to hash: the first 72 when the policy truncates, else all of them."""
         secret = _utf8(password)
         return secret[:BCRYPT_MAX_BYTES] if self.truncates else secret
+
+    def login_secret(self, password: object) -> bytes | None:
+        """The bytes a stored hash of ``password`` was made from (``secret_for_hashing``), or
+        None for a password no stored hash can match: not a non-empty string, a NUL (create and
+        PATCH refuse them), a lone surrogate, or too long for a policy that does not truncate."""
+        if not isinstance(password, str) or not password or "\x00" in password:
+            return None
+        try:
+            secret = password.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        if len(secret) > BCRYPT_MAX_BYTES and not self.truncates:
+            return None
+        return secret[:BCRYPT_MAX_BYTES]

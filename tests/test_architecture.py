@@ -15,6 +15,20 @@ import pytest
 import identitystore
 
 PACKAGE = Path(identitystore.__file__).parent
+#: The private modules of identitystore.strategies, in the order of its sections.
+STRATEGIES_PARTS = ["_oracles", "_text", "_contacts", "_fields", "_passwords", "_bodies"]
+STRATEGIES_PARTS += ["_schema", "_violations", "_users"]
+
+
+def _toolkit_package(
+    package: str, parts: list[str], public: frozenset[str]
+) -> dict[str, frozenset[str]]:
+    """Rules for a toolkit package: the package re-exports its parts; each part may import the
+    public modules and the parts listed before it (so they cannot import in a circle)."""
+    names = [f"{package}.{part}" for part in parts]
+    rules = {name: public | frozenset(names[:i]) for i, name in enumerate(names)}
+    return {package: public | frozenset(names), **rules}
+
 
 #: module -> the identitystore modules it may import (relative dotted names, "" = the package).
 ALLOWED: dict[str, frozenset[str]] = {
@@ -23,7 +37,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_formats": frozenset(),
     "_models": frozenset({"errors", "limits"}),
     "passwords": frozenset({"errors", "limits"}),
-    "hashing": frozenset({"errors"}),
+    "hashing": frozenset({"errors", "_imported_hashes"}),
+    # Other systems' password hashes: checked with the schema helpers, verified for hashing.
+    "_imported_hashes": frozenset({"_jsonschema"}),
     "notify": frozenset({"_models"}),
     "connections": frozenset({"errors", "limits"}),
     "_jsonschema": frozenset({"_formats", "errors"}),
@@ -31,6 +47,10 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"connections", "limits", "errors", "_models", "_formats", "_jsonschema"}
     ),
     "_query": frozenset({"_models", "errors", "storage"}),
+    # The store's rules, each next to its kind: PATCH, one-time codes, tickets.
+    "_patch": frozenset({"_models", "errors", "passwords"}),
+    "_passwordless": frozenset({"limits"}),
+    "_tickets": frozenset({"errors", "limits"}),
     "storage": frozenset(
         {"_models", "errors", "storage._sqlite", "storage._schema", "storage._postgres"}
     ),
@@ -47,8 +67,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     # `python -m identitystore` runs the CLI: the one module allowed to import it.
     "__main__": frozenset({"cli"}),
     "testing": frozenset(),
-    # Test toolkit surfaces: the public package and its public modules only.
-    "strategies": frozenset({"", "errors", "limits", "passwords"}),
+    # Test toolkit surfaces: the public package and its public modules only (and, for the
+    # strategies package, its own private modules, each only those of the sections before it).
+    **_toolkit_package(
+        "strategies", STRATEGIES_PARTS, frozenset({"", "errors", "limits", "passwords"})
+    ),
     "testing.stateful": frozenset({"", "errors", "testing.helpers"}),
     "testing.backend_suite": frozenset({"", "errors", "_models", "storage"}),
     # Test helpers: the public package, its errors and the storage protocol.
@@ -61,13 +84,19 @@ EVERYTHING_BUT_CLI = {"_store", ""}
 
 #: Third-party packages and the only modules that may import them.
 THIRD_PARTY: dict[str, frozenset[str]] = {
-    "passlib": frozenset({"hashing"}),
-    "argon2": frozenset({"hashing"}),
+    "passlib": frozenset({"hashing", "_imported_hashes"}),
+    "argon2": frozenset({"hashing", "_imported_hashes"}),
+    # MD4 and Whirlpool, which OpenSSL 3 turned off (extra `legacy-hashes`).
+    "Crypto": frozenset({"_imported_hashes"}),
+    "whirlpool": frozenset({"_imported_hashes"}),
     "bcrypt": frozenset(),  # reached through libpass only
-    "phonenumbers": frozenset({"_validation", "strategies"}),
+    "phonenumbers": frozenset({"_validation", "strategies._contacts"}),
     "sqlite_utils": frozenset({"storage._schema"}),
     "click": frozenset({"cli"}),
-    "hypothesis": frozenset({"strategies", "testing.stateful", "testing.backend_suite"}),
+    "hypothesis": frozenset(
+        {"strategies", "testing.stateful", "testing.backend_suite"}
+        | {f"strategies.{part}" for part in STRATEGIES_PARTS}
+    ),
     "pytest": frozenset({"testing.backend_suite", "testing.plugin"}),
     "psycopg": frozenset({"storage._postgres"}),
     "psycopg_pool": frozenset({"storage._postgres"}),
@@ -87,7 +116,9 @@ LAZY_IDENTITYSTORE = frozenset({"testing.plugin"})
 #: Modules that may import the emulator only inside a function: the CLI works without the extra.
 LAZY_EMULATOR = frozenset({"cli", "testing.plugin"})
 #: Third-party packages that must be imported inside a function (or under TYPE_CHECKING).
-LAZY = frozenset({"passlib", "argon2", "phonenumbers", "psycopg", "psycopg_pool"})
+LAZY = frozenset(
+    {"passlib", "argon2", "Crypto", "whirlpool", "phonenumbers", "psycopg", "psycopg_pool"}
+)
 
 
 def _module_name(path: Path) -> str:

@@ -195,7 +195,7 @@ def test_argument_checks(store: IdentityStore) -> None:
     with pytest.raises(errors.InvalidQueryError):
         store.list_users(page=True)  # type: ignore[arg-type]
     store.create_user(DB, email="a@x.io", password=PW)
-    with pytest.raises(TypeError):
+    with pytest.raises(errors.BadRequestError, match="ip must be a string"):
         store.authenticate(DB, "a@x.io", PW, ip=5)  # type: ignore[arg-type]
     with pytest.raises(errors.UnsupportedStrategyError, match="password sign-in"):
         store.authenticate("email", "a@x.io", PW)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 import tempfile
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from identitystore import IdentityStore, IdentityStoreError, Message, PasswordHasher, User
 from identitystore._validation import check_create_body
-from identitystore.errors import PayloadValidationError
+from identitystore.errors import MESSAGE_MAX_LENGTH, PayloadValidationError
 from identitystore.limits import FIELD_DESCRIPTIONS
 from identitystore.strategies import payload_error
 
@@ -249,6 +250,8 @@ def test_any_input_gives_a_user_or_an_identitystore_error(
             if isinstance(outcome, IdentityStoreError):
                 assert 400 <= outcome.status_code < 500, outcome  # a bad request, never a 5xx
                 assert isinstance(outcome.to_dict()["message"], str)
+                json.dumps(outcome.to_dict(), ensure_ascii=False).encode("utf-8")  # sendable
+                assert len(outcome.message) <= MESSAGE_MAX_LENGTH
                 assert store.backend.count_users() == count
                 assert store.outbox == outbox
             else:

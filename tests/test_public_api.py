@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
 import json
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -61,6 +64,16 @@ HEAVY = (
 )
 
 
+#: The test toolkit's public modules: their ``__all__`` is public, everything else is private.
+TOOLKIT = (
+    "identitystore.strategies",
+    "identitystore.testing.backend_suite",
+    "identitystore.testing.helpers",
+    "identitystore.testing.plugin",
+    "identitystore.testing.stateful",
+)
+
+
 def test_all_is_sorted() -> None:
     assert identitystore.__all__ == sorted(identitystore.__all__)
 
@@ -81,6 +94,40 @@ def test_public_classes_report_the_package_as_their_module() -> None:
         obj = getattr(identitystore, name)
         if isinstance(obj, type):
             assert obj.__module__ == "identitystore", name
+
+
+def _module_level_names(module: types.ModuleType) -> set[str]:
+    """The names a module's own code binds at its top level (imports excluded)."""
+    assert module.__file__ is not None
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return found - {"__all__"}
+
+
+@pytest.mark.parametrize("name", TOOLKIT)
+def test_toolkit_names_are_in_all_or_private(name: str) -> None:
+    """A public-looking name of a toolkit module is in its ``__all__``; the rest start with ``_``
+    (pytest's hooks excepted), and ``__all__`` names only what the module holds."""
+    module = importlib.import_module(name)
+    public = {n for n in _module_level_names(module) if not n.startswith(("_", "pytest_"))}
+    assert public <= set(module.__all__), sorted(public - set(module.__all__))
+    assert all(hasattr(module, n) for n in module.__all__)
+
+
+def test_strategies_package_exports_only_its_all() -> None:
+    """``identitystore.strategies`` re-exports its ``__all__`` from private modules only."""
+    strategies = importlib.import_module("identitystore.strategies")
+    names = {n: v for n, v in vars(strategies).items() if n.isidentifier()}  # not pytest's own
+    assert {n for n in names if not n.startswith("_")} == set(strategies.__all__)
+    parts = {n for n, v in names.items() if isinstance(v, types.ModuleType)}
+    assert parts
+    assert all(part.startswith("_") for part in parts)
 
 
 def _public_objects() -> list[tuple[str, object, type | None]]:

@@ -38,7 +38,7 @@ _LATER = "2026-01-02T04:04:05.000Z"
 _DB = "Username-Password-Authentication"
 #: Strings every backend keeps exactly: non-BMP, combining marks, right-to-left, line and
 #: paragraph separators, quotes, backslashes, SQL and JSON fragments.
-UNICODE_SAMPLES = (
+_UNICODE_SAMPLES = (
     "plain",
     "ünïcödé",
     "\U0001f600 emoji \U00010348",
@@ -215,7 +215,7 @@ class BackendSuite:
         assert connected.find_user("con_c1", "phone_number", "+14155550100") == found
         assert connected.list_events()[0].user_id == record.user.user_id
 
-    @pytest.mark.parametrize("text", UNICODE_SAMPLES)
+    @pytest.mark.parametrize("text", _UNICODE_SAMPLES)
     def test_unicode_round_trips_exactly(self, connected: Backend, text: str) -> None:
         record = _user(
             1,

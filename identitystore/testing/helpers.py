@@ -16,7 +16,7 @@ from identitystore.storage import Backend
 __all__ = ["ManualClock", "Outbox", "Snapshot", "seed_users"]
 
 #: Where a ``ManualClock`` starts unless told otherwise.
-DEFAULT_START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+_DEFAULT_START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
 
 
 def _aware(when: datetime | str) -> datetime:
@@ -42,7 +42,7 @@ class ManualClock:
         now: the time the clock returns; assigning it is the same as ``set()``.
     """
 
-    def __init__(self, start: datetime | str = DEFAULT_START) -> None:
+    def __init__(self, start: datetime | str = _DEFAULT_START) -> None:
         self.now = _aware(start)
 
     def __call__(self) -> datetime:
@@ -81,6 +81,8 @@ class Outbox:
 
     Kinds are ``verification_email``, ``passwordless_code`` and ``passwordless_link``. Recipients
     compare case-insensitively. Give ``notifier`` to the stores: ``IdentityStore(notifier=...)``.
+    It keeps the newest ``InMemoryNotifier.DEFAULT_MAX_MESSAGES`` messages; for more, pass
+    ``InMemoryNotifier(max_messages=None)``.
     """
 
     def __init__(self, notifier: InMemoryNotifier | None = None) -> None:
@@ -88,7 +90,7 @@ class Outbox:
 
     @property
     def messages(self) -> list[Message]:
-        """Every message sent so far, oldest first."""
+        """The messages kept (the newest ``notifier.max_messages``), oldest first."""
         return self.notifier.messages
 
     def __len__(self) -> int:
@@ -117,6 +119,9 @@ class Outbox:
             wanted = " ".join(
                 part for part in (kind or "message", f"to {to}" if to else "") if part
             )
+            dropped = self.notifier.dropped
+            if dropped:
+                sent += f" (and {dropped} older messages, dropped: max_messages)"
             raise LookupError(f"no {wanted} was sent; sent: {sent}")
         return found[-1]
 
@@ -143,7 +148,7 @@ class Outbox:
 
 
 #: Fields of Auth0's user body that the store derives itself; seeding drops them.
-DERIVED_FIELDS = frozenset(
+_DERIVED_FIELDS = frozenset(
     {
         "identities",
         "updated_at",
@@ -214,7 +219,7 @@ def _records(
 def _seed_one(
     store: IdentityStore, record: Mapping[str, Any], password: str | None, label: str
 ) -> User:
-    body = {k: v for k, v in record.items() if k not in DERIVED_FIELDS}
+    body = {k: v for k, v in record.items() if k not in _DERIVED_FIELDS}
     if "password_hash" in body or "custom_password_hash" in body:
         raise ValueError(f"{label}: password hashes cannot be seeded; give a clear password")
     identities = record.get("identities") or []

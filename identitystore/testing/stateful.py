@@ -52,27 +52,26 @@ from .helpers import ManualClock
 
 __all__ = ["IdentityStoreMachine", "ManualClock", "ModelUser", "steps"]
 
-DB = "Username-Password-Authentication"
-EMAIL = "email"
-SMS = "sms"
-FAST = PasswordHasher.fast_for_tests()
-START = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
-CODE_LIFETIME = timedelta(seconds=180)  # Auth0's totp default
-CODE_MAX_ATTEMPTS = 3
-MAX_LOGIN_ATTEMPTS = 10  # IdentityStore's default brute-force threshold
-LOGIN_BLOCK = timedelta(minutes=15)
-UNKNOWN_ID = "auth0|000000000000000000000000"
-PREFIXES = {DB: "auth0", EMAIL: "email", SMS: "sms"}
+_DB = "Username-Password-Authentication"
+_EMAIL = "email"
+_SMS = "sms"
+_FAST = PasswordHasher.fast_for_tests()
+_CODE_LIFETIME = timedelta(seconds=180)  # Auth0's totp default
+_CODE_MAX_ATTEMPTS = 3
+_MAX_LOGIN_ATTEMPTS = 10  # IdentityStore's default brute-force threshold
+_LOGIN_BLOCK = timedelta(minutes=15)
+_UNKNOWN_ID = "auth0|000000000000000000000000"
+_PREFIXES = {_DB: "auth0", _EMAIL: "email", _SMS: "sms"}
 #: A weak password for a taken email: which check comes first is not part of the contract.
-TAKEN_AND_WEAK = (errors.PasswordStrengthError, errors.UserExistsError)
+_TAKEN_AND_WEAK = (errors.PasswordStrengthError, errors.UserExistsError)
 #: Likewise for a PATCH of password and email for a user whose connection takes neither.
-CONFLICT_AND_NOT_ALLOWED = (errors.ConflictingFieldsError, errors.FieldNotAllowedError)
+_CONFLICT_AND_NOT_ALLOWED = (errors.ConflictingFieldsError, errors.FieldNotAllowedError)
 
 # -- data pools: small, so that collisions happen ----------------------------------------------
 
-EMAIL_POOL = ("alice@example.com", "bob@example.com", "carol@example.org", "dave@sub.example.net")
-PHONE_POOL = ("+14155550100", "+14155550101", "+447700900123")
-IPS = (None, "10.0.0.1", "203.0.113.7")
+_EMAIL_POOL = ("alice@example.com", "bob@example.com", "carol@example.org", "dave@sub.example.net")
+_PHONE_POOL = ("+14155550100", "+14155550101", "+447700900123")
+_IPS = (None, "10.0.0.1", "203.0.113.7")
 
 
 def _case_variant(email: str) -> st.SearchStrategy[str]:
@@ -82,56 +81,56 @@ def _case_variant(email: str) -> st.SearchStrategy[str]:
     )
 
 
-emails = st.sampled_from(EMAIL_POOL).flatmap(_case_variant)
-phones = st.sampled_from(PHONE_POOL)
-ips = st.sampled_from(IPS)
+_emails = st.sampled_from(_EMAIL_POOL).flatmap(_case_variant)
+_phones = st.sampled_from(_PHONE_POOL)
+_ips = st.sampled_from(_IPS)
 # Passwords are distinctive enough that finding one in a byte dump is never a coincidence.
-strong_passwords = st.text(string.ascii_letters + string.digits, min_size=6, max_size=12).map(
+_strong_passwords = st.text(string.ascii_letters + string.digits, min_size=6, max_size=12).map(
     lambda s: f"Pw#{s}7"
 )
-weak_passwords = st.one_of(
+_weak_passwords = st.one_of(
     st.text(string.ascii_lowercase, min_size=6, max_size=10).map(lambda s: f"weak{s}"),
     st.text(string.digits, min_size=3, max_size=3).map(lambda s: f"Sh{s}!"),  # 6 chars: too short
 )
 # (password, meets the "good" policy of the default database connection)
-passwords = st.one_of(
-    strong_passwords.map(lambda p: (p, True)), weak_passwords.map(lambda p: (p, False))
+_passwords = st.one_of(
+    _strong_passwords.map(lambda p: (p, True)), _weak_passwords.map(lambda p: (p, False))
 )
-names = st.sampled_from(("Ann Lee", "Bo", "Zoë Ω", "x", "Émile Zola"))
-meta_keys = st.sampled_from(("a", "b", "theme", "n"))
-meta_values = st.one_of(
+_names = st.sampled_from(("Ann Lee", "Bo", "Zoë Ω", "x", "Émile Zola"))
+_meta_keys = st.sampled_from(("a", "b", "theme", "n"))
+_meta_values = st.one_of(
     st.integers(-3, 3),
     st.text(string.ascii_letters, max_size=4),
     st.booleans(),
     st.lists(st.integers(0, 3), max_size=2),
     st.dictionaries(st.sampled_from(("x", "y")), st.integers(0, 3), max_size=2),
 )
-new_metadata = st.dictionaries(meta_keys, meta_values, min_size=1, max_size=3)
-metadata_patches = st.dictionaries(meta_keys, st.none() | meta_values, max_size=3)
+_new_metadata = st.dictionaries(_meta_keys, _meta_values, min_size=1, max_size=3)
+_metadata_patches = st.dictionaries(_meta_keys, st.none() | _meta_values, max_size=3)
 #: PATCH fields every user takes, with values (None removes a name or nickname).
-PROFILE_PATCH: dict[str, st.SearchStrategy[Any]] = {
-    "user_metadata": metadata_patches,
-    "name": st.none() | names,
-    "nickname": st.none() | names,
+_PROFILE_PATCH: dict[str, st.SearchStrategy[Any]] = {
+    "user_metadata": _metadata_patches,
+    "name": st.none() | _names,
+    "nickname": st.none() | _names,
     "blocked": st.booleans(),
 }
-mostly_true = st.integers(0, 3).map(bool)
-failures_in_a_row = st.integers(1, MAX_LOGIN_ATTEMPTS + 2)
-block_waits = st.sampled_from((0, 1, 899, 900, 901))  # seconds, around the 15-minute block
-sends = st.sampled_from(("code", "link"))
-codes = st.text(string.digits, min_size=6, max_size=6)
+_mostly_true = st.integers(0, 3).map(bool)
+_failures_in_a_row = st.integers(1, _MAX_LOGIN_ATTEMPTS + 2)
+_block_waits = st.sampled_from((0, 1, 899, 900, 901))  # seconds, around the 15-minute block
+_sends = st.sampled_from(("code", "link"))
+_codes = st.text(string.digits, min_size=6, max_size=6)
 # Time moves 0-5 s (with microseconds, which timestamps cut to milliseconds) before every step.
 steps = st.integers(0, 5_000_000).map(lambda us: timedelta(microseconds=us))
 
 
-def ts(moment: datetime) -> str:
+def _ts(moment: datetime) -> str:
     """The store's timestamp format, computed independently: UTC, milliseconds, ``Z``."""
     utc = moment.astimezone(timezone.utc)
     return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
 
 
 #: An exception type a call must raise, several allowed ones, or None for success.
-Expected = type[BaseException] | tuple[type[BaseException], ...] | None
+_Expected = type[BaseException] | tuple[type[BaseException], ...] | None
 
 
 @dataclass
@@ -158,15 +157,15 @@ class ModelUser:
         return d
 
 
-def tracked_fields(user: Any) -> dict[str, Any]:
+def _tracked_fields(user: Any) -> dict[str, Any]:
     fields = [f.name for f in dataclasses.fields(ModelUser) if f.name != "password"]
     return {f: getattr(user, f) for f in fields}
 
 
-def merge_metadata(current: dict[str, Any] | None, patch: dict[str, Any]) -> dict[str, Any] | None:
+def _merge_metadata(current: dict[str, Any] | None, patch: dict[str, Any]) -> dict[str, Any] | None:
     """Auth0's PATCH merge: top level only, None removes a key, ``{}`` removes everything.
 
-    Written again on purpose, like ``ts``: the model predicts, it does not call the store's code.
+    Written again on purpose, like ``_ts``: the model predicts, it does not call the store's code.
     """
     if not patch:
         return None
@@ -186,7 +185,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = ManualClock(START)  # the machine moves it forward before every step
+        self.clock = ManualClock()  # the machine moves it forward before every step
         self.store = self.open_store()
         self.model: dict[str, ModelUser] = {}
         self.deleted: set[str] = set()
@@ -200,7 +199,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         self.codes: dict[tuple[str, str], list[Any]] = {}
 
     def open_store(self) -> IdentityStore:
-        return IdentityStore(":memory:", hasher=FAST, clock=self.clock)
+        return IdentityStore(":memory:", hasher=_FAST, clock=self.clock)
 
     def teardown(self) -> None:
         self.store.close()
@@ -209,12 +208,12 @@ class IdentityStoreMachine(RuleBasedStateMachine):
 
     @property
     def now(self) -> str:
-        return ts(self.clock.now)
+        return _ts(self.clock.now)
 
     def tick(self, dt: timedelta) -> None:
         self.clock.now += dt
 
-    def call(self, expected: Expected, fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+    def call(self, expected: _Expected, fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
         """Call ``fn``; assert it raises exactly (one of) ``expected``, or nothing if None.
 
         The text of every exception the store raises is kept for the leak check.
@@ -241,14 +240,14 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         return self.store.backend.count_users(), users, len(self.store.list_events(limit=10**6))
 
     def writes_nothing(
-        self, expected: Expected, fn: Callable[..., Any], *a: Any, **kw: Any
+        self, expected: _Expected, fn: Callable[..., Any], *a: Any, **kw: Any
     ) -> None:
         """``call``, and check that nothing at all was written (users or events)."""
         before = self.snapshot()
         self.call(expected, fn, *a, **kw)
         assert self.snapshot() == before, f"{fn.__name__} (expecting {expected}) wrote"
 
-    def refused(self, expected: Expected, fn: Callable[..., Any], *a: Any, **kw: Any) -> None:
+    def refused(self, expected: _Expected, fn: Callable[..., Any], *a: Any, **kw: Any) -> None:
         """``call`` expecting an error, and nothing at all written (users or events)."""
         assert expected is not None
         self.writes_nothing(expected, fn, *a, **kw)
@@ -262,7 +261,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
     def expect_user(self, user: Any, uid: str | None = None) -> None:
         """A user the store returned equals the model's, field for field."""
         uid = uid or user.user_id
-        assert tracked_fields(user) == self.model[uid].tracked()
+        assert _tracked_fields(user) == self.model[uid].tracked()
 
     def add(self, user: Any, m: ModelUser) -> str:
         assert user.created_at == user.updated_at == self.now
@@ -281,7 +280,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
             self.refused(errors.UserExistsError, self.store.create_user, connection, **fields)
             return multiple()
         user = self.call(None, self.store.create_user, connection, **fields)
-        assert user.user_id.startswith(PREFIXES[connection] + "|")
+        assert user.user_id.startswith(_PREFIXES[connection] + "|")
         return self.add(user, dataclasses.replace(expected, user_id=user.user_id))
 
     # -- creating users -------------------------------------------------------------------------
@@ -289,11 +288,11 @@ class IdentityStoreMachine(RuleBasedStateMachine):
     @rule(
         target=users,
         dt=steps,
-        email=emails,
-        password=strong_passwords,
-        name=st.none() | names,
+        email=_emails,
+        password=_strong_passwords,
+        name=st.none() | _names,
         blocked=st.none() | st.booleans(),
-        metadata=st.none() | new_metadata,
+        metadata=st.none() | _new_metadata,
     )
     def create_database_user(
         self,
@@ -313,15 +312,15 @@ class IdentityStoreMachine(RuleBasedStateMachine):
             if v is not None
         }
         return self.create(
-            DB,
+            _DB,
             {"email": email, "password": password, **extra},
             self.email_user(
-                DB, email, name, password=password, blocked=blocked, user_metadata=metadata
+                _DB, email, name, password=password, blocked=blocked, user_metadata=metadata
             ),
         )
 
     @initialize(
-        target=users, email=emails, password=strong_passwords, blocked=st.none() | st.booleans()
+        target=users, email=_emails, password=_strong_passwords, blocked=st.none() | st.booleans()
     )
     def start_with_a_database_user(self, *, email: str, password: str, blocked: bool | None) -> Any:
         """Every run starts with one database user, so that sign-ins have someone to find."""
@@ -334,34 +333,34 @@ class IdentityStoreMachine(RuleBasedStateMachine):
             metadata=None,
         )
 
-    @initialize(target=users, email=emails, password=strong_passwords)
+    @initialize(target=users, email=_emails, password=_strong_passwords)
     def start_with_another_database_user(self, email: str, password: str) -> Any:
         """And a second one (refused if it drew the same email), so emails can collide."""
         return self.create_database_user(
             dt=timedelta(0), email=email, password=password, name=None, blocked=None, metadata=None
         )
 
-    @rule(dt=steps, email=emails, password=weak_passwords)
+    @rule(dt=steps, email=_emails, password=_weak_passwords)
     def create_database_user_with_weak_password(
         self, dt: timedelta, email: str, password: str
     ) -> None:
         """Refused by the "good" policy (or, if the email is taken, either error): no writes."""
         self.tick(dt)
         self.secrets.add(password)
-        taken = self.find(DB, "email", email.lower()) is not None
-        expected = TAKEN_AND_WEAK if taken else errors.PasswordStrengthError
-        self.refused(expected, self.store.create_user, DB, email=email, password=password)
+        taken = self.find(_DB, "email", email.lower()) is not None
+        expected = _TAKEN_AND_WEAK if taken else errors.PasswordStrengthError
+        self.refused(expected, self.store.create_user, _DB, email=email, password=password)
 
-    @rule(target=users, dt=steps, phone=phones, blocked=st.none() | st.booleans())
+    @rule(target=users, dt=steps, phone=_phones, blocked=st.none() | st.booleans())
     def create_sms_user(self, *, dt: timedelta, phone: str, blocked: bool | None) -> Any:
         self.tick(dt)
         extra = {} if blocked is None else {"blocked": blocked}
         return self.create(
-            SMS,
+            _SMS,
             {"phone_number": phone, **extra},
             ModelUser(
                 user_id="",
-                connection=SMS,
+                connection=_SMS,
                 created_at=self.now,
                 name=phone,
                 nickname=phone,
@@ -371,11 +370,11 @@ class IdentityStoreMachine(RuleBasedStateMachine):
             ),
         )
 
-    @rule(target=users, dt=steps, email=emails, name=st.none() | names)
+    @rule(target=users, dt=steps, email=_emails, name=st.none() | _names)
     def create_email_user(self, dt: timedelta, email: str, name: str | None) -> Any:
         self.tick(dt)
         extra = {} if name is None else {"name": name}
-        return self.create(EMAIL, {"email": email, **extra}, self.email_user(EMAIL, email, name))
+        return self.create(_EMAIL, {"email": email, **extra}, self.email_user(_EMAIL, email, name))
 
     def email_user(self, connection: str, email: str, name: str | None, **fields: Any) -> ModelUser:
         """The model of a new user identified by ``email``: Auth0's defaults derived from it."""
@@ -403,13 +402,13 @@ class IdentityStoreMachine(RuleBasedStateMachine):
             self.refused(errors.UserNotFoundError, self.store.update_user, uid, **call_body)
             return
         allowed = {"user_metadata", "name", "nickname", "blocked"}
-        if m.connection in (DB, EMAIL):
+        if m.connection in (_DB, _EMAIL):
             allowed.add("email")
-        if m.connection == DB:
+        if m.connection == _DB:
             allowed.add("password")
         not_allowed = bool(set(body) - allowed)
         if {"password", "email"} <= set(body):  # Auth0 refuses to change both in one PATCH
-            conflict = CONFLICT_AND_NOT_ALLOWED if not_allowed else errors.ConflictingFieldsError
+            conflict = _CONFLICT_AND_NOT_ALLOWED if not_allowed else errors.ConflictingFieldsError
             self.refused(conflict, self.store.update_user, uid, **call_body)
             return
         if not_allowed:
@@ -419,7 +418,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         holder = self.find(m.connection, "email", new_email) if new_email is not None else None
         taken = "email" in body and holder is not None and holder.user_id != uid
         if "password" in body and not body["password"][1]:
-            expected = TAKEN_AND_WEAK if taken else errors.PasswordStrengthError
+            expected = _TAKEN_AND_WEAK if taken else errors.PasswordStrengthError
             self.refused(expected, self.store.update_user, uid, **call_body)
             return
         if taken:
@@ -428,7 +427,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         user = self.call(None, self.store.update_user, uid, **call_body)
         assert user.updated_at == self.now
         if "user_metadata" in body:
-            m.user_metadata = merge_metadata(m.user_metadata, body["user_metadata"])
+            m.user_metadata = _merge_metadata(m.user_metadata, body["user_metadata"])
         if "email" in body:
             if new_email != m.email:
                 m.email_verified = False
@@ -453,7 +452,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
     @rule(
         dt=steps,
         uid=users,
-        body=st.fixed_dictionaries({}, optional=PROFILE_PATCH),
+        body=st.fixed_dictionaries({}, optional=_PROFILE_PATCH),
     )
     def update_profile(self, dt: timedelta, uid: str, body: dict[str, Any]) -> None:
         self.tick(dt)
@@ -464,7 +463,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         self.tick(dt)
         self.update(uid, {"blocked": blocked})
 
-    @rule(dt=steps, uid=users, email=emails)
+    @rule(dt=steps, uid=users, email=_emails)
     def change_email(self, dt: timedelta, uid: str, email: str) -> None:
         self.tick(dt)
         self.update(uid, {"email": email})
@@ -477,7 +476,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         self.tick(dt)
         self.update(uid, {"email": self.login_of(uid=other, shout=shout)})
 
-    @rule(dt=steps, uid=users, password=passwords, ip=ips)
+    @rule(dt=steps, uid=users, password=_passwords, ip=_ips)
     def change_password(
         self, dt: timedelta, uid: str, password: tuple[str, bool], ip: str | None
     ) -> None:
@@ -494,7 +493,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         dt=steps,
         uid=users,
         body=st.fixed_dictionaries(
-            {}, optional={**PROFILE_PATCH, "email": emails, "password": passwords}
+            {}, optional={**_PROFILE_PATCH, "email": _emails, "password": _passwords}
         ),
     )
     def update_anything(self, dt: timedelta, uid: str, body: dict[str, Any]) -> None:
@@ -523,40 +522,42 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         """One ``authenticate`` call with the outcome the model predicts (brute force included)."""
         self.secrets.add(password)
         address = ip or "0.0.0.0"
-        m = self.find(DB, "email", login.lower())
+        m = self.find(_DB, "email", login.lower())
         if m is None:
             self.call(
-                errors.WrongCredentialsError, self.store.authenticate, DB, login, password, ip
+                errors.WrongCredentialsError, self.store.authenticate, _DB, login, password, ip
             )
             return
         entry = self.failures.get((m.user_id, address))
         if entry is not None and entry[1] is not None and entry[1] > self.now:
-            self.call(errors.TooManyAttemptsError, self.store.authenticate, DB, login, password, ip)
+            self.call(
+                errors.TooManyAttemptsError, self.store.authenticate, _DB, login, password, ip
+            )
         elif password != m.password:
             self.call(
-                errors.WrongCredentialsError, self.store.authenticate, DB, login, password, ip
+                errors.WrongCredentialsError, self.store.authenticate, _DB, login, password, ip
             )
             entry = self.failures.setdefault((m.user_id, address), [0, None])
             entry[0] += 1
-            if entry[0] >= MAX_LOGIN_ATTEMPTS:
-                entry[:] = [0, ts(self.clock.now + LOGIN_BLOCK)]
+            if entry[0] >= _MAX_LOGIN_ATTEMPTS:
+                entry[:] = [0, _ts(self.clock.now + _LOGIN_BLOCK)]
         elif m.blocked:
-            self.call(errors.UserBlockedError, self.store.authenticate, DB, login, password, ip)
+            self.call(errors.UserBlockedError, self.store.authenticate, _DB, login, password, ip)
         else:
-            user = self.call(None, self.store.authenticate, DB, login, password, ip)
+            user = self.call(None, self.store.authenticate, _DB, login, password, ip)
             m.logins_count = (m.logins_count or 0) + 1
             # a sign-in clears the failures of its own address only; other blocks stay
             self.failures.pop((m.user_id, address), None)
             assert (user.last_login, user.last_ip) == (self.now, ip)
             self.expect_user(user)
 
-    @rule(dt=steps, login=emails, right=st.booleans(), wrong=strong_passwords, ip=ips)
+    @rule(dt=steps, login=_emails, right=st.booleans(), wrong=_strong_passwords, ip=_ips)
     def sign_in(
         self, *, dt: timedelta, login: str, right: bool, wrong: str, ip: str | None
     ) -> None:
         """Right or wrong password for a pool email: known, unknown, blocked or locked out."""
         self.tick(dt)
-        m = self.find(DB, "email", login.lower())
+        m = self.find(_DB, "email", login.lower())
         password = m.password if right and m is not None and m.password else wrong
         self.authenticate(login, password, ip)
 
@@ -567,18 +568,18 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         for _ in range(n):
             self.authenticate(login, wrong, ip)
         self.tick(timedelta(seconds=wait))
-        m = self.find(DB, "email", login.lower())
+        m = self.find(_DB, "email", login.lower())
         if then_right and m is not None and m.password:
             self.authenticate(login, m.password, ip)
 
     @rule(
         dt=steps,
-        login=emails,
-        wrong=strong_passwords,
-        n=failures_in_a_row,
-        wait=block_waits,
+        login=_emails,
+        wrong=_strong_passwords,
+        n=_failures_in_a_row,
+        wait=_block_waits,
         then_right=st.booleans(),
-        ip=ips,
+        ip=_ips,
     )
     def hammer_email(
         self,
@@ -598,11 +599,16 @@ class IdentityStoreMachine(RuleBasedStateMachine):
     def login_of(self, *, uid: str, shout: bool) -> str:
         """The user's current email (a pool email for users without one), maybe upper-cased."""
         m = self.model.get(uid)
-        login = m.email if m is not None and m.email is not None else EMAIL_POOL[0]
+        login = m.email if m is not None and m.email is not None else _EMAIL_POOL[0]
         return login.upper() if shout else login
 
     @rule(
-        dt=steps, uid=users, shout=st.booleans(), right=mostly_true, wrong=strong_passwords, ip=ips
+        dt=steps,
+        uid=users,
+        shout=st.booleans(),
+        right=_mostly_true,
+        wrong=_strong_passwords,
+        ip=_ips,
     )
     def sign_in_user(
         self, *, dt: timedelta, uid: str, shout: bool, right: bool, wrong: str, ip: str | None
@@ -610,17 +616,17 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         """Sign in as a created user (any connection, maybe deleted) by its current email."""
         self.tick(dt)
         login = self.login_of(uid=uid, shout=shout)
-        m = self.find(DB, "email", login.lower())
+        m = self.find(_DB, "email", login.lower())
         self.authenticate(login, m.password if right and m and m.password else wrong, ip)
 
     @rule(
         dt=steps,
         uid=users,
-        wrong=strong_passwords,
-        n=failures_in_a_row,
-        wait=block_waits,
-        then_right=mostly_true,
-        ip=ips,
+        wrong=_strong_passwords,
+        n=_failures_in_a_row,
+        wait=_block_waits,
+        then_right=_mostly_true,
+        ip=_ips,
     )
     def hammer_user(
         self,
@@ -641,15 +647,15 @@ class IdentityStoreMachine(RuleBasedStateMachine):
     # -- passwordless ---------------------------------------------------------------------------
 
     def start(self, connection: str, identifier: str, send: str, ip: str | None) -> None:
-        key = "email" if connection == EMAIL else "phone_number"
-        value = identifier.lower() if connection == EMAIL else identifier
+        key = "email" if connection == _EMAIL else "phone_number"
+        value = identifier.lower() if connection == _EMAIL else identifier
         m = self.find(connection, key, value)
         message = self.call(
             None, self.store.start_passwordless, connection, **{key: identifier}, send=send, ip=ip
         )
         if m is None:
             user = self.store.get_user(message.user_id)
-            by_email = connection == EMAIL
+            by_email = connection == _EMAIL
             m = ModelUser(
                 user_id=user.user_id,
                 connection=connection,
@@ -669,27 +675,27 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         )
         assert message.kind == f"passwordless_{send}"
         assert message.created_at == self.now
-        assert message.expires_at == ts(self.clock.now + CODE_LIFETIME)
+        assert message.expires_at == _ts(self.clock.now + _CODE_LIFETIME)
         assert message.token is not None
         assert message.token.isdigit()
         assert len(message.token) == 6
         self.codes[(connection, value)] = [message.token, message.expires_at, 0]
 
-    @rule(dt=steps, email=emails, send=sends, ip=ips)
+    @rule(dt=steps, email=_emails, send=_sends, ip=_ips)
     def start_passwordless_email(
         self, dt: timedelta, email: str, send: str, ip: str | None
     ) -> None:
         self.tick(dt)
-        self.start(EMAIL, email, send, ip)
+        self.start(_EMAIL, email, send, ip)
 
-    @rule(dt=steps, phone=phones, send=sends, ip=ips)
+    @rule(dt=steps, phone=_phones, send=_sends, ip=_ips)
     def start_passwordless_sms(self, dt: timedelta, phone: str, send: str, ip: str | None) -> None:
         self.tick(dt)
-        self.start(SMS, phone, send, ip)
+        self.start(_SMS, phone, send, ip)
 
     def verify(self, connection: str, identifier: str, *, right: bool, wrong: str) -> None:
-        key = "email" if connection == EMAIL else "phone_number"
-        value = identifier.lower() if connection == EMAIL else identifier
+        key = "email" if connection == _EMAIL else "phone_number"
+        value = identifier.lower() if connection == _EMAIL else identifier
         entry = self.codes.get((connection, value))
         code = entry[0] if right and entry is not None else wrong
         if entry is None:
@@ -698,7 +704,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
             outcome = "expired"
         elif code == entry[0]:
             outcome = "ok"
-        elif entry[2] + 1 >= CODE_MAX_ATTEMPTS:
+        elif entry[2] + 1 >= _CODE_MAX_ATTEMPTS:
             outcome = "exhausted"
         else:
             outcome = "wrong"
@@ -717,31 +723,31 @@ class IdentityStoreMachine(RuleBasedStateMachine):
             self.call(errors.UserBlockedError, verify, connection, **kw)
         else:
             user = self.call(None, verify, connection, **kw)
-            flag = "email_verified" if connection == EMAIL else "phone_verified"
+            flag = "email_verified" if connection == _EMAIL else "phone_verified"
             if getattr(m, flag) is not True:
                 setattr(m, flag, True)
                 assert user.updated_at == self.now
             m.logins_count = (m.logins_count or 0) + 1
             self.expect_user(user)
 
-    @rule(dt=steps, email=emails, right=st.booleans(), wrong=codes)
+    @rule(dt=steps, email=_emails, right=st.booleans(), wrong=_codes)
     def verify_passwordless_email(
         self, *, dt: timedelta, email: str, right: bool, wrong: str
     ) -> None:
         self.tick(dt)
-        self.verify(EMAIL, email, right=right, wrong=wrong)
+        self.verify(_EMAIL, email, right=right, wrong=wrong)
 
-    @rule(dt=steps, phone=phones, right=st.booleans(), wrong=codes)
+    @rule(dt=steps, phone=_phones, right=st.booleans(), wrong=_codes)
     def verify_passwordless_sms(
         self, *, dt: timedelta, phone: str, right: bool, wrong: str
     ) -> None:
         self.tick(dt)
-        self.verify(SMS, phone, right=right, wrong=wrong)
+        self.verify(_SMS, phone, right=right, wrong=wrong)
 
     @rule(
         dt=steps,
         uid=users,
-        guesses=st.lists(codes, max_size=CODE_MAX_ATTEMPTS),
+        guesses=st.lists(_codes, max_size=_CODE_MAX_ATTEMPTS),
         wait=st.sampled_from((0, 1, 179, 180, 181, 600)),
         then_right=st.booleans(),
     )
@@ -753,7 +759,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         m = self.model.get(uid)
         if m is None:
             return
-        connection, identifier = (SMS, m.phone_number) if m.phone_number else (EMAIL, m.email)
+        connection, identifier = (_SMS, m.phone_number) if m.phone_number else (_EMAIL, m.email)
         assert identifier is not None
         self.start(connection, identifier, "code", None)
         for guess in guesses:
@@ -768,7 +774,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
     def store_matches_model(self) -> None:
         for uid, m in self.model.items():
             user = self.store.get_user(uid)
-            assert tracked_fields(user) == m.tracked(), uid
+            assert _tracked_fields(user) == m.tracked(), uid
         assert self.store.backend.count_users() == len(self.model)
 
     @invariant()
@@ -795,7 +801,7 @@ class IdentityStoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def deleted_users_stay_deleted(self) -> None:
-        for uid in (*self.deleted, UNKNOWN_ID):
+        for uid in (*self.deleted, _UNKNOWN_ID):
             self.call(errors.UserNotFoundError, self.store.get_user, uid)
         assert not self.deleted & set(self.model)
 
