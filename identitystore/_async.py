@@ -10,8 +10,9 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from ._models import Connection, Event, Ticket, User, UsersPage
-from ._store import VERIFICATION_TTL, IdentityStore
+from ._store import IdentityStore
 from .connections import ConnectionStrategy
+from .limits import VERIFICATION_TTL
 from .notify import Message
 from .passwords import PasswordPolicy
 
@@ -118,6 +119,10 @@ class AsyncIdentityStore:
     async def create_user(self, connection: str, /, **fields: Any) -> User:
         """See ``IdentityStore.create_user``."""
         return await self._run(self.store.create_user, connection, **fields)
+
+    async def create_user_from_body(self, body: Mapping[str, Any]) -> User:
+        """See ``IdentityStore.create_user_from_body``."""
+        return await self._run(self.store.create_user_from_body, body)
 
     async def get_user(self, user_id: str) -> User:
         """See ``IdentityStore.get_user``."""

@@ -61,7 +61,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     "storage._postgres": frozenset({"_models", "errors", "storage", "storage._rows"}),
     # The asyncio face of the store: the store and the types its methods take and return.
-    "_async": frozenset({"_models", "_store", "connections", "notify", "passwords"}),
+    "_async": frozenset({"_models", "_store", "connections", "limits", "notify", "passwords"}),
     # The CLI: the public package, identitystore.errors and the emulator (for `serve`).
     "cli": frozenset({"", "errors", "emulator"}),
     # `python -m identitystore` runs the CLI: the one module allowed to import it.

@@ -418,6 +418,15 @@ def test_store_errors_come_back_with_the_stores_exact_body(
     assert response.json() == raised.value.to_dict()
 
 
+def test_a_create_without_connection_lists_every_problem(client: httpx.Client) -> None:
+    response = client.post("/users", json={"email": "nope", "colour": "blue"})
+    assert response.status_code == 400
+    problems = response.json()["message"].split(" (also) ")
+    assert "Payload validation error: 'Missing required property: connection'." in problems
+    assert any("format email" in p for p in problems)
+    assert any("Additional properties not allowed: colour" in p for p in problems)
+
+
 def test_an_unexpected_failure_is_logged_and_answered_with_auth0s_500(
     client: httpx.Client,
     emu: Emulator,

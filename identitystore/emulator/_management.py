@@ -157,9 +157,7 @@ def _user(user: User, projection: tuple[frozenset[str], bool] | None = None) -> 
 
 async def create_user(call: Call) -> Response:
     """POST /api/v2/users (201)."""
-    body = await _object_body(call)
-    connection = body.pop("connection", None)
-    user = await call.store.create_user(connection, **body)
+    user = await call.store.create_user_from_body(await call.json())
     return json_response(user.to_dict(), 201)
 
 
