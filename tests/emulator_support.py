@@ -14,25 +14,25 @@ import pytest
 from identitystore.emulator import Emulator
 
 
-def token_response(
-    emu: Emulator,
-    *,
-    client_id: str | None = None,
-    client_secret: str | None = None,
-    **extra: str,
-) -> httpx.Response:
-    """``POST /oauth/token`` (client credentials, form body) as the SDKs send it."""
-    body = {
+def token_form(emu: Emulator, **changes: str | None) -> dict[str, str]:
+    """The client-credentials form the SDKs send for ``emu``'s default client; ``changes``
+    replace fields (None drops one)."""
+    form: dict[str, str | None] = {
         "grant_type": "client_credentials",
-        "client_id": client_id or emu.client_id,
-        "client_secret": client_secret or emu.client_secret,
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
         "audience": f"https://{emu.domain}/api/v2/",
-        **extra,
+        **changes,
     }
-    return httpx.post(f"{emu.url}/oauth/token", data=body)
+    return {k: v for k, v in form.items() if v is not None}
 
 
-def management_token(emu: Emulator, **credentials: str) -> str:
+def token_response(emu: Emulator, **changes: str | None) -> httpx.Response:
+    """``POST /oauth/token`` with ``token_form(emu, **changes)``."""
+    return httpx.post(f"{emu.url}/oauth/token", data=token_form(emu, **changes))
+
+
+def management_token(emu: Emulator, **credentials: str | None) -> str:
     """An access token of the emulator's default client (or of the given one)."""
     response = token_response(emu, **credentials)
     assert response.status_code == 200, response.text

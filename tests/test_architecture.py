@@ -141,7 +141,10 @@ EMULATOR_MODULES = sorted(
     name for name in MODULES if name == "emulator" or name.startswith("emulator.")
 )
 ALLOWED.update(
-    {name: frozenset({"", "errors", "storage", *EMULATOR_MODULES}) for name in EMULATOR_MODULES}
+    {
+        name: frozenset({"", "errors", "storage", "testing.helpers", *EMULATOR_MODULES})
+        for name in EMULATOR_MODULES
+    }
 )
 
 

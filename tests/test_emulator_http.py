@@ -163,26 +163,12 @@ def test_token_scope_parameter_narrows_the_grant(emu: Emulator) -> None:
 def test_token_errors_have_oauth_bodies(
     emu: Emulator, change: dict[str, str], status: int, body: dict[str, str]
 ) -> None:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": emu.client_id,
-        "client_secret": emu.client_secret,
-        "audience": f"https://{emu.domain}/api/v2/",
-        **change,
-    }
-    response = httpx.post(f"{emu.url}/oauth/token", data=form)
+    response = token_response(emu, **change)
     assert (response.status_code, response.json()) == (status, body)
 
 
 def test_token_without_audience_is_refused(emu: Emulator) -> None:
-    response = httpx.post(
-        f"{emu.url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-        },
-    )
+    response = token_response(emu, audience=None)
     assert response.status_code == 403
     assert "No audience parameter was provided" in response.json()["error_description"]
 
@@ -749,7 +735,7 @@ def test_clock_controls(emu: Emulator, identity_clock: ManualClock) -> None:
     assert moved.endswith("Z")
     httpx.post(f"{emu.url}/emulator/v1/clock", json={"now": "2030-05-06T07:08:09.000Z"})
     assert identity_clock().isoformat() == "2030-05-06T07:08:09+00:00"
-    assert emu.advance_clock(minutes=1).isoformat() == "2030-05-06T07:09:09+00:00"
+    assert emu.advance_clock(timedelta(minutes=1)).isoformat() == "2030-05-06T07:09:09+00:00"
     for bad in ({"advance": -1}, {"now": "yesterday"}, {"later": 1}, [1]):
         assert httpx.post(f"{emu.url}/emulator/v1/clock", json=bad).status_code == 400
 
@@ -766,7 +752,7 @@ def test_clock_controls_need_a_movable_clock() -> None:
 def test_default_store_clock_runs_and_moves() -> None:
     with Emulator() as emu:
         before = emu.store.clock()
-        emu.advance_clock(days=2)
+        emu.advance_clock(timedelta(days=2))
         assert emu.store.clock() - before >= timedelta(days=2)
         assert emu.store.tenant_domain == emu.domain
 
@@ -839,16 +825,8 @@ def test_tls_with_the_generated_ca(identity_store: IdentityStore) -> None:
 def test_a_domain_names_the_issuer(identity_store: IdentityStore) -> None:
     with Emulator(identity_store, domain="auth.example.test") as emu:
         assert emu.url.startswith("http://127.0.0.1:")
-        response = httpx.post(
-            f"{emu.url}/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": emu.client_id,
-                "client_secret": emu.client_secret,
-                "audience": "https://auth.example.test/api/v2/",
-            },
-        )
-        claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+        token = management_token(emu)  # audience https://auth.example.test/api/v2/
+        claims = jwt.decode(token, options={"verify_signature": False})
         assert claims["iss"] == "https://auth.example.test/"
 
 
@@ -894,15 +872,13 @@ def test_the_asgi_app_serves_without_the_emulator_class() -> None:
         async with httpx.AsyncClient(
             transport=transport, base_url="http://asgi.example.test"
         ) as http:
-            token = await http.post(
-                "/oauth/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": app.client_id,
-                    "client_secret": app.client_secret,
-                    "audience": "https://asgi.example.test/api/v2/",
-                },
-            )
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "audience": "https://asgi.example.test/api/v2/",
+            }
+            token = await http.post("/oauth/token", data=form)
             users = await http.get(
                 "/api/v2/users",
                 headers={"authorization": f"Bearer {token.json()['access_token']}"},

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.responses import Response
 
 from identitystore import IdentityStore, InMemoryNotifier, Message
+from identitystore.testing.helpers import ManualClock
 
 from ._errors import ApiError
 from ._http import Call, empty, json_response
@@ -25,68 +26,53 @@ from ._tenant import iso
 __all__ = ["Controls", "Fault", "OffsetClock"]
 
 
-def _aware(when: datetime | str) -> datetime:
-    if isinstance(when, str):
-        try:
-            when = datetime.fromisoformat(when.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"not an ISO-8601 time: {when!r}") from None
-    if not isinstance(when, datetime):
-        raise TypeError("a time must be a datetime or an ISO-8601 string")
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 time with its offset (``Z`` included), e.g. from the clock control."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if when.tzinfo is None:
-        raise ValueError("a time must be timezone-aware (e.g. ending in Z)")
+        raise ValueError("a time must carry its offset (e.g. end in Z)")
     return when
 
 
-class OffsetClock:
+class OffsetClock(ManualClock):
     """Real time plus an offset that ``set`` and ``advance`` move: the default store's clock.
 
-    It has ``ManualClock``'s ``set``/``advance``, but keeps running between them, so tokens and
-    codes age as they would.
+    ``ManualClock``'s ``set`` and ``advance``, on a clock that keeps running between them, so
+    tokens and codes age as they would.
     """
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # no start: it starts at the real time
         self.offset = timedelta()
 
-    def __call__(self) -> datetime:
+    @property
+    def now(self) -> datetime:
+        """The time the clock returns: the real time plus ``offset``."""
         return datetime.now(timezone.utc) + self.offset
 
-    def set(self, when: datetime | str) -> datetime:
-        """Jump to ``when`` (timezone-aware datetime or ISO-8601 text); time runs on from it."""
-        target = _aware(when)
-        self.offset = target - datetime.now(timezone.utc)
-        return target
-
-    def advance(
-        self,
-        delta: timedelta | None = None,
-        /,
-        *,
-        days: float = 0,
-        hours: float = 0,
-        minutes: float = 0,
-        seconds: float = 0,
-    ) -> datetime:
-        """Move forward by ``delta`` or by the keyword amounts; returns the new time."""
-        step = (delta or timedelta()) + timedelta(
-            days=days, hours=hours, minutes=minutes, seconds=seconds
-        )
-        if step < timedelta():
-            raise ValueError("a clock only advances; use set() to go back")
-        self.offset += step
-        return self()
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self.offset = value - datetime.now(timezone.utc)
 
     def __repr__(self) -> str:
         return f"OffsetClock(offset={self.offset!r})"
 
 
+#: Limits that keep an injected fault from stalling a test run.
+MAX_DELAY = 300.0
+MAX_TIMES = 1_000_000
+
+
 @dataclass
 class Fault:
-    """The next ``times`` requests matching ``method`` and ``path`` (a glob, e.g.
-    ``/api/v2/users*``) wait ``delay`` seconds, then answer ``status`` if set (else they go on).
+    """The next ``times`` requests matching ``method`` (``*`` for any) and ``path`` (a glob on
+    the decoded path, e.g. ``/api/v2/users*``) wait ``delay`` seconds, then answer ``status`` in
+    Auth0's envelope if set (else they are served as usual).
+
+    Raises:
+        ValueError, TypeError: a fault that cannot be armed.
 
     Attributes:
-        id: the fault's number.
+        id: its number among the emulator's faults (set when armed).
         message: the error body's ``message``.
     """
 
@@ -97,6 +83,29 @@ class Fault:
     times: int = 1
     message: str = "Fault injected by the emulator"
     id: int = field(default=0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.method, str) or not self.method:
+            raise ValueError("a fault needs a method")
+        if not isinstance(self.path, str) or not self.path:
+            raise ValueError("a fault needs a path")
+        status, delay, times = self.status, self.delay, self.times
+        if status is not None and (
+            isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
+        ):
+            raise ValueError("status must be an HTTP error status from 400 to 599")
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+            raise TypeError("delay must be a number of seconds")
+        if not 0 <= delay <= MAX_DELAY:
+            raise ValueError(f"delay must be from 0 to {MAX_DELAY:g} seconds")
+        if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= MAX_TIMES:
+            raise ValueError(f"times must be an integer from 1 to {MAX_TIMES}")
+        if status is None and not delay:
+            raise ValueError("a fault needs a status, a delay or both")
+        if not isinstance(self.message, str):
+            raise TypeError("message must be a string")
+        self.method = self.method.upper()
+        self.delay = float(delay)
 
     def to_dict(self) -> dict[str, Any]:
         """The fault as the controls show it."""
@@ -109,11 +118,6 @@ class Fault:
             "times": self.times,
             "message": self.message,
         }
-
-
-#: Limits that keep an injected fault from stalling a test run.
-MAX_DELAY = 300.0
-MAX_TIMES = 1_000_000
 
 
 class Controls:
@@ -162,15 +166,15 @@ class Controls:
             )
         return move
 
-    def set_clock(self, when: datetime | str) -> datetime:
-        """Set the store's clock to ``when``."""
-        setter = self._movable("set")
-        return _aware(setter(_aware(when)))
+    def set_clock(self, when: datetime) -> datetime:
+        """Set the store's clock to ``when``; the store's new time."""
+        self._movable("set")(when)
+        return self.now()
 
     def advance_clock(self, delta: timedelta) -> datetime:
-        """Move the store's clock forward by ``delta``."""
-        advance = self._movable("advance")
-        return _aware(advance(delta))
+        """Move the store's clock forward by ``delta``; the store's new time."""
+        self._movable("advance")(delta)
+        return self.now()
 
     # -- users --------------------------------------------------------------------------------
 
@@ -187,45 +191,10 @@ class Controls:
 
     # -- faults -------------------------------------------------------------------------------
 
-    def inject_fault(
-        self,
-        method: str,
-        path: str,
-        *,
-        status: int | None = None,
-        delay: float = 0.0,
-        times: int = 1,
-        message: str | None = None,
-    ) -> Fault:
-        """Make the next ``times`` requests matching ``method`` (``*`` for any) and ``path`` (a
-        glob on the decoded path) wait ``delay`` seconds and/or answer ``status``."""
-        if not isinstance(method, str) or not method or not isinstance(path, str) or not path:
-            raise ValueError("a fault needs a method and a path")
-        if status is not None and (
-            isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
-        ):
-            raise ValueError("status must be an HTTP error status from 400 to 599")
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)):
-            raise TypeError("delay must be a number of seconds")
-        if not 0 <= delay <= MAX_DELAY:
-            raise ValueError(f"delay must be from 0 to {MAX_DELAY:g} seconds")
-        if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= MAX_TIMES:
-            raise ValueError(f"times must be an integer from 1 to {MAX_TIMES}")
-        if status is None and not delay:
-            raise ValueError("a fault needs a status, a delay or both")
-        if message is not None and not isinstance(message, str):
-            raise ValueError("message must be a string")
-        fault = Fault(
-            method=method.upper(),
-            path=path,
-            status=status,
-            delay=float(delay),
-            times=times,
-            id=next(self._ids),
-        )
-        if message is not None:
-            fault.message = message
+    def add_fault(self, fault: Fault) -> Fault:
+        """Arm ``fault``; it is numbered and returned."""
         with self._lock:
+            fault.id = next(self._ids)
             self._faults.append(fault)
         return fault
 
@@ -310,7 +279,7 @@ async def move_clock(call: Call) -> Response:
     now, advance = body.get("now"), body.get("advance")
     try:
         if set(body) == {"now"} and isinstance(now, str):
-            moved = await call.off_loop(controls.set_clock, now)
+            moved = await call.off_loop(controls.set_clock, parse_time(now))
         elif set(body) == {"advance"} and isinstance(advance, (int, float)):
             moved = await call.off_loop(controls.advance_clock, timedelta(seconds=advance))
         else:
@@ -341,19 +310,17 @@ async def add_fault(call: Call) -> Response:
     """POST /emulator/v1/faults ``{method, path, status?, delay?, times?, message?}`` (201)."""
     body = await _object(call)
     unknown = set(body) - {"method", "path", "status", "delay", "times", "message"}
+    missing = {"method", "path"} - set(body)
+    if missing:
+        raise ApiError(
+            400, f"Missing properties: {', '.join(sorted(missing))}", error_code="invalid_body"
+        )
     if unknown:
         raise ApiError(
             400, f"Unknown properties: {', '.join(sorted(unknown))}", error_code="invalid_body"
         )
     try:
-        fault = call.emu.controls.inject_fault(
-            body.get("method"),  # type: ignore[arg-type]
-            body.get("path"),  # type: ignore[arg-type]
-            status=body.get("status"),
-            delay=body.get("delay", 0.0),
-            times=body.get("times", 1),
-            message=body.get("message"),
-        )
+        fault = call.emu.controls.add_fault(Fault(**body))
     except (ValueError, TypeError) as exc:
         raise _bad(exc) from None
     return json_response(fault.to_dict(), 201)

@@ -17,6 +17,7 @@ import uvicorn
 from identitystore import IdentityStore, Message
 
 from ._app import EmulatorApp, create_app
+from ._controls import Fault
 from ._tls import make_tls_files
 
 __all__ = ["Emulator"]
@@ -255,26 +256,15 @@ class Emulator:
         """Forget every message sent."""
         self.app.emulation.controls.clear_outbox()
 
-    def set_clock(self, when: datetime | str) -> datetime:
-        """Set the store's clock (it needs ``set``, as the default store's and ``ManualClock``
-        have); returns the new time."""
+    def set_clock(self, when: datetime) -> datetime:
+        """Set the store's clock to ``when`` (timezone-aware); it needs ``set()``, as the default
+        store's clock and ``ManualClock`` have. Returns the store's new time."""
         return self.app.emulation.controls.set_clock(when)
 
-    def advance_clock(
-        self,
-        delta: timedelta | None = None,
-        /,
-        *,
-        days: float = 0,
-        hours: float = 0,
-        minutes: float = 0,
-        seconds: float = 0,
-    ) -> datetime:
-        """Move the store's clock forward; returns the new time."""
-        step = (delta or timedelta()) + timedelta(
-            days=days, hours=hours, minutes=minutes, seconds=seconds
-        )
-        return self.app.emulation.controls.advance_clock(step)
+    def advance_clock(self, delta: timedelta) -> datetime:
+        """Move the store's clock forward by ``delta`` (it needs ``advance()``); returns the
+        store's new time."""
+        return self.app.emulation.controls.advance_clock(delta)
 
     def reset_users(self) -> int:
         """Delete every user (connections, clients and the outbox stay); how many."""
@@ -288,13 +278,13 @@ class Emulator:
         status: int | None = None,
         delay: float = 0.0,
         times: int = 1,
-        message: str | None = None,
+        message: str = Fault.message,
     ) -> None:
         """The next ``times`` requests matching ``method`` (``"*"`` for any) and ``path`` (a glob
         on the decoded path, e.g. ``"/api/v2/users*"``) wait ``delay`` seconds, then answer
         ``status`` in Auth0's error envelope if given, else are served as usual."""
-        self.app.emulation.controls.inject_fault(
-            method, path, status=status, delay=delay, times=times, message=message
+        self.app.emulation.controls.add_fault(
+            Fault(method, path, status=status, delay=delay, times=times, message=message)
         )
 
     def clear_faults(self) -> None:
