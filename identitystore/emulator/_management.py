@@ -104,12 +104,12 @@ def _project(body: dict[str, Any], projection: tuple[frozenset[str], bool] | Non
 def _paged(call: Call, items: Sequence[dict[str, Any]], key: str) -> Any:
     """Auth0's list envelopes for a short in-memory list (connections, clients, grants).
 
-    ``from``/``take`` give the checkpoint shape ``{key: [...], "next": ...}`` (``next`` left out
-    on the last page); ``page``/``per_page`` offset pages, as an object with
-    ``include_totals=true``; otherwise the bare array.
+    ``from``/``take`` (not empty) give the checkpoint shape ``{key: [...], "next": ...}`` (``next`` left out
+    on the last page); ``page``/``per_page`` offset pages, as ``{start, limit, total, key}`` with
+    ``include_totals=true`` (no ``length``, unlike users and logs); otherwise the bare array.
     """
     params = call.request.query_params
-    if "take" in params or "from" in params:
+    if call.query("take") or call.query("from"):  # an empty one is as good as absent
         take = call.query_int("take", default=50)
         if not 1 <= take <= MAX_TAKE:
             raise query_error("take", f"Value {take} is outside 1 to {MAX_TAKE}")
@@ -127,13 +127,7 @@ def _paged(call: Call, items: Sequence[dict[str, Any]], key: str) -> Any:
     chosen = list(items[page * per_page : (page + 1) * per_page])
     if not call.query_bool("include_totals", default=False):
         return chosen
-    return {
-        "start": page * per_page,
-        "limit": per_page,
-        "length": len(chosen),
-        "total": len(items),
-        key: chosen,
-    }
+    return {"start": page * per_page, "limit": per_page, "total": len(items), key: chosen}
 
 
 def _checkpoint(value: str | None) -> int:
@@ -231,13 +225,9 @@ _IGNORED_CONNECTION_FIELDS = (
 
 
 def _connection(connection: Connection) -> dict[str, Any]:
-    """Auth0's connection body (the recorded shape adds realms, enabled_clients, ...)."""
-    return {
-        **connection.to_dict(),
-        "is_domain_connection": False,
-        "realms": [connection.name],
-        "enabled_clients": [],
-    }
+    """Auth0's connection body: the store's, with ``is_domain_connection`` and ``realms`` (the
+    OAS's ``ConnectionForList`` no longer has the recorded ``enabled_clients``)."""
+    return {**connection.to_dict(), "is_domain_connection": False, "realms": [connection.name]}
 
 
 async def _connection_by_id(call: Call, connection_id: str) -> Connection:
