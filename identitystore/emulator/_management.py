@@ -104,9 +104,10 @@ def _project(body: dict[str, Any], projection: tuple[frozenset[str], bool] | Non
 def _paged(call: Call, items: Sequence[dict[str, Any]], key: str) -> Any:
     """Auth0's list envelopes for a short in-memory list (connections, clients, grants).
 
-    ``from``/``take`` (not empty) give the checkpoint shape ``{key: [...], "next": ...}`` (``next`` left out
-    on the last page); ``page``/``per_page`` offset pages, as ``{start, limit, total, key}`` with
-    ``include_totals=true`` (no ``length``, unlike users and logs); otherwise the bare array.
+    A non-empty ``from`` or ``take`` gives the checkpoint shape ``{key: [...], "next": ...}``
+    (``next`` left out on the last page); ``page``/``per_page`` offset pages, as
+    ``{start, limit, total, key}`` with ``include_totals=true`` (no ``length``, unlike users and
+    logs); otherwise the bare array.
     """
     params = call.request.query_params
     if call.query("take") or call.query("from"):  # an empty one is as good as absent
