@@ -1,6 +1,7 @@
 """An embeddable identity store with Auth0's user semantics."""
 
 from . import errors
+from ._async import AsyncIdentityStore
 from ._models import Connection, Event, EventsPage, Ticket, User, UserBlock, UsersPage
 from ._store import IdentityStore
 from .errors import IdentityStoreError
@@ -11,6 +12,7 @@ from .passwords import PasswordPolicy
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncIdentityStore",
     "Connection",
     "Event",
     "EventsPage",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
@@ -340,6 +343,104 @@ def events(
     query = {"type": type_, "user_id": user_id, "limit": limit}
     given: dict[str, Any] = {k: v for k, v in query.items() if v is not None}
     _print([e.to_dict() for e in _call(ctx, lambda store: store.list_events(**given))])
+
+
+# -- the Management API over HTTP ----------------------------------------------------------------
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8089,
+    show_default=True,
+    help="The port (0: any free one).",
+)
+@click.option("--tls", is_flag=True, help="Serve HTTPS; the ready line names the CA to trust.")
+@click.option("--domain", help="The tenant domain in tokens and links.  [default: HOST:PORT]")
+@click.option(
+    "--client-id", help="Make this client exist, with every scope (with --client-secret)."
+)
+@click.option(
+    "--client-secret",
+    envvar="IDENTITYSTORE_CLIENT_SECRET",
+    help="Its secret (also $IDENTITYSTORE_CLIENT_SECRET, kept out of the process list).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.IntRange(min=1),
+    help="Requests per client per second before a 429 (default: no limit).",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    /,
+    *,
+    host: str,
+    port: int,
+    tls: bool,
+    domain: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    rate_limit: int | None,
+) -> None:
+    """Serve Auth0's Management API on the database (needs identitystore[emulator]).
+
+    Once it accepts connections, prints one JSON line on stdout: url, domain, ca_file, client_id
+    and client_secret. Logs go to stderr. SIGINT or SIGTERM stop it after the requests in flight
+    (exit 0). Clients, grants and signing keys are kept in the database.
+    """
+    if (client_id is None) != (client_secret is None):
+        raise click.UsageError("give --client-id and --client-secret together")
+    try:
+        from .emulator import Emulator, OffsetClock
+    except ImportError as exc:
+        raise click.UsageError(
+            f"serve needs the emulator extra: pip install 'identitystore[emulator]' ({exc})"
+        ) from exc
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    stopping: list[int] = []  # a signal handler only appends: nothing it does can block
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, _: stopping.append(signum))
+    try:
+        store = IdentityStore(ctx.obj, clock=OffsetClock())
+    except IdentityStoreError as exc:
+        _fail(exc)
+    except ImportError as exc:  # a postgresql:// URL without the postgres extra
+        raise click.UsageError(str(exc)) from exc
+    with store:
+        try:
+            emulator = Emulator(
+                store,
+                host,
+                port,
+                tls,
+                domain=domain,
+                client_id=client_id,
+                client_secret=client_secret,
+                rate_limit=rate_limit,
+            )
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        store.tenant_domain = emulator.domain  # links in tickets and emails name the emulator
+        with emulator:
+            ready = {
+                "url": emulator.url,
+                "domain": emulator.domain,
+                "ca_file": emulator.ca_file,
+                "client_id": emulator.client_id,
+                "client_secret": emulator.client_secret,
+            }
+            click.echo(json.dumps(ready))
+            sys.stdout.flush()
+            while not stopping:
+                time.sleep(0.1)
+            logging.getLogger("identitystore.emulator").info("stopping: finishing requests")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -64,8 +64,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "storage._postgres": frozenset(
         {"_models", "errors", "storage", "storage._rows", "storage._sql"}
     ),
-    # The only surface: the public package and identitystore.errors, nothing private.
-    "cli": frozenset({"", "errors"}),
+    # The asyncio face of the store: the store and the types its methods take and return.
+    "_async": frozenset({"_models", "_store", "connections", "limits", "notify", "passwords"}),
+    # The CLI: the public package, identitystore.errors and the emulator (for `serve`).
+    "cli": frozenset({"", "errors", "emulator"}),
     # `python -m identitystore` runs the CLI: the one module allowed to import it.
     "__main__": frozenset({"cli"}),
     "testing": frozenset(),
@@ -79,7 +81,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Test helpers: the public package, its errors and the storage protocol.
     "testing.helpers": frozenset({"", "errors", "storage"}),
     # The pytest plugin: the public package and the helpers, imported inside fixtures.
-    "testing.plugin": frozenset({"", "testing.helpers"}),
+    "testing.plugin": frozenset({"", "testing.helpers", "emulator"}),
 }
 #: May import every layer except the CLI.
 EVERYTHING_BUT_CLI = {"_store", ""}
@@ -102,9 +104,21 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "pytest": frozenset({"testing.backend_suite", "testing.plugin"}),
     "psycopg": frozenset({"storage._postgres"}),
     "psycopg_pool": frozenset({"storage._postgres"}),
+    # the web stack: the emulator only (the `emulator` extra)
+    "starlette": frozenset(
+        {
+            f"emulator.{m}"
+            for m in ("_app", "_http", "_management", "_oauth", "_controls", "_routes")
+        }
+    ),
+    "uvicorn": frozenset({"emulator._server"}),
+    "jwt": frozenset({"emulator._tokens"}),
+    "cryptography": frozenset({"emulator._tokens", "emulator._tls"}),
 }
 #: Modules whose imports of identitystore must sit inside functions (or under TYPE_CHECKING).
 LAZY_IDENTITYSTORE = frozenset({"testing.plugin"})
+#: Modules that may import the emulator only inside a function: the CLI works without the extra.
+LAZY_EMULATOR = frozenset({"cli", "testing.plugin"})
 #: Third-party packages that must be imported inside a function (or under TYPE_CHECKING).
 LAZY = frozenset(
     {"passlib", "argon2", "Crypto", "whirlpool", "phonenumbers", "psycopg", "psycopg_pool"}
@@ -125,6 +139,17 @@ def _package_of(path: Path) -> list[str]:
 
 
 MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+#: The HTTP emulator: the public package and public modules, plus its own private modules.
+EMULATOR_MODULES = sorted(
+    name for name in MODULES if name == "emulator" or name.startswith("emulator.")
+)
+ALLOWED.update(
+    {
+        name: frozenset({"", "errors", "storage", "testing.helpers", *EMULATOR_MODULES})
+        for name in EMULATOR_MODULES
+    }
+)
 
 
 def _imports(path: Path) -> list[tuple[str, str | None, int, bool]]:
@@ -208,3 +233,14 @@ def test_lazy_identitystore_imports(module: str) -> None:
         if at_top and (imported == "identitystore" or imported.startswith("identitystore."))
     ]
     assert not bad, f"identitystore.{module} imports identitystore at module top: {bad}"
+
+
+@pytest.mark.parametrize("module", sorted(LAZY_EMULATOR))
+def test_lazy_emulator_imports(module: str) -> None:
+    """The emulator's web stack is an extra: the CLI loads it only when `serve` runs."""
+    bad = [
+        f"line {line}: {imported}"
+        for imported, _, line, at_top in _imports(MODULES[module])
+        if at_top and "emulator" in {t.split(".")[0] for t in _targets(imported, None)}
+    ]
+    assert not bad, f"identitystore.{module} imports the emulator at module top: {bad}"

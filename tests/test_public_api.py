@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 import identitystore
-from identitystore import connections, errors, hashing, notify, passwords, storage
+from identitystore import connections, emulator, errors, hashing, notify, passwords, storage
 
 EXPECTED = {
+    "AsyncIdentityStore",
     "Connection",
     "Event",
     "Hasher",
@@ -34,7 +35,16 @@ EXPECTED = {
     "errors",
 }
 #: Public modules reached by their own name; their ``__all__`` is public too.
-PUBLIC_MODULES = (identitystore, connections, errors, hashing, notify, passwords, storage)
+PUBLIC_MODULES = (
+    identitystore,
+    connections,
+    emulator,
+    errors,
+    hashing,
+    notify,
+    passwords,
+    storage,
+)
 #: Imported only where first needed, never by ``import identitystore``.
 HEAVY = (
     "passlib",
@@ -45,6 +55,12 @@ HEAVY = (
     "click",
     "psycopg",
     "psycopg_pool",
+    "starlette",
+    "uvicorn",
+    "jwt",
+    "cryptography",
+    "anyio",
+    "httpx",
 )
 
 

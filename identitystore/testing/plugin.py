@@ -1,8 +1,9 @@
 """identitystore's pytest plugin: a fake Auth0 user store per test (loaded through ``pytest11``).
 
 Fixtures: ``identity_store``, ``identity_store_factory``, ``identity_outbox``,
-``identity_clock``. Options: the ``identitystore_lenient`` ini setting and the
-``@pytest.mark.identitystore(lenient=[...])`` marker. Tests that use no fixture are untouched:
+``identity_clock``, and ``identity_emulator`` (needs ``identitystore[emulator]``). Options: the
+``identitystore_lenient`` ini setting and the ``@pytest.mark.identitystore(lenient=[...])``
+marker. Tests that use no fixture are untouched:
 this module imports only pytest; identitystore is imported when a fixture is first used.
 """
 
@@ -15,11 +16,13 @@ import pytest
 
 if TYPE_CHECKING:
     from identitystore import IdentityStore
+    from identitystore.emulator import Emulator
 
     from .helpers import ManualClock, Outbox, Snapshot
 
 __all__ = [
     "identity_clock",
+    "identity_emulator",
     "identity_outbox",
     "identity_store",
     "identity_store_factory",
@@ -167,3 +170,17 @@ def identity_store_factory(
 def identity_store(identity_store_factory: Callable[..., IdentityStore]) -> IdentityStore:
     """A fresh in-memory store with the default connections and fast (real) password hashing."""
     return identity_store_factory()
+
+
+@pytest.fixture
+def identity_emulator(identity_store: IdentityStore) -> Iterator[Emulator]:
+    """Auth0's Management API over plain HTTP on 127.0.0.1, started, backed by
+    ``identity_store`` (its clock and outbox too); stopped after the test.
+
+    Point an SDK at ``emulator.domain`` with ``emulator.client_id`` and
+    ``emulator.client_secret`` (docs/emulator.md).
+    """
+    from identitystore.emulator import Emulator
+
+    with Emulator(identity_store) as emulator:
+        yield emulator

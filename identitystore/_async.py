@@ -1,0 +1,228 @@
+"""``AsyncIdentityStore``: the store's methods as awaitables, run on a bounded set of threads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+from ._models import Connection, Event, Ticket, User, UsersPage
+from ._store import IdentityStore
+from .connections import ConnectionStrategy
+from .limits import VERIFICATION_TTL
+from .notify import Message
+from .passwords import PasswordPolicy
+
+__all__ = ["AsyncIdentityStore"]
+
+_T = TypeVar("_T")
+
+#: Store calls one ``AsyncIdentityStore`` runs at once unless told otherwise.
+DEFAULT_MAX_THREADS = 8
+
+
+class AsyncIdentityStore:
+    """An ``IdentityStore`` for asyncio code: every public method, as an awaitable.
+
+    Each call runs the store's blocking method on the event loop's default thread pool, at most
+    ``max_threads`` of them at once; the others wait their turn without blocking the loop. A
+    cancelled call keeps its place until its thread finishes, so the bound holds.
+
+    Examples:
+        >>> async def main():  # doctest: +SKIP
+        ...     async with AsyncIdentityStore(IdentityStore("users.db")) as store:
+        ...         user = await store.create_user("sms", phone_number="+14155550100")
+
+    Args:
+        store: the store to run; ``close()`` closes it.
+        max_threads: how many of its calls may run at once (at least 1).
+    """
+
+    def __init__(self, store: IdentityStore, *, max_threads: int = DEFAULT_MAX_THREADS) -> None:
+        if not isinstance(store, IdentityStore):
+            raise TypeError("store must be an IdentityStore")
+        if isinstance(max_threads, bool) or not isinstance(max_threads, int) or max_threads < 1:
+            raise ValueError("max_threads must be an integer >= 1")
+        self.store = store
+        self.max_threads = max_threads
+        self._slots: asyncio.Semaphore | None = None
+
+    def __repr__(self) -> str:
+        return f"AsyncIdentityStore({self.store!r}, max_threads={self.max_threads})"
+
+    async def _run(self, func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        """``func(*args, **kwargs)`` on a thread, holding one of the ``max_threads`` slots."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_threads)
+        loop = asyncio.get_running_loop()
+        call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+        async with self._slots:
+            running = loop.run_in_executor(None, call)
+            try:
+                return await asyncio.shield(running)
+            except asyncio.CancelledError:
+                await asyncio.wait({running})  # the thread goes on: keep its slot until it ends
+                raise
+
+    async def __aenter__(self) -> AsyncIdentityStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- the store's methods, in its order (tests/test_emulator_async_store.py checks them) ---
+
+    async def close(self) -> None:
+        """Close the store; see ``IdentityStore.close``."""
+        await self._run(self.store.close)
+
+    async def register_strategy(self, strategy: ConnectionStrategy) -> None:
+        """See ``IdentityStore.register_strategy``."""
+        await self._run(self.store.register_strategy, strategy)
+
+    async def create_connection(
+        self, name: str, *, strategy: str, options: Mapping[str, Any] | None = None
+    ) -> Connection:
+        """See ``IdentityStore.create_connection``."""
+        return await self._run(
+            self.store.create_connection, name, strategy=strategy, options=options
+        )
+
+    async def get_connection(self, name: str) -> Connection:
+        """See ``IdentityStore.get_connection``."""
+        return await self._run(self.store.get_connection, name)
+
+    async def list_connections(self) -> list[Connection]:
+        """See ``IdentityStore.list_connections``."""
+        return await self._run(self.store.list_connections)
+
+    async def password_policy(self, connection: Connection) -> PasswordPolicy:
+        """See ``IdentityStore.password_policy``."""
+        return await self._run(self.store.password_policy, connection)
+
+    async def update_connection(self, name: str, *, options: Mapping[str, Any]) -> Connection:
+        """See ``IdentityStore.update_connection``."""
+        return await self._run(self.store.update_connection, name, options=options)
+
+    async def delete_connection(self, name: str) -> None:
+        """See ``IdentityStore.delete_connection``."""
+        await self._run(self.store.delete_connection, name)
+
+    async def create_user(self, connection: str, /, **fields: Any) -> User:
+        """See ``IdentityStore.create_user``."""
+        return await self._run(self.store.create_user, connection, **fields)
+
+    async def create_user_from_body(self, body: Mapping[str, Any]) -> User:
+        """See ``IdentityStore.create_user_from_body``."""
+        return await self._run(self.store.create_user_from_body, body)
+
+    async def get_user(self, user_id: str) -> User:
+        """See ``IdentityStore.get_user``."""
+        return await self._run(self.store.get_user, user_id)
+
+    async def get_users_by_email(self, email: str) -> list[User]:
+        """See ``IdentityStore.get_users_by_email``."""
+        return await self._run(self.store.get_users_by_email, email)
+
+    async def list_users(
+        self,
+        connection: str | None = None,
+        q: str | None = None,
+        page: int = 0,
+        per_page: int = 50,
+        sort: str | None = None,
+        *,
+        include_totals: bool = False,
+    ) -> UsersPage:
+        """See ``IdentityStore.list_users``."""
+        return await self._run(
+            self.store.list_users,
+            connection,
+            q,
+            page,
+            per_page,
+            sort,
+            include_totals=include_totals,
+        )
+
+    async def update_user(self, user_id: str, /, **fields: Any) -> User:
+        """See ``IdentityStore.update_user``."""
+        return await self._run(self.store.update_user, user_id, **fields)
+
+    async def delete_user(self, user_id: str) -> None:
+        """See ``IdentityStore.delete_user``."""
+        await self._run(self.store.delete_user, user_id)
+
+    async def authenticate(
+        self, connection: str, username_or_email: str, password: str, ip: str | None = None
+    ) -> User:
+        """See ``IdentityStore.authenticate``."""
+        return await self._run(self.store.authenticate, connection, username_or_email, password, ip)
+
+    async def start_passwordless(
+        self,
+        connection: str,
+        *,
+        email: str | None = None,
+        phone_number: str | None = None,
+        send: Literal["code", "link"] = "code",
+        ip: str | None = None,
+    ) -> Message:
+        """See ``IdentityStore.start_passwordless``."""
+        return await self._run(
+            self.store.start_passwordless,
+            connection,
+            email=email,
+            phone_number=phone_number,
+            send=send,
+            ip=ip,
+        )
+
+    async def verify_passwordless(
+        self,
+        connection: str,
+        *,
+        code: str,
+        email: str | None = None,
+        phone_number: str | None = None,
+        ip: str | None = None,
+    ) -> User:
+        """See ``IdentityStore.verify_passwordless``."""
+        return await self._run(
+            self.store.verify_passwordless,
+            connection,
+            code=code,
+            email=email,
+            phone_number=phone_number,
+            ip=ip,
+        )
+
+    async def create_email_verification_ticket(
+        self,
+        user_id: str,
+        *,
+        ttl_sec: int = int(VERIFICATION_TTL.total_seconds()),
+        send: bool = False,
+    ) -> Ticket:
+        """See ``IdentityStore.create_email_verification_ticket``."""
+        return await self._run(
+            self.store.create_email_verification_ticket, user_id, ttl_sec=ttl_sec, send=send
+        )
+
+    async def verify_email(self, ticket_token: str) -> User:
+        """See ``IdentityStore.verify_email``."""
+        return await self._run(self.store.verify_email, ticket_token)
+
+    async def list_events(
+        self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
+    ) -> list[Event]:
+        """See ``IdentityStore.list_events``."""
+        return await self._run(self.store.list_events, type=type, user_id=user_id, limit=limit)

@@ -1,0 +1,273 @@
+"""The URL table, as data: method, path, the scopes a token needs (any one), the handler.
+
+Paths are matched on the raw path, split on ``/`` and then percent-decoded segment by segment,
+exactly once: ``/api/v2/users/auth0%7Cabc`` is the user ``auth0|abc``, and ``%2F`` inside an id
+stays inside that one segment (HTTP-API.md §1, §7 #5). Scopes are the OAS ``security`` entries.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from starlette.responses import Response
+
+from . import _controls as controls
+from . import _management as management
+from . import _oauth as oauth
+from ._errors import method_not_allowed, not_found
+from ._http import Call
+
+__all__ = ["MANAGEMENT_SCOPES", "ROUTES", "Route", "Router"]
+
+Handler = Callable[[Call], Awaitable[Response]]
+#: ``management``: an access token for the Management API is required; ``public``: none.
+Access = Literal["management", "oauth", "public", "control"]
+
+_API = "/api/v2"
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation.
+
+    Attributes:
+        method: the HTTP method.
+        path: the path with ``{}`` for each parameter, e.g. ``/api/v2/users/{}``.
+        handler: the coroutine that answers.
+        scopes: the token needs any one of them (Management API routes).
+        access: who may call it.
+        summary: Auth0's name of the operation (OAS ``summary``), used in log descriptions.
+    """
+
+    method: str
+    path: str
+    handler: Handler
+    scopes: tuple[str, ...] = ()
+    access: Access = "management"
+    summary: str = ""
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        """The path's segments, ``{}`` for parameters."""
+        return tuple(self.path.split("/")[1:])
+
+
+def _api(method: str, path: str, handler: Handler, scopes: str, summary: str) -> Route:
+    return Route(method, _API + path, handler, tuple(scopes.split()), "management", summary)
+
+
+ROUTES: tuple[Route, ...] = (
+    # -- Authentication API
+    Route("POST", "/oauth/token", oauth.token, access="oauth", summary="Get token"),
+    Route("GET", "/.well-known/jwks.json", oauth.jwks, access="public"),
+    Route("GET", "/.well-known/openid-configuration", oauth.openid_configuration, access="public"),
+    # -- users
+    _api(
+        "GET",
+        "/users",
+        management.list_users,
+        "read:users read:user_idp_tokens",
+        "List or Search Users",
+    ),
+    _api("POST", "/users", management.create_user, "create:users", "Create a User"),
+    _api(
+        "GET",
+        "/users/{}",
+        management.get_user,
+        "read:users read:current_user read:user_idp_tokens",
+        "Get a User",
+    ),
+    _api(
+        "PATCH",
+        "/users/{}",
+        management.update_user,
+        "update:users update:users_app_metadata update:current_user_metadata",
+        "Update a User",
+    ),
+    _api(
+        "DELETE",
+        "/users/{}",
+        management.delete_user,
+        "delete:users delete:current_user",
+        "Delete a User",
+    ),
+    _api(
+        "GET", "/users-by-email", management.users_by_email, "read:users", "Search Users by Email"
+    ),
+    # -- connections
+    _api(
+        "GET",
+        "/connections",
+        management.list_connections,
+        "read:connections",
+        "Get all connections",
+    ),
+    _api(
+        "POST",
+        "/connections",
+        management.create_connection,
+        "create:connections",
+        "Create a connection",
+    ),
+    _api(
+        "GET", "/connections/{}", management.get_connection, "read:connections", "Get a connection"
+    ),
+    _api(
+        "PATCH",
+        "/connections/{}",
+        management.update_connection,
+        "update:connections",
+        "Update a connection",
+    ),
+    _api(
+        "DELETE",
+        "/connections/{}",
+        management.delete_connection,
+        "delete:connections",
+        "Delete a connection",
+    ),
+    # -- tickets and jobs
+    _api(
+        "POST",
+        "/tickets/email-verification",
+        management.post_email_verification_ticket,
+        "create:user_tickets",
+        "Create an email verification ticket",
+    ),
+    _api(
+        "POST",
+        "/jobs/verification-email",
+        management.post_verification_email_job,
+        "update:users",
+        "Send an email address verification email",
+    ),
+    _api("GET", "/jobs/{}", management.get_job, "create:users read:users", "Get a job"),
+    # -- clients and client grants
+    _api(
+        "GET",
+        "/clients",
+        management.list_clients,
+        "read:clients read:client_keys read:client_credentials read:client_summary",
+        "Get clients",
+    ),
+    _api("POST", "/clients", management.create_client, "create:clients", "Create a client"),
+    _api(
+        "GET",
+        "/clients/{}",
+        management.get_client,
+        "read:clients read:client_keys read:client_credentials read:client_summary",
+        "Get client by ID",
+    ),
+    _api("DELETE", "/clients/{}", management.delete_client, "delete:clients", "Delete a client"),
+    _api(
+        "GET",
+        "/client-grants",
+        management.list_client_grants,
+        "read:client_grants",
+        "Get client grants",
+    ),
+    _api(
+        "POST",
+        "/client-grants",
+        management.create_client_grant,
+        "create:client_grants",
+        "Create client grant",
+    ),
+    _api(
+        "GET",
+        "/client-grants/{}",
+        management.get_client_grant,
+        "read:client_grants",
+        "Get client grant",
+    ),
+    _api(
+        "DELETE",
+        "/client-grants/{}",
+        management.delete_client_grant,
+        "delete:client_grants",
+        "Delete client grant",
+    ),
+    # -- test controls (no token: they exist for the test that runs the emulator)
+    Route("GET", "/emulator/v1/outbox", controls.get_outbox, access="control"),
+    Route("DELETE", "/emulator/v1/outbox", controls.clear_outbox, access="control"),
+    Route("GET", "/emulator/v1/clock", controls.get_clock, access="control"),
+    Route("POST", "/emulator/v1/clock", controls.move_clock, access="control"),
+    Route("DELETE", "/emulator/v1/users", controls.reset_users, access="control"),
+    Route("GET", "/emulator/v1/faults", controls.list_faults, access="control"),
+    Route("POST", "/emulator/v1/faults", controls.add_fault, access="control"),
+    Route("DELETE", "/emulator/v1/faults", controls.clear_faults, access="control"),
+)
+
+#: Every scope a Management API route accepts: what the emulator's default client is granted.
+MANAGEMENT_SCOPES: tuple[str, ...] = tuple(
+    dict.fromkeys(scope for route in ROUTES for scope in route.scopes)
+)
+
+
+def split_path(raw_path: bytes) -> tuple[str, ...] | None:
+    """The segments of a raw path, each percent-decoded once (None if it is not absolute)."""
+    if not raw_path.startswith(b"/"):
+        return None
+    return tuple(
+        urllib.parse.unquote_to_bytes(part).decode("utf-8", "replace")
+        for part in raw_path[1:].split(b"/")
+    )
+
+
+class Router:
+    """Finds the route of a method and raw path.
+
+    Args:
+        routes: the table.
+    """
+
+    def __init__(self, routes: tuple[Route, ...] = ROUTES) -> None:
+        self._static: dict[tuple[str, ...], dict[str, Route]] = {}
+        self._dynamic: dict[int, list[Route]] = {}
+        for route in routes:
+            if "{}" in route.segments:
+                self._dynamic.setdefault(len(route.segments), []).append(route)
+            else:
+                self._static.setdefault(route.segments, {})[route.method] = route
+
+    def match(self, method: str, raw_path: bytes) -> tuple[Route, tuple[str, ...]]:
+        """The route and the decoded path parameters.
+
+        Raises:
+            ApiError: 404 for an unknown path, 405 for a known path and another method.
+        """
+        segments = split_path(raw_path)
+        if segments is None:
+            raise not_found()
+        allowed: list[str] = []
+        methods = self._static.get(segments)
+        if methods is not None:
+            route = methods.get(method)
+            if route is not None:
+                return route, ()
+            allowed.extend(methods)
+        for route in self._dynamic.get(len(segments), ()):
+            params = _bind(route.segments, segments)
+            if params is None:
+                continue
+            if route.method == method:
+                return route, params
+            allowed.append(route.method)
+        if allowed:
+            raise method_not_allowed(sorted(set(allowed)))
+        raise not_found()
+
+
+def _bind(pattern: tuple[str, ...], segments: tuple[str, ...]) -> tuple[str, ...] | None:
+    params: list[str] = []
+    for expected, actual in zip(pattern, segments, strict=True):
+        if expected == "{}":
+            if not actual:
+                return None
+            params.append(actual)
+        elif expected != actual:
+            return None
+    return tuple(params)

@@ -1,0 +1,149 @@
+"""``AsyncIdentityStore``: each public method of ``IdentityStore`` as an awaitable, off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from identitystore import AsyncIdentityStore, IdentityStore
+from identitystore.errors import UserExistsError, UserNotFoundError
+
+
+def _public_methods(cls: type) -> dict[str, Callable[..., object]]:
+    return {
+        name: member
+        for name, member in vars(cls).items()
+        if not name.startswith("_") and inspect.isfunction(member)
+    }
+
+
+def test_every_public_method_is_mirrored_one_to_one() -> None:
+    store_methods = _public_methods(IdentityStore)
+    async_methods = _public_methods(AsyncIdentityStore)
+    assert set(async_methods) == set(store_methods)
+    for name, method in async_methods.items():
+        assert inspect.iscoroutinefunction(method), name
+
+
+@pytest.mark.parametrize("name", sorted(_public_methods(IdentityStore)))
+def test_signatures_match(name: str) -> None:
+    """Same parameters, kinds and defaults: an async caller passes what a sync caller would."""
+    expected = inspect.signature(getattr(IdentityStore, name))
+    actual = inspect.signature(getattr(AsyncIdentityStore, name))
+    assert [(p.name, p.kind, p.default) for p in actual.parameters.values()] == [
+        (p.name, p.kind, p.default) for p in expected.parameters.values()
+    ]
+
+
+def test_calls_reach_the_store_and_its_errors_come_back(
+    identity_store: IdentityStore,
+) -> None:
+    async def scenario() -> None:
+        astore = AsyncIdentityStore(identity_store)
+        user = await astore.create_user("sms", phone_number="+14155550100")
+        assert (await astore.get_user(user.user_id)) == identity_store.get_user(user.user_id)
+        with pytest.raises(UserExistsError):
+            await astore.create_user("sms", phone_number="+14155550100")
+        page = await astore.list_users(include_totals=True)
+        assert page.total == 1
+        await astore.delete_user(user.user_id)
+        with pytest.raises(UserNotFoundError):
+            await astore.get_user(user.user_id)
+
+    asyncio.run(scenario())
+
+
+def test_methods_run_off_the_event_loop_on_a_bounded_pool(
+    identity_store: IdentityStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = 0
+    most = 0
+    threads: set[int] = set()
+    lock = threading.Lock()
+    original = identity_store.get_users_by_email
+
+    def slow(email: str) -> list[object]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            threads.add(threading.get_ident())
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return list(original(email))
+
+    monkeypatch.setattr(identity_store, "get_users_by_email", slow)
+
+    async def scenario() -> float:
+        astore = AsyncIdentityStore(identity_store, max_threads=2)
+        loop_thread = threading.get_ident()
+        ticks = 0
+
+        async def ticker() -> None:  # the loop stays free while the store works
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        tick_task = asyncio.create_task(ticker())
+        await asyncio.gather(*(astore.get_users_by_email("a@example.com") for _ in range(6)))
+        tick_task.cancel()
+        assert loop_thread not in threads
+        return ticks
+
+    ticks = asyncio.run(scenario())
+    assert most == 2
+    assert ticks >= 5
+
+
+def test_a_cancelled_call_keeps_its_slot_until_its_thread_ends(
+    identity_store: IdentityStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finished = threading.Event()
+    overlap: list[bool] = []
+
+    def slow(user_id: str) -> None:
+        overlap.append(finished.is_set())
+        time.sleep(0.1)
+        finished.set()
+
+    monkeypatch.setattr(identity_store, "delete_user", slow)
+
+    async def scenario() -> None:
+        astore = AsyncIdentityStore(identity_store, max_threads=1)
+        first = asyncio.create_task(astore.delete_user("a"))
+        await asyncio.sleep(0.02)
+        first.cancel()
+        second = asyncio.create_task(astore.delete_user("b"))
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await second
+
+    asyncio.run(scenario())
+    assert overlap == [False, True]  # the second call started only after the first ended
+
+
+def test_arguments_are_checked() -> None:
+    with pytest.raises(TypeError):
+        AsyncIdentityStore(object())  # type: ignore[arg-type]
+    with IdentityStore(":memory:") as store:
+        with pytest.raises(ValueError, match="max_threads"):
+            AsyncIdentityStore(store, max_threads=0)
+
+
+def test_close_and_async_context_manager_close_the_store() -> None:
+    store = IdentityStore(":memory:")
+
+    async def scenario() -> None:
+        async with AsyncIdentityStore(store) as astore:
+            await astore.list_connections()
+
+    asyncio.run(scenario())
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any use of a closed store fails
+        store.list_connections()

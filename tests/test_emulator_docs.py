@@ -1,0 +1,98 @@
+"""docs/emulator.md's recipes run as written, and the example app in docs/examples/auth0_app
+passes its tests against the emulator."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.emulator_support import node_modules
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "emulator.md"
+EXAMPLE = ROOT / "docs" / "examples" / "auth0_app"
+_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.M | re.S)
+
+
+def _blocks(language: str) -> list[str]:
+    return [
+        code for lang, code in _BLOCK.findall(PAGE.read_text(encoding="utf-8")) if lang == language
+    ]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """The environment with this interpreter's scripts (``identitystore``) first on PATH."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, **extra}
+
+
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        args, cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_the_example_app_passes() -> None:
+    done = _run([sys.executable, "-m", "pytest", str(EXAMPLE.relative_to(ROOT)), "-q"], ROOT)
+    assert " passed" in done.stdout
+    assert "failed" not in done.stdout
+
+
+SCRIPTS = [code for code in _blocks("python") if "Emulator(" in code]
+TESTS = [code for code in _blocks("python") if "def test_" in code]
+
+
+def test_the_page_has_its_recipes() -> None:
+    assert len(SCRIPTS) == 2
+    assert len(TESTS) == 1
+    assert len(_blocks("javascript")) == 1
+    assert len(_blocks("sh")) >= 3
+
+
+@pytest.mark.parametrize("code", SCRIPTS, ids=["tls", "plain-http"])
+def test_python_recipes(code: str, tmp_path: Path) -> None:
+    script = tmp_path / "recipe.py"
+    script.write_text(code, encoding="utf-8")
+    _run([sys.executable, str(script)], tmp_path)
+
+
+def test_the_fixture_recipe(tmp_path: Path) -> None:
+    (tmp_path / "test_recipe.py").write_text(TESTS[0], encoding="utf-8")
+    done = _run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_recipe.py"], tmp_path
+    )
+    assert "1 passed" in done.stdout
+
+
+def _needs(*tools: str) -> None:
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {', '.join(missing)} missing")
+        pytest.skip(f"needs {', '.join(missing)}")
+
+
+def test_the_curl_recipe(tmp_path: Path) -> None:
+    _needs("curl", "jq")
+    (curl,) = [code for code in _blocks("sh") if "curl -s" in code]
+    done = _run(["bash", "-euo", "pipefail", "-c", curl], tmp_path)
+    assert '"phone_number":"+14155550100"' in done.stdout
+    assert done.stdout.count("sms|") >= 2  # created, then found
+
+
+def test_the_node_recipe(tmp_path: Path) -> None:
+    _needs("node", "jq")
+    modules = node_modules()
+    (app,) = _blocks("javascript")
+    (tmp_path / "app.js").write_text(app, encoding="utf-8")
+    (shell,) = [code for code in _blocks("sh") if "node app.js" in code]
+    done = _run(["bash", "-euo", "pipefail", "-c", shell], tmp_path, NODE_PATH=str(modules))
+    assert done.stdout.strip().startswith("auth0|")

@@ -1,0 +1,163 @@
+"""Hostile clients: a body trickling in, many connections at once, CR/LF in echoed values.
+
+Every test here is bounded in count and time and talks to 127.0.0.1 only. The server must keep
+serving others, answer in Auth0's shape, and write nothing for a refused request.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from identitystore.emulator import Emulator
+from tests.emulator_support import api
+
+
+@pytest.fixture
+def emu(identity_emulator: Emulator) -> Emulator:
+    return identity_emulator
+
+
+@pytest.fixture
+def client(emu: Emulator) -> Iterator[httpx.Client]:
+    with api(emu) as http:
+        yield http
+
+
+def _connect(emu: Emulator) -> socket.socket:
+    host, port = emu.domain.rsplit(":", 1)
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def test_a_body_trickling_in_does_not_hold_up_others(emu: Emulator, client: httpx.Client) -> None:
+    token = client.headers["authorization"]
+    body = b'{"connection": "sms", "phone_number": "+14155550100"}'
+    slow = _connect(emu)
+    slow.sendall(
+        b"POST /api/v2/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body[:10]
+    )
+    answered_meanwhile = [client.get("/connections").status_code for _ in range(20)]
+    assert answered_meanwhile == [200] * 20  # served while the slow body is still arriving
+    assert emu.store.list_users(include_totals=True).total == 0
+    for start in range(10, len(body), 10):  # the rest, bit by bit
+        slow.sendall(body[start : start + 10])
+        time.sleep(0.02)
+    answer = slow.recv(65536)
+    slow.close()
+    assert answer.startswith(b"HTTP/1.1 201 ")
+    assert emu.store.list_users(include_totals=True).total == 1
+
+
+def test_a_client_that_never_finishes_its_body_writes_nothing(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    token = client.headers["authorization"]
+    stalled = _connect(emu)
+    stalled.sendall(
+        b"POST /api/v2/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: {token}\r\nContent-Length: 1000\r\n\r\n".encode()
+        + b'{"connection": "sms", "phone_number": "+14155550100"'
+    )
+    time.sleep(0.2)
+    stalled.close()  # gone before the body was whole
+    assert client.get("/users").json() == []
+    assert emu.store.list_users(include_totals=True).total == 0
+
+
+def test_many_connections_at_once_are_all_served(emu: Emulator, client: httpx.Client) -> None:
+    token = client.headers["authorization"]
+    request = (
+        f"GET /api/v2/connections HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    count = 300  # bounded: each holds one descriptor on both sides
+    sockets = [_connect(emu) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.sendall(request)
+
+        def read(sock: socket.socket) -> bytes:
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(read, sockets))
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert all(a.startswith(b"HTTP/1.1 200 ") for a in answers)
+    assert client.get("/users").status_code == 200  # and it goes on serving
+
+
+def test_concurrent_creates_of_one_user_make_one(emu: Emulator, client: httpx.Client) -> None:
+    body = {"connection": "sms", "phone_number": "+14155550100"}
+    barrier = threading.Barrier(8)
+
+    def create() -> int:
+        barrier.wait()
+        return client.post("/users", json=body).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(lambda _: create(), range(8)))
+    assert statuses == [201] + [409] * 7
+    assert emu.store.list_users(include_totals=True).total == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v2/users/auth0%7Cx%0D%0ASet-Cookie:%20stolen=1",
+        "/api/v2/users-by-email?email=a%0D%0ASet-Cookie:%20stolen=1",
+        "/api/v2/nothing%0D%0ASet-Cookie:%20stolen=1",
+    ],
+)
+def test_cr_lf_in_echoed_values_stays_in_the_json_body(client: httpx.Client, path: str) -> None:
+    response = client.get(path.removeprefix("/api/v2"))
+    assert "set-cookie" not in response.headers
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert "\r\n" not in response.text  # JSON escapes it
+    assert response.status_code in (200, 404)
+
+
+def test_header_injection_in_a_fault_message_stays_in_the_body(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    emu.inject_fault("GET", "/api/v2/users", status=503, message="down\r\nSet-Cookie: stolen=1")
+    response = client.get("/users")
+    assert response.status_code == 503
+    assert "set-cookie" not in response.headers
+    assert response.json()["message"] == "down\r\nSet-Cookie: stolen=1"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET /api/v2/users HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"GET /api/v2/users HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+        b"GET " + b"/a" * 40000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+)
+def test_malformed_requests_are_refused_and_serving_goes_on(
+    emu: Emulator, client: httpx.Client, raw: bytes
+) -> None:
+    sock = _connect(emu)
+    try:
+        sock.sendall(raw)
+        answer = sock.recv(65536)
+    except ConnectionResetError:
+        answer = b""
+    finally:
+        sock.close()
+    assert answer == b"" or answer.split(b" ")[1].startswith(b"4")
+    assert client.get("/users").status_code == 200

@@ -1,0 +1,194 @@
+"""auth0-python 6.x, unmodified, against the emulator: over HTTPS trusting ``emu.ca_file``
+(``SSL_CERT_FILE``), as an app configures it for a real tenant, and over plain HTTP with
+``Auth0(base_url=...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from auth0.authentication import GetToken
+from auth0.management import Auth0, ManagementClient
+from auth0.management.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+)
+
+from identitystore import IdentityStore
+from identitystore.emulator import Emulator
+from identitystore.errors import IdentityStoreError
+from tests.emulator_support import collect_client_sockets  # noqa: F401 - a fixture
+
+DB = "Username-Password-Authentication"
+NO_RETRY: Any = {"max_retries": 0}
+pytestmark = pytest.mark.usefixtures("collect_client_sockets")
+
+
+@pytest.fixture
+def emu(identity_store: IdentityStore, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    with Emulator(identity_store, tls=True) as emulator:
+        assert emulator.ca_file is not None
+        monkeypatch.setenv("SSL_CERT_FILE", emulator.ca_file)
+        yield emulator
+
+
+@pytest.fixture
+def management(emu: Emulator) -> ManagementClient:
+    return ManagementClient(
+        domain=emu.domain, client_id=emu.client_id, client_secret=emu.client_secret
+    )
+
+
+def test_create_get_update_search_and_delete(management: ManagementClient, emu: Emulator) -> None:
+    created = management.users.create(
+        connection=DB,
+        email="Jane@Example.com",
+        password="Sup3r-secret!",
+        user_metadata={"plan": "free"},
+    )
+    assert created.user_id is not None
+    assert created.email == "jane@example.com"
+    stored = emu.store.get_user(created.user_id)
+    assert created.created_at is not None
+    assert created.created_at.isoformat().replace("+00:00", "Z")[:23] == stored.created_at[:23]
+
+    fetched = management.users.get(created.user_id)
+    assert fetched.email == "jane@example.com"
+    assert fetched.identities is not None
+    assert fetched.identities[0].connection == DB
+
+    updated = management.users.update(created.user_id, user_metadata={"theme": "dark"})
+    assert updated.user_metadata == {"plan": "free", "theme": "dark"}
+    assert emu.store.get_user(created.user_id).user_metadata == {"plan": "free", "theme": "dark"}
+
+    found = list(management.users.list(q='email:"jane@example.com"', search_engine="v3"))
+    assert [u.user_id for u in found] == [created.user_id]
+    by_email = management.users.list_users_by_email(email="JANE@example.com")
+    assert [u.user_id for u in by_email] == [created.user_id]
+
+    management.users.delete(created.user_id)
+    management.users.delete(created.user_id)  # Auth0: deleting twice is fine
+    with pytest.raises(NotFoundError) as missing:
+        management.users.get(created.user_id, request_options=NO_RETRY)
+    assert missing.value.body == {
+        "statusCode": 404,
+        "error": "Not Found",
+        "message": "The user does not exist.",
+        "errorCode": "inexistent_user",
+    }
+
+
+def test_paging_through_every_user(management: ManagementClient, emu: Emulator) -> None:
+    for n in range(7):
+        emu.store.create_user("email", email=f"p{n}@example.com")
+    pager = management.users.list(per_page=3)
+    assert sorted(u.email or "" for u in pager) == [f"p{n}@example.com" for n in range(7)]
+
+
+def test_duplicate_is_409_three_times_identically(emu: Emulator) -> None:
+    """auth0-python retries a 409 twice on its own; every answer must be the same 409."""
+    answers: list[tuple[int, bytes]] = []
+
+    def record(response: httpx.Response) -> None:
+        response.read()
+        answers.append((response.status_code, response.content))
+
+    recording = httpx.Client(event_hooks={"response": [record]})  # the SDK's own option
+    management = ManagementClient(
+        domain=emu.domain,
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        httpx_client=recording,
+    )
+    management.users.create(connection="sms", phone_number="+14155550100")
+    answers.clear()
+    with pytest.raises(ConflictError) as conflict:
+        management.users.create(connection="sms", phone_number="+14155550100")
+    assert conflict.value.body == {
+        "statusCode": 409,
+        "error": "Conflict",
+        "message": "The user already exists.",
+        "errorCode": "auth0_idp_error",
+    }
+    assert len(answers) == 3
+    assert len(set(answers)) == 1
+    assert emu.store.list_users(include_totals=True).total == 1
+    recording.close()
+
+
+def test_invalid_body_gets_the_librarys_exact_body(
+    management: ManagementClient, identity_store_factory: Any
+) -> None:
+    body = {"connection": DB, "email": "jane@example.com", "password": "short"}
+    with pytest.raises(BadRequestError) as refused:
+        management.users.create(**body, request_options=NO_RETRY)
+    with pytest.raises(IdentityStoreError) as direct:
+        identity_store_factory().create_user(body.pop("connection"), **body)
+    assert refused.value.status_code == 400
+    assert refused.value.body == direct.value.to_dict()
+
+
+def test_connections(management: ManagementClient, emu: Emulator) -> None:
+    names = [c.name for c in management.connections.list()]
+    assert names == [DB, "email", "sms"]
+    assert [c.name for c in management.connections.list(strategy=["sms"])] == ["sms"]
+    made = management.connections.create(
+        name="members", strategy="auth0", options={"passwordPolicy": "fair"}
+    )
+    assert made.id is not None
+    fetched = management.connections.get(made.id)
+    assert fetched.name == "members"
+    updated = management.connections.update(made.id, options={"passwordPolicy": "excellent"})
+    assert updated.options is not None
+    assert emu.store.get_connection("members").options == {"passwordPolicy": "excellent"}
+    management.connections.delete(made.id)
+    assert "members" not in [c.name for c in emu.store.list_connections()]
+    with pytest.raises(NotFoundError):
+        management.connections.get(made.id, request_options=NO_RETRY)
+
+
+def test_verification_ticket_and_job(management: ManagementClient, emu: Emulator) -> None:
+    user = emu.store.create_user(DB, email="t@example.com", password="Sup3r-secret!")
+    ticket = management.tickets.verify_email(user_id=user.user_id)
+    assert ticket.ticket.startswith("https://")
+    job = management.jobs.verification_email.create(user_id=user.user_id)
+    assert job.status == "completed"
+    assert management.jobs.get(job.id).type == "verification_email"
+
+
+def test_a_client_with_too_few_scopes_gets_403(management: ManagementClient, emu: Emulator) -> None:
+    reader = management.clients.create(name="reader", app_type="non_interactive")
+    assert reader.client_id is not None
+    assert reader.client_secret is not None
+    management.client_grants.create(
+        client_id=reader.client_id,
+        audience=f"https://{emu.domain}/api/v2/",
+        scope=["read:users"],
+    )
+    limited = ManagementClient(
+        domain=emu.domain, client_id=reader.client_id, client_secret=reader.client_secret
+    )
+    assert list(limited.users.list()) == []
+    with pytest.raises(ForbiddenError) as refused:
+        limited.users.create(connection="sms", phone_number="+14155550100")
+    assert refused.value.body == {
+        "statusCode": 403,
+        "error": "Forbidden",
+        "message": "Insufficient scope, expected any of: create:users",
+        "errorCode": "insufficient_scope",
+    }
+    assert emu.store.list_users(include_totals=True).total == 0
+
+
+def test_plain_http_with_base_url(identity_emulator: Emulator) -> None:
+    """The recipe of docs/emulator.md for plain HTTP: a token from GetToken(protocol="http")."""
+    emu = identity_emulator
+    token = GetToken(emu.domain, emu.client_id, emu.client_secret, protocol="http")
+    access = token.client_credentials(f"https://{emu.domain}/api/v2/")["access_token"]
+    management = Auth0(base_url=f"{emu.url}/api/v2", token=access)
+    user = management.users.create(connection="sms", phone_number="+14155550100")
+    assert management.users.get(user.user_id).phone_number == "+14155550100"
