@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from ._models import Connection, Event, Ticket, User, UsersPage
+from ._models import Connection, Event, EventsPage, Ticket, User, UserBlock, UsersPage
 from ._store import IdentityStore
 from .connections import ConnectionStrategy
 from .limits import VERIFICATION_TTL
@@ -100,6 +100,10 @@ class AsyncIdentityStore:
         """See ``IdentityStore.get_connection``."""
         return await self._run(self.store.get_connection, name)
 
+    async def get_connection_by_id(self, connection_id: str) -> Connection:
+        """See ``IdentityStore.get_connection_by_id``."""
+        return await self._run(self.store.get_connection_by_id, connection_id)
+
     async def list_connections(self) -> list[Connection]:
         """See ``IdentityStore.list_connections``."""
         return await self._run(self.store.list_connections)
@@ -160,6 +164,26 @@ class AsyncIdentityStore:
     async def delete_user(self, user_id: str) -> None:
         """See ``IdentityStore.delete_user``."""
         await self._run(self.store.delete_user, user_id)
+
+    async def delete_users_by_email(self, connection: str, email: str) -> None:
+        """See ``IdentityStore.delete_users_by_email``."""
+        await self._run(self.store.delete_users_by_email, connection, email)
+
+    async def get_user_blocks(self, user_id: str) -> list[UserBlock]:
+        """See ``IdentityStore.get_user_blocks``."""
+        return await self._run(self.store.get_user_blocks, user_id)
+
+    async def get_user_blocks_by_identifier(self, identifier: str) -> list[UserBlock]:
+        """See ``IdentityStore.get_user_blocks_by_identifier``."""
+        return await self._run(self.store.get_user_blocks_by_identifier, identifier)
+
+    async def unblock_user(self, user_id: str) -> None:
+        """See ``IdentityStore.unblock_user``."""
+        await self._run(self.store.unblock_user, user_id)
+
+    async def unblock_user_by_identifier(self, identifier: str) -> None:
+        """See ``IdentityStore.unblock_user_by_identifier``."""
+        await self._run(self.store.unblock_user_by_identifier, identifier)
 
     async def authenticate(
         self, connection: str, username_or_email: str, password: str, ip: str | None = None
@@ -226,3 +250,63 @@ class AsyncIdentityStore:
     ) -> list[Event]:
         """See ``IdentityStore.list_events``."""
         return await self._run(self.store.list_events, type=type, user_id=user_id, limit=limit)
+
+    async def search_events(
+        self,
+        q: str | None = None,
+        *,
+        user_id: str | None = None,
+        page: int = 0,
+        per_page: int = 50,
+        sort: str | None = None,
+        include_totals: bool = False,
+    ) -> EventsPage:
+        """See ``IdentityStore.search_events``."""
+        return await self._run(
+            self.store.search_events,
+            q,
+            user_id=user_id,
+            page=page,
+            per_page=per_page,
+            sort=sort,
+            include_totals=include_totals,
+        )
+
+    async def events_after(
+        self, log_id: str | None, *, take: int = 50, q: str | None = None
+    ) -> list[Event]:
+        """See ``IdentityStore.events_after``."""
+        return await self._run(self.store.events_after, log_id, take=take, q=q)
+
+    async def get_event(self, log_id: str) -> Event:
+        """See ``IdentityStore.get_event``."""
+        return await self._run(self.store.get_event, log_id)
+
+    async def record_event(
+        self,
+        type: str,
+        *,
+        description: str | None = None,
+        user_id: str | None = None,
+        user_name: str | None = None,
+        connection: str | None = None,
+        ip: str | None = None,
+        client_id: str | None = None,
+        client_name: str | None = None,
+        user_agent: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """See ``IdentityStore.record_event``."""
+        return await self._run(
+            self.store.record_event,
+            type,
+            description=description,
+            user_id=user_id,
+            user_name=user_name,
+            connection=connection,
+            ip=ip,
+            client_id=client_id,
+            client_name=client_name,
+            user_agent=user_agent,
+            details=details,
+        )

@@ -887,3 +887,128 @@ def test_the_asgi_app_serves_without_the_emulator_class() -> None:
 
     assert asyncio.run(scenario()) == (200, 200)
     app.store.close()
+
+
+# -- logs, blocks, deleting by email ------------------------------------------------------------
+
+
+def _types(client: httpx.Client, **params: Any) -> list[str]:
+    return [e["type"] for e in client.get("/logs", params={"sort": "date:1", **params}).json()]
+
+
+def test_management_writes_and_token_exchanges_are_logged(
+    client: httpx.Client, emu: Emulator
+) -> None:
+    created = client.post("/users", json={"connection": "sms", "phone_number": "+14155550100"})
+    user_id = created.json()["user_id"]
+    refused = client.post(
+        "/users", json={"connection": DB, "email": "a@example.com", "password": "short"}
+    )
+    assert refused.status_code == 400
+    client.patch(f"/users/{_quoted(user_id)}", json={"name": "Sam"})
+    token_response(emu, client_secret="wrong")
+    events = client.get("/logs", params={"sort": "date:1", "per_page": 100}).json()
+    assert [e["type"] for e in events] == ["seccft", "ss", "sapi", "fapi", "sapi", "feccft"]
+    seccft, _, create, fapi, patch, feccft = events
+    assert (seccft["client_id"], seccft["client_name"]) == (emu.client_id, "identitystore emulator")
+    assert create["description"] == "Create a User"
+    assert (create["user_id"], create["client_id"]) == (user_id, emu.client_id)
+    assert create["details"]["request"]["path"] == "/api/v2/users"
+    assert create["details"]["response"] == {"statusCode": 201}
+    assert create["ip"] == "127.0.0.1"
+    assert fapi["description"] == "PasswordStrengthError: Password is too weak"
+    assert "short" not in str(fapi)  # no body, no password
+    assert patch["description"] == "Update a user"  # the store's own entry, not a second one
+    assert feccft["description"] == "Unauthorized"
+    assert "wrong" not in str(feccft)
+
+
+def test_a_rate_limited_call_is_logged(identity_store: IdentityStore) -> None:
+    with Emulator(identity_store, rate_limit=1) as emu, api(emu) as http:
+        time.sleep(math.ceil(time.time()) - time.time() + 0.01)
+        statuses = [http.get("/connections").status_code for _ in range(2)]
+    assert statuses == [200, 429]
+    (limited,) = identity_store.list_events(type="api_limit")
+    assert limited.description == "Global limit has been reached"
+    assert limited.client_id == emu.client_id
+
+
+def test_log_pages_searches_and_checkpoints(client: httpx.Client) -> None:
+    for n in range(4):
+        client.post("/users", json={"connection": "sms", "phone_number": f"+1415555010{n}"})
+    newest_first = client.get("/logs").json()
+    assert [e["date"] for e in newest_first] == sorted(
+        (e["date"] for e in newest_first), reverse=True
+    )
+    wrapped = client.get("/logs", params={"include_totals": "true", "per_page": 3, "page": 0})
+    body = wrapped.json()
+    assert (body["start"], body["limit"], body["length"]) == (0, 3, 3)
+    assert body["total"] == len(newest_first)
+    assert _types(client, q="type:ss") == ["ss"] * 4
+    assert _types(client, search="type:ss") == ["ss"] * 4
+    oldest = client.get("/logs", params={"take": 2}).json()
+    assert len(oldest) == 2
+    after = client.get("/logs", params={"from": oldest[-1]["log_id"], "take": 100}).json()
+    assert [e["log_id"] for e in oldest + after] == [e["log_id"] for e in reversed(newest_first)]
+    one = client.get(f"/logs/{oldest[0]['log_id']}").json()
+    assert one == oldest[0]
+    missing = client.get("/logs/90020230602105804120563000000000000001223372045029303662")
+    assert missing.json() == {
+        "statusCode": 404,
+        "error": "Not Found",
+        "message": "Log not found.",
+        "errorCode": "inexistent_log",
+    }
+    only = client.get("/logs", params={"fields": "type,log_id"}).json()
+    assert all(set(e) == {"type", "log_id"} for e in only)
+
+
+def test_a_users_logs(client: httpx.Client) -> None:
+    first = client.post("/users", json={"connection": "sms", "phone_number": "+14155550100"})
+    client.post("/users", json={"connection": "sms", "phone_number": "+14155550101"})
+    user_id = first.json()["user_id"]
+    logs = client.get(f"/users/{_quoted(user_id)}/logs", params={"include_totals": "true"}).json()
+    assert logs["total"] == len(logs["logs"]) == 2  # its signup and its sapi
+    assert {e["user_id"] for e in logs["logs"]} == {user_id}
+    assert client.get("/users/auth0%7Cnobody/logs").json() == []
+
+
+def test_brute_force_blocks_are_read_and_lifted(client: httpx.Client, emu: Emulator) -> None:
+    created = client.post(
+        "/users", json={"connection": DB, "email": "b@example.com", "password": "Sup3r-secret!"}
+    )
+    user_id = created.json()["user_id"]
+    for _ in range(emu.store.max_login_attempts):
+        with pytest.raises(IdentityStoreError):
+            emu.store.authenticate(DB, "b@example.com", "wrong", ip="203.0.113.7")
+    expected = {
+        "blocked_for": [{"identifier": "b@example.com", "ip": "203.0.113.7", "connection": DB}]
+    }
+    path = f"/user-blocks/{_quoted(user_id)}"
+    assert client.get(path).json() == expected
+    assert client.get("/user-blocks", params={"identifier": "B@example.com"}).json() == expected
+    assert client.delete("/user-blocks", params={"identifier": "b@example.com"}).status_code == 204
+    assert client.get(path).json() == {"blocked_for": []}
+    for _ in range(emu.store.max_login_attempts):
+        with pytest.raises(IdentityStoreError):
+            emu.store.authenticate(DB, "b@example.com", "wrong", ip="203.0.113.7")
+    assert client.delete(path).status_code == 204
+    assert emu.store.authenticate(DB, "b@example.com", "Sup3r-secret!", ip="203.0.113.7")
+    assert client.get("/user-blocks/auth0%7Cnobody").status_code == 404
+    assert client.get("/user-blocks").status_code == 400
+
+
+def test_deleting_a_database_user_by_email(client: httpx.Client, emu: Emulator) -> None:
+    client.post(
+        "/users", json={"connection": DB, "email": "d@example.com", "password": "Sup3r-secret!"}
+    )
+    connections = {c.name: c.id for c in emu.store.list_connections()}
+    path = f"/connections/{connections[DB]}/users"
+    assert client.delete(path, params={"email": "D@example.com"}).status_code == 204
+    assert emu.store.get_users_by_email("d@example.com") == []
+    assert client.delete(path, params={"email": "d@example.com"}).status_code == 204
+    assert client.delete(path).status_code == 400
+    sms = client.delete(f"/connections/{connections['sms']}/users", params={"email": "x@y.z"})
+    assert sms.status_code == 400
+    unknown = client.delete("/connections/con_nothing/users", params={"email": "x@y.z"})
+    assert unknown.status_code == 404

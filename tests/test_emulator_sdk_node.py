@@ -20,6 +20,7 @@ import pytest
 
 from identitystore import IdentityStore
 from identitystore.emulator import Emulator
+from identitystore.errors import IdentityStoreError
 from tests.emulator_support import node_modules
 
 DB = "Username-Password-Authentication"
@@ -65,6 +66,31 @@ const steps = {
     const limited = client(reader.client_id, reader.client_secret);
     await limited.users.list({});
     return limited.users.create({ connection: "sms", phone_number: "+14155550100" });
+  },
+  logs: async () => (await all(await m.logs.list({ search: "type:sapi" })))
+    .map((e) => [e.description, e.client_id]),
+  getLog: async () => {
+    const [newest] = (await m.logs.list({ per_page: 1 })).data;
+    return m.logs.get(newest.log_id);
+  },
+  userLogs: async () => {
+    const [user] = await m.users.listUsersByEmail({ email: "bo@example.com" });
+    return (await all(await m.users.logs.list(user.user_id))).map((e) => e.type);
+  },
+  blocks: async () => {
+    const [user] = await m.users.listUsersByEmail({ email: "bo@example.com" });
+    const before = await m.userBlocks.list(user.user_id);
+    const byIdentifier = await m.userBlocks.listByIdentifier({ identifier: "bo@example.com" });
+    await m.userBlocks.delete(user.user_id);
+    const after = await m.userBlocks.list(user.user_id);
+    await m.userBlocks.deleteByIdentifier({ identifier: "bo@example.com" });
+    return { before, byIdentifier, after };
+  },
+  deleteByEmail: async () => {
+    const name = "Username-Password-Authentication";
+    const [database] = await all(await m.connections.list({ name }));
+    await m.connections.users.deleteByEmail(database.id, { email: "bo@example.com" });
+    return m.users.listUsersByEmail({ email: "bo@example.com" });
   },
   delete: () => m.users.delete(state.user.user_id),
   getDeleted: () => m.users.get(state.user.user_id),
@@ -187,3 +213,26 @@ def test_a_client_with_too_few_scopes_gets_403_through_the_node_sdk(run_node: An
             "errorCode": "insufficient_scope",
         },
     }
+
+
+def test_logs_blocks_and_deleting_by_email_through_the_node_sdk(run_node: Any) -> None:
+    emu: Emulator = run_node.emu
+    emu.store.create_user(DB, email="bo@example.com", password="Sup3r-secret!")
+    for _ in range(emu.store.max_login_attempts):
+        with pytest.raises(IdentityStoreError):
+            emu.store.authenticate(DB, "bo@example.com", "wrong", ip="203.0.113.9")
+    out = run_node("blocks", "userLogs", "logs", "getLog", "deleteByEmail")
+    blocked = [{"identifier": "bo@example.com", "ip": "203.0.113.9", "connection": DB}]
+    assert out["blocks"]["ok"] == {
+        "before": {"blocked_for": blocked},
+        "byIdentifier": {"blocked_for": blocked},
+        "after": {"blocked_for": []},
+    }
+    assert set(out["userLogs"]["ok"]) >= {"ss", "fp", "sapi"}
+    assert out["logs"]["ok"] == [
+        ["Unblock by identifier", emu.client_id],
+        ["Unblock a user", emu.client_id],
+    ]
+    assert out["getLog"]["ok"]["log_id"]
+    assert out["deleteByEmail"]["ok"] == []
+    assert emu.store.get_users_by_email("bo@example.com") == []

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -21,11 +21,9 @@ from auth0.management.errors import (
 from identitystore import IdentityStore
 from identitystore.emulator import Emulator
 from identitystore.errors import IdentityStoreError
-from tests.emulator_support import collect_client_sockets  # noqa: F401 - a fixture
 
 DB = "Username-Password-Authentication"
 NO_RETRY: Any = {"max_retries": 0}
-pytestmark = pytest.mark.usefixtures("collect_client_sockets")
 
 
 @pytest.fixture
@@ -37,10 +35,30 @@ def emu(identity_store: IdentityStore, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 @pytest.fixture
-def management(emu: Emulator) -> ManagementClient:
-    return ManagementClient(
-        domain=emu.domain, client_id=emu.client_id, client_secret=emu.client_secret
-    )
+def sdk(emu: Emulator) -> Iterator[Callable[..., ManagementClient]]:
+    """``sdk(client_id=..., client_secret=...)``: a ``ManagementClient`` made as an app makes one
+    for a tenant (the emulator's default client unless told otherwise). The SDK has no
+    ``close()``: its httpx client is closed after the test, so no socket outlives it."""
+    made: list[ManagementClient] = []
+
+    def make(client_id: str | None = None, client_secret: str | None = None) -> ManagementClient:
+        made.append(
+            ManagementClient(
+                domain=emu.domain,
+                client_id=client_id or emu.client_id,
+                client_secret=client_secret or emu.client_secret,
+            )
+        )
+        return made[-1]
+
+    yield make
+    for client in made:
+        client._api._client_wrapper.httpx_client.httpx_client.close()
+
+
+@pytest.fixture
+def management(sdk: Callable[..., ManagementClient]) -> ManagementClient:
+    return sdk()
 
 
 def test_create_get_update_search_and_delete(management: ManagementClient, emu: Emulator) -> None:
@@ -160,7 +178,9 @@ def test_verification_ticket_and_job(management: ManagementClient, emu: Emulator
     assert management.jobs.get(job.id).type == "verification_email"
 
 
-def test_a_client_with_too_few_scopes_gets_403(management: ManagementClient, emu: Emulator) -> None:
+def test_a_client_with_too_few_scopes_gets_403(
+    management: ManagementClient, emu: Emulator, sdk: Callable[..., ManagementClient]
+) -> None:
     reader = management.clients.create(name="reader", app_type="non_interactive")
     assert reader.client_id is not None
     assert reader.client_secret is not None
@@ -169,9 +189,7 @@ def test_a_client_with_too_few_scopes_gets_403(management: ManagementClient, emu
         audience=f"https://{emu.domain}/api/v2/",
         scope=["read:users"],
     )
-    limited = ManagementClient(
-        domain=emu.domain, client_id=reader.client_id, client_secret=reader.client_secret
-    )
+    limited = sdk(reader.client_id, reader.client_secret)
     assert list(limited.users.list()) == []
     with pytest.raises(ForbiddenError) as refused:
         limited.users.create(connection="sms", phone_number="+14155550100")
@@ -192,3 +210,38 @@ def test_plain_http_with_base_url(identity_emulator: Emulator) -> None:
     management = Auth0(base_url=f"{emu.url}/api/v2", token=access)
     user = management.users.create(connection="sms", phone_number="+14155550100")
     assert management.users.get(user.user_id).phone_number == "+14155550100"
+    management._client_wrapper.httpx_client.httpx_client.close()  # the SDK has no close()
+
+
+def test_logs_blocks_and_deleting_by_email(management: ManagementClient, emu: Emulator) -> None:
+    user = management.users.create(connection=DB, email="l@example.com", password="Sup3r-secret!")
+    assert user.user_id is not None
+    for _ in range(emu.store.max_login_attempts):
+        with pytest.raises(IdentityStoreError):
+            emu.store.authenticate(DB, "l@example.com", "wrong", ip="203.0.113.7")
+    blocks = management.user_blocks.list(user.user_id)
+    assert [(b.identifier, b.ip) for b in blocks.blocked_for or []] == [
+        ("l@example.com", "203.0.113.7")
+    ]
+    by_identifier = management.user_blocks.list_by_identifier(identifier="l@example.com")
+    assert len(by_identifier.blocked_for or []) == 1
+    management.user_blocks.delete(user.user_id)
+    assert management.user_blocks.list(user.user_id).blocked_for == []
+    management.user_blocks.delete_by_identifier(identifier="l@example.com")
+
+    created = list(management.logs.list(search="type:sapi"))  # the SDK names it search
+    assert [e.description for e in created] == [  # newest first
+        "Unblock by identifier",
+        "Unblock a user",
+        "Create a User",
+    ]
+    assert created[-1].client_id == emu.client_id
+    assert management.logs.get(str(created[-1].log_id)).description == "Create a User"
+    mine = list(management.users.logs.list(user.user_id))
+    assert {e.type for e in mine} >= {"ss", "sapi", "fp"}
+    with pytest.raises(NotFoundError):
+        management.logs.get("nothing", request_options=NO_RETRY)
+
+    database = emu.store.get_connection(DB)
+    management.connections.users.delete_by_email(database.id, email="l@example.com")
+    assert emu.store.get_users_by_email("l@example.com") == []

@@ -19,9 +19,10 @@ from identitystore import AsyncIdentityStore, IdentityStore, IdentityStoreError
 from ._controls import Controls, OffsetClock
 from ._errors import ApiError, OAuthError, internal_error, too_many_requests
 from ._http import Call, json_response
+from ._logs import record
 from ._ratelimit import RateLimiter
 from ._routes import MANAGEMENT_SCOPES, Router
-from ._tenant import Client, Tenant, open_records
+from ._tenant import Client, Tenant
 from ._tokens import TokenVerifier, scope_error
 
 __all__ = ["EmulatorApp", "Emulation", "create_app"]
@@ -61,7 +62,7 @@ class Emulation:
         self.store = store
         self.astore = AsyncIdentityStore(store, max_threads=max_threads)
         self.tenant = Tenant(
-            open_records(store.backend),
+            store.backend,
             domain=domain,
             clock=store.clock,
             scopes=MANAGEMENT_SCOPES,
@@ -128,16 +129,24 @@ class EmulatorApp:
         if scope["type"] != "http":  # websockets: not served
             return
         call = Call(Request(scope, receive), self.emulation)
+        error: str | None = None
         try:
             response = await self._dispatch(call, scope)
-        except (ApiError, OAuthError) as exc:
+        except ApiError as exc:
             response = json_response(exc.to_dict(), exc.status_code, exc.headers)
+            error = exc.message
+        except OAuthError as exc:
+            response = json_response(exc.to_dict(), exc.status_code, exc.headers)
+            error = exc.description
         except IdentityStoreError as exc:
             response = json_response(exc.to_dict(), exc.status_code)
+            error = exc.message
         except Exception:
             _log.exception("unexpected failure on %s %s", scope.get("method"), scope.get("path"))
-            error = internal_error()
-            response = json_response(error.to_dict(), error.status_code)
+            failure = internal_error()
+            response = json_response(failure.to_dict(), failure.status_code)
+            error = failure.message
+        await record(call, response.status_code, error)
         window = call.window or self.emulation.limiter.take(call.rate_key)
         response.headers.update({**_COMMON_HEADERS, **window.headers()})
         await response(scope, receive, send)
@@ -152,6 +161,7 @@ class EmulatorApp:
             if fault is not None:
                 raise fault
         route, call.params = emu.router.match(method, raw)
+        call.route = route
         if route.access == "management":
             claims = emu.verifier.claims(call.request.headers.get("authorization"), now=emu.now())
             call.claims = claims

@@ -20,7 +20,6 @@ __all__ = [
     "expired_token",
     "insufficient_scope",
     "internal_error",
-    "invalid_json",
     "invalid_token",
     "method_not_allowed",
     "missing_authentication",
@@ -153,11 +152,6 @@ def not_found() -> ApiError:
 def method_not_allowed(allowed: list[str]) -> ApiError:
     """A known path, asked with a method it does not serve."""
     return ApiError(405, "Method Not Allowed", headers={"allow": ", ".join(allowed)})
-
-
-def invalid_json() -> ApiError:
-    """A body that is not JSON (hapi's text, as Auth0 answers)."""
-    return ApiError(400, "Invalid request payload JSON format")
 
 
 def body_too_large(limit: int) -> ApiError:

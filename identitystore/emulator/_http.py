@@ -13,12 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from identitystore import AsyncIdentityStore
+from identitystore.errors import InvalidJsonError
 
-from ._errors import body_too_large, invalid_json, query_error
+from ._errors import body_too_large, query_error
 from ._ratelimit import Window
 
 if TYPE_CHECKING:
     from ._app import Emulation
+    from ._routes import Route
 
 __all__ = ["JSON_TYPE", "MAX_BODY", "Call", "empty", "json_response"]
 
@@ -58,9 +60,23 @@ class Call:
         claims: the access token's claims, once checked (Management API routes).
         rate_key: whom the request counts against: the client, or else the peer's address.
         window: its place in the rate limit, once counted.
+        route: the route it matched, once routed.
+        log_client, log_user: the client and user its log entry names, where the handler knows
+            them better than the token and the path (a token request; a created user).
     """
 
-    __slots__ = ("_body", "claims", "emu", "params", "rate_key", "request", "window")
+    __slots__ = (
+        "_body",
+        "claims",
+        "emu",
+        "log_client",
+        "log_user",
+        "params",
+        "rate_key",
+        "request",
+        "route",
+        "window",
+    )
 
     def __init__(self, request: Request, emu: Emulation, params: tuple[str, ...] = ()) -> None:
         self.request = request
@@ -70,6 +86,9 @@ class Call:
         peer = request.client.host if request.client is not None else "unknown"
         self.rate_key = f"ip:{peer}"
         self.window: Window | None = None
+        self.route: Route | None = None
+        self.log_client: str | None = None
+        self.log_user: str | None = None
         self._body: bytes | None = None
 
     @property
@@ -116,7 +135,7 @@ class Call:
         try:
             return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (ValueError, RecursionError):
-            raise invalid_json() from None
+            raise InvalidJsonError() from None
 
     async def form_or_json(self) -> Any:
         """A form body as a dict (last value wins), or else the JSON body."""
@@ -126,7 +145,7 @@ class Call:
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise invalid_json() from None
+                raise InvalidJsonError() from None
             return dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
         return await self.json()
 

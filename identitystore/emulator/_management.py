@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from identitystore import Connection, User
+from identitystore import User
 from identitystore.errors import ConnectionNotFoundError, PayloadValidationError
 
 from ._errors import ApiError, query_error
@@ -22,6 +22,14 @@ from ._http import Call, empty, json_response
 from ._tenant import json_type, random_id
 
 __all__ = [
+    "user_logs",
+    "unblock_user",
+    "unblock_by_identifier",
+    "list_logs",
+    "get_user_blocks",
+    "get_log",
+    "get_blocks_by_identifier",
+    "delete_connection_users",
     "create_client",
     "create_client_grant",
     "create_connection",
@@ -143,6 +151,15 @@ def _checkpoint(value: str | None) -> int:
     return start
 
 
+def _projected(body: Any, key: str, projection: tuple[frozenset[str], bool] | None) -> Any:
+    """``fields`` applied to each item of a list body or of ``body[key]``."""
+    if projection is None:
+        return body
+    if isinstance(body, list):
+        return [_project(item, projection) for item in body]
+    return {**body, key: [_project(item, projection) for item in body[key]]}
+
+
 # -- users --------------------------------------------------------------------------------------
 
 
@@ -153,6 +170,7 @@ def _user(user: User, projection: tuple[frozenset[str], bool] | None = None) -> 
 async def create_user(call: Call) -> Response:
     """POST /api/v2/users (201)."""
     user = await call.store.create_user_from_body(await call.json())
+    call.log_user = user.user_id
     return json_response(user.to_dict(), 201)
 
 
@@ -174,13 +192,7 @@ async def list_users(call: Call) -> Response:
         call.query("sort") or None,
         include_totals=call.query_bool("include_totals", default=False),
     )
-    body = page.to_dict()
-    if projection is not None:
-        if isinstance(body, list):
-            body = [_project(u, projection) for u in body]
-        else:
-            body["users"] = [_project(u, projection) for u in body["users"]]
-    return json_response(body)
+    return json_response(_projected(page.to_dict(), "users", projection))
 
 
 async def get_user(call: Call) -> Response:
@@ -202,11 +214,16 @@ async def delete_user(call: Call) -> Response:
     return empty()
 
 
+def _required_query(call: Call, name: str) -> str:
+    value = call.query(name)
+    if value is None:
+        raise query_error(name, f"Missing required property: {name}")
+    return value
+
+
 async def users_by_email(call: Call) -> Response:
     """GET /api/v2/users-by-email?email=..."""
-    email = call.query("email")
-    if email is None:
-        raise query_error("email", "Missing required property: email")
+    email = _required_query(call, "email")
     projection = _projection(call)
     users = await call.store.get_users_by_email(email)
     return json_response([_user(u, projection) for u in users])
@@ -225,26 +242,13 @@ _IGNORED_CONNECTION_FIELDS = (
 )
 
 
-def _connection(connection: Connection) -> dict[str, Any]:
-    """Auth0's connection body: the store's, with ``is_domain_connection`` and ``realms`` (the
-    OAS's ``ConnectionForList`` no longer has the recorded ``enabled_clients``)."""
-    return {**connection.to_dict(), "is_domain_connection": False, "realms": [connection.name]}
-
-
-async def _connection_by_id(call: Call, connection_id: str) -> Connection:
-    for connection in await call.store.list_connections():
-        if connection.id == connection_id:
-            return connection
-    raise ConnectionNotFoundError()
-
-
 async def list_connections(call: Call) -> Response:
     """GET /api/v2/connections, filtered by ``strategy`` (repeatable) and ``name``."""
     strategies = call.query_list("strategy")
     name = call.query("name")
     projection = _projection(call)
     found = [
-        _project(_connection(c), projection)
+        _project(c.to_dict(), projection)
         for c in await call.store.list_connections()
         if (not strategies or c.strategy in strategies) and name in (None, c.name)
     ]
@@ -253,8 +257,8 @@ async def list_connections(call: Call) -> Response:
 
 async def get_connection(call: Call) -> Response:
     """GET /api/v2/connections/{id}."""
-    connection = await _connection_by_id(call, call.params[0])
-    return json_response(_project(_connection(connection), _projection(call)))
+    connection = await call.store.get_connection_by_id(call.params[0])
+    return json_response(_project(connection.to_dict(), _projection(call)))
 
 
 async def create_connection(call: Call) -> Response:
@@ -265,27 +269,106 @@ async def create_connection(call: Call) -> Response:
     connection = await call.store.create_connection(
         body["name"], strategy=body["strategy"], options=body.get("options")
     )
-    return json_response(_connection(connection), 201)
+    return json_response(connection.to_dict(), 201)
 
 
 async def update_connection(call: Call) -> Response:
     """PATCH /api/v2/connections/{id}: ``options`` replaces the whole options object."""
     body = await _object_body(call)
     _only(body, ("options", *_IGNORED_CONNECTION_FIELDS))
-    connection = await _connection_by_id(call, call.params[0])
+    connection = await call.store.get_connection_by_id(call.params[0])
     if "options" in body:
         connection = await call.store.update_connection(connection.name, options=body["options"])
-    return json_response(_connection(connection))
+    return json_response(connection.to_dict())
 
 
 async def delete_connection(call: Call) -> Response:
     """DELETE /api/v2/connections/{id}: 202 with ``deleted_at``, then 204 once gone."""
     try:
-        connection = await _connection_by_id(call, call.params[0])
+        connection = await call.store.get_connection_by_id(call.params[0])
     except ConnectionNotFoundError:
         return empty()
     await call.store.delete_connection(connection.name)
     return json_response({"deleted_at": call.emu.tenant.now()}, 202)
+
+
+async def delete_connection_users(call: Call) -> Response:
+    """DELETE /api/v2/connections/{id}/users?email=: the database user with that email (204)."""
+    email = _required_query(call, "email")
+    connection = await call.store.get_connection_by_id(call.params[0])
+    await call.store.delete_users_by_email(connection.name, email)
+    return empty()
+
+
+# -- logs ---------------------------------------------------------------------------------------
+
+
+async def list_logs(call: Call) -> Response:
+    """GET /api/v2/logs: a search (``q``, or the OAS's ``search``) by page, or with ``from``/
+    ``take`` the events after a checkpoint, oldest first (``from`` wins over ``q``, as Auth0's)."""
+    projection = _projection(call)
+    checkpoint = call.query("from")
+    if checkpoint or call.query("take"):
+        q = None if checkpoint else call.query("q") or call.query("search") or None
+        events = await call.store.events_after(
+            checkpoint or None, take=call.query_int("take", default=50), q=q
+        )
+        body: Any = [e.to_dict() for e in events]
+    else:
+        page = await call.store.search_events(
+            call.query("q") or call.query("search") or None,
+            page=call.query_int("page", default=0),
+            per_page=call.query_int("per_page", default=50),
+            sort=call.query("sort") or None,
+            include_totals=call.query_bool("include_totals", default=False),
+        )
+        body = page.to_dict()
+    return json_response(_projected(body, "logs", projection))
+
+
+async def user_logs(call: Call) -> Response:
+    """GET /api/v2/users/{id}/logs, newest first unless ``sort=date:1``."""
+    page = await call.store.search_events(
+        user_id=call.params[0],
+        page=call.query_int("page", default=0),
+        per_page=call.query_int("per_page", default=50),
+        sort=call.query("sort") or None,
+        include_totals=call.query_bool("include_totals", default=False),
+    )
+    return json_response(page.to_dict())
+
+
+async def get_log(call: Call) -> Response:
+    """GET /api/v2/logs/{id}."""
+    event = await call.store.get_event(call.params[0])
+    return json_response(_project(event.to_dict(), _projection(call)))
+
+
+# -- brute-force blocks -------------------------------------------------------------------------
+
+
+async def get_user_blocks(call: Call) -> Response:
+    """GET /api/v2/user-blocks/{id}: ``{"blocked_for": [...]}``."""
+    blocks = await call.store.get_user_blocks(call.params[0])
+    return json_response({"blocked_for": [b.to_dict() for b in blocks]})
+
+
+async def unblock_user(call: Call) -> Response:
+    """DELETE /api/v2/user-blocks/{id} (204)."""
+    await call.store.unblock_user(call.params[0])
+    return empty()
+
+
+async def get_blocks_by_identifier(call: Call) -> Response:
+    """GET /api/v2/user-blocks?identifier= (an email, username or phone number)."""
+    blocks = await call.store.get_user_blocks_by_identifier(_required_query(call, "identifier"))
+    return json_response({"blocked_for": [b.to_dict() for b in blocks]})
+
+
+async def unblock_by_identifier(call: Call) -> Response:
+    """DELETE /api/v2/user-blocks?identifier= (204)."""
+    await call.store.unblock_user_by_identifier(_required_query(call, "identifier"))
+    return empty()
 
 
 # -- tickets and jobs ---------------------------------------------------------------------------

@@ -63,6 +63,7 @@ async def token(call: Call) -> Response:
         client_id = _text(params, "client_id")
         secret = params.get("client_secret", "")
     call.rate_key = f"token:{client_id}"  # the Authentication API has limits of its own
+    call.log_client = client_id
     call.emu.check_rate(call, oauth=True)
     if grant_type != "client_credentials":
         raise OAuthError(

@@ -39,7 +39,8 @@ class Route:
         handler: the coroutine that answers.
         scopes: the token needs any one of them (Management API routes).
         access: who may call it.
-        summary: Auth0's name of the operation (OAS ``summary``), used in log descriptions.
+        summary: Auth0's name of the operation (OAS ``summary``), the description of its logs.
+        logged: whether the emulator logs the call (``sapi`` or ``fapi``, HTTP-API.md §9).
     """
 
     method: str
@@ -48,6 +49,7 @@ class Route:
     scopes: tuple[str, ...] = ()
     access: Access = "management"
     summary: str = ""
+    logged: bool = False
 
     @property
     def segments(self) -> tuple[str, ...]:
@@ -55,141 +57,90 @@ class Route:
         return tuple(self.path.split("/")[1:])
 
 
-def _api(method: str, path: str, handler: Handler, scopes: str, summary: str) -> Route:
-    return Route(method, _API + path, handler, tuple(scopes.split()), "management", summary)
+def _api(
+    method: str, path: str, handler: Handler, scopes: str, summary: str, *, logged: bool = True
+) -> Route:
+    """A Management API route; writes are logged (``sapi``/``fapi``) unless ``logged=False``."""
+    return Route(
+        method,
+        _API + path,
+        handler,
+        tuple(scopes.split()),
+        "management",
+        summary,
+        logged=logged and method != "GET",
+    )
 
 
+# fmt: off
 ROUTES: tuple[Route, ...] = (
     # -- Authentication API
     Route("POST", "/oauth/token", oauth.token, access="oauth", summary="Get token"),
     Route("GET", "/.well-known/jwks.json", oauth.jwks, access="public"),
     Route("GET", "/.well-known/openid-configuration", oauth.openid_configuration, access="public"),
-    # -- users
-    _api(
-        "GET",
-        "/users",
-        management.list_users,
-        "read:users read:user_idp_tokens",
-        "List or Search Users",
-    ),
+    # -- users (the store logs its own sapi for a PATCH)
+    _api("GET", "/users", management.list_users, "read:users read:user_idp_tokens",
+         "List or Search Users"),
     _api("POST", "/users", management.create_user, "create:users", "Create a User"),
-    _api(
-        "GET",
-        "/users/{}",
-        management.get_user,
-        "read:users read:current_user read:user_idp_tokens",
-        "Get a User",
-    ),
-    _api(
-        "PATCH",
-        "/users/{}",
-        management.update_user,
-        "update:users update:users_app_metadata update:current_user_metadata",
-        "Update a User",
-    ),
-    _api(
-        "DELETE",
-        "/users/{}",
-        management.delete_user,
-        "delete:users delete:current_user",
-        "Delete a User",
-    ),
-    _api(
-        "GET", "/users-by-email", management.users_by_email, "read:users", "Search Users by Email"
-    ),
-    # -- connections
-    _api(
-        "GET",
-        "/connections",
-        management.list_connections,
-        "read:connections",
-        "Get all connections",
-    ),
-    _api(
-        "POST",
-        "/connections",
-        management.create_connection,
-        "create:connections",
-        "Create a connection",
-    ),
-    _api(
-        "GET", "/connections/{}", management.get_connection, "read:connections", "Get a connection"
-    ),
-    _api(
-        "PATCH",
-        "/connections/{}",
-        management.update_connection,
-        "update:connections",
-        "Update a connection",
-    ),
-    _api(
-        "DELETE",
-        "/connections/{}",
-        management.delete_connection,
-        "delete:connections",
-        "Delete a connection",
-    ),
+    _api("GET", "/users/{}", management.get_user,
+         "read:users read:current_user read:user_idp_tokens", "Get a User"),
+    _api("PATCH", "/users/{}", management.update_user,
+         "update:users update:users_app_metadata update:current_user_metadata", "Update a User",
+         logged=False),
+    _api("DELETE", "/users/{}", management.delete_user, "delete:users delete:current_user",
+         "Delete a User"),
+    _api("GET", "/users/{}/logs", management.user_logs, "read:logs read:logs_users",
+         "Get user's log events"),
+    _api("GET", "/users-by-email", management.users_by_email, "read:users",
+         "Search Users by Email"),
+    # -- connections (the store logs its own sapi for a delete)
+    _api("GET", "/connections", management.list_connections, "read:connections",
+         "Get all connections"),
+    _api("POST", "/connections", management.create_connection, "create:connections",
+         "Create a connection"),
+    _api("GET", "/connections/{}", management.get_connection, "read:connections",
+         "Get a connection"),
+    _api("PATCH", "/connections/{}", management.update_connection, "update:connections",
+         "Update a connection"),
+    _api("DELETE", "/connections/{}", management.delete_connection, "delete:connections",
+         "Delete a connection", logged=False),
+    _api("DELETE", "/connections/{}/users", management.delete_connection_users, "delete:users",
+         "Delete a connection user"),
+    # -- logs
+    _api("GET", "/logs", management.list_logs, "read:logs read:logs_users", "Search log events"),
+    _api("GET", "/logs/{}", management.get_log, "read:logs read:logs_users",
+         "Get a log event by id"),
+    # -- brute-force blocks
+    _api("GET", "/user-blocks", management.get_blocks_by_identifier, "read:users",
+         "Get blocks by identifier"),
+    _api("DELETE", "/user-blocks", management.unblock_by_identifier, "update:users",
+         "Unblock by identifier"),
+    _api("GET", "/user-blocks/{}", management.get_user_blocks, "read:users",
+         "Get a user's blocks"),
+    _api("DELETE", "/user-blocks/{}", management.unblock_user, "update:users", "Unblock a user"),
     # -- tickets and jobs
-    _api(
-        "POST",
-        "/tickets/email-verification",
-        management.post_email_verification_ticket,
-        "create:user_tickets",
-        "Create an email verification ticket",
-    ),
-    _api(
-        "POST",
-        "/jobs/verification-email",
-        management.post_verification_email_job,
-        "update:users",
-        "Send an email address verification email",
-    ),
+    _api("POST", "/tickets/email-verification", management.post_email_verification_ticket,
+         "create:user_tickets", "Create an email verification ticket"),
+    _api("POST", "/jobs/verification-email", management.post_verification_email_job,
+         "update:users", "Send an email address verification email"),
     _api("GET", "/jobs/{}", management.get_job, "create:users read:users", "Get a job"),
     # -- clients and client grants
-    _api(
-        "GET",
-        "/clients",
-        management.list_clients,
-        "read:clients read:client_keys read:client_credentials read:client_summary",
-        "Get clients",
-    ),
+    _api("GET", "/clients", management.list_clients,
+         "read:clients read:client_keys read:client_credentials read:client_summary",
+         "Get clients"),
     _api("POST", "/clients", management.create_client, "create:clients", "Create a client"),
-    _api(
-        "GET",
-        "/clients/{}",
-        management.get_client,
-        "read:clients read:client_keys read:client_credentials read:client_summary",
-        "Get client by ID",
-    ),
+    _api("GET", "/clients/{}", management.get_client,
+         "read:clients read:client_keys read:client_credentials read:client_summary",
+         "Get client by ID"),
     _api("DELETE", "/clients/{}", management.delete_client, "delete:clients", "Delete a client"),
-    _api(
-        "GET",
-        "/client-grants",
-        management.list_client_grants,
-        "read:client_grants",
-        "Get client grants",
-    ),
-    _api(
-        "POST",
-        "/client-grants",
-        management.create_client_grant,
-        "create:client_grants",
-        "Create client grant",
-    ),
-    _api(
-        "GET",
-        "/client-grants/{}",
-        management.get_client_grant,
-        "read:client_grants",
-        "Get client grant",
-    ),
-    _api(
-        "DELETE",
-        "/client-grants/{}",
-        management.delete_client_grant,
-        "delete:client_grants",
-        "Delete client grant",
-    ),
+    _api("GET", "/client-grants", management.list_client_grants, "read:client_grants",
+         "Get client grants"),
+    _api("POST", "/client-grants", management.create_client_grant, "create:client_grants",
+         "Create client grant"),
+    _api("GET", "/client-grants/{}", management.get_client_grant, "read:client_grants",
+         "Get client grant"),
+    _api("DELETE", "/client-grants/{}", management.delete_client_grant, "delete:client_grants",
+         "Delete client grant"),
     # -- test controls (no token: they exist for the test that runs the emulator)
     Route("GET", "/emulator/v1/outbox", controls.get_outbox, access="control"),
     Route("DELETE", "/emulator/v1/outbox", controls.clear_outbox, access="control"),
@@ -200,6 +151,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/emulator/v1/faults", controls.add_fault, access="control"),
     Route("DELETE", "/emulator/v1/faults", controls.clear_faults, access="control"),
 )
+# fmt: on
 
 #: Every scope a Management API route accepts: what the emulator's default client is granted.
 MANAGEMENT_SCOPES: tuple[str, ...] = tuple(

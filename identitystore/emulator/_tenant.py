@@ -2,8 +2,8 @@
 
 Auth0's user store is the library's; what Auth0 keeps beside it for the Management API (the
 machine-to-machine clients, their grants, the token signing keys, the jobs) is this module's.
-Everything is kept through ``Records``, a small key-value interface over the store's backend, so a
-restart on the same database keeps it. Secrets are kept as SHA-256 hashes only: a client's secret
+Everything is kept as the backend's records (``Backend.put_record`` ...), so a restart on the same
+database keeps it. Secrets are kept as SHA-256 hashes only: a client's secret
 is shown once, when it is made (docs/decisions.md, "Emulator").
 """
 
@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 
 from identitystore.errors import PayloadValidationError
 from identitystore.storage import Backend
@@ -26,7 +26,7 @@ from identitystore.storage import Backend
 from ._errors import ApiError
 from ._tokens import TOKEN_LIFETIME, SigningKey, public_key_from_jwk
 
-__all__ = ["Client", "ClientGrant", "Records", "Tenant", "iso", "open_records"]
+__all__ = ["Client", "ClientGrant", "Tenant", "iso"]
 
 _ALNUM = string.ascii_letters + string.digits
 #: Auth0's application types.
@@ -46,76 +46,6 @@ def random_id(prefix: str, length: int) -> str:
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-# -- records ------------------------------------------------------------------------------------
-
-
-class Records(Protocol):
-    """Small text documents under (kind, key), with an optional expiry (ISO text)."""
-
-    def put(self, kind: str, key: str, value: str, *, expires_at: str | None = None) -> None:
-        """Store ``value`` under (kind, key), replacing what was there."""
-        ...
-
-    def get(self, kind: str, key: str, *, now: str) -> str | None:
-        """The live value, or None."""
-        ...
-
-    def list(self, kind: str, *, now: str) -> list[tuple[str, str]]:
-        """(key, value) of every live record of ``kind``, in the order first put."""
-        ...
-
-    def delete(self, kind: str, key: str) -> bool:
-        """Remove a record; whether it existed."""
-        ...
-
-
-class _SettingsRecords:
-    """``Records`` kept as one JSON document per kind in the backend's settings.
-
-    A stand-in until the backend's own records (``put_record``...) land: it serialises writes
-    within one process only.
-    """
-
-    def __init__(self, backend: Backend) -> None:
-        self._backend = backend
-        self._lock = threading.Lock()
-
-    def _load(self, kind: str) -> dict[str, list[str | None]]:
-        text = self._backend.get_setting(f"emulator.{kind}")
-        loaded: dict[str, list[str | None]] = json.loads(text) if text else {}
-        return loaded
-
-    def put(self, kind: str, key: str, value: str, *, expires_at: str | None = None) -> None:
-        with self._lock:
-            found = self._load(kind)
-            found[key] = [value, expires_at]
-            self._backend.put_setting(f"emulator.{kind}", json.dumps(found))
-
-    def get(self, kind: str, key: str, *, now: str) -> str | None:
-        value, expires = self._load(kind).get(key, [None, None])
-        return value if expires is None or expires > now else None
-
-    def list(self, kind: str, *, now: str) -> list[tuple[str, str]]:
-        return [
-            (key, str(value))
-            for key, (value, expires) in self._load(kind).items()
-            if expires is None or expires > now
-        ]
-
-    def delete(self, kind: str, key: str) -> bool:
-        with self._lock:
-            found = self._load(kind)
-            if found.pop(key, None) is None:
-                return False
-            self._backend.put_setting(f"emulator.{kind}", json.dumps(found))
-            return True
-
-
-def open_records(backend: Backend) -> Records:
-    """The records of ``backend``."""
-    return _SettingsRecords(backend)
 
 
 # -- clients and grants -------------------------------------------------------------------------
@@ -240,7 +170,7 @@ class Tenant:
     """Clients, grants, signing keys and jobs of one emulated tenant.
 
     Args:
-        records: where they are kept.
+        records: the backend that keeps them (its records, ``Backend.put_record`` ...).
         domain: the tenant domain (``host:port``): issuer ``https://{domain}/``, Management API
             audience ``https://{domain}/api/v2/``.
         clock: the store's clock (timezone-aware now).
@@ -249,7 +179,7 @@ class Tenant:
 
     def __init__(
         self,
-        records: Records,
+        records: Backend,
         *,
         domain: str,
         clock: Callable[[], datetime],
@@ -262,6 +192,7 @@ class Tenant:
         self.clock = clock
         self.scopes = tuple(scopes)
         self._lock = threading.RLock()
+        self._names: dict[str, str] = {}
         self.key = SigningKey()
         self._public_keys = {self.key.kid: public_key_from_jwk(self.key.public_jwk)}
         self._start_key()
@@ -275,17 +206,17 @@ class Tenant:
     def _start_key(self) -> None:
         """Publish the new key; retire the older ones once their last tokens expire."""
         retire = iso(self.clock() + timedelta(seconds=TOKEN_LIFETIME))
-        for kid, text in self._records.list("signing_key", now=self.now()):
+        for kid, text in self._records.list_records("signing_key", now=self.now()):
             if not json.loads(text).get("retiring"):
                 jwk = {**json.loads(text), "retiring": True}
-                self._records.put("signing_key", kid, json.dumps(jwk), expires_at=retire)
-        self._records.put("signing_key", self.key.kid, json.dumps(self.key.public_jwk))
+                self._records.put_record("signing_key", kid, json.dumps(jwk), expires_at=retire)
+        self._records.put_record("signing_key", self.key.kid, json.dumps(self.key.public_jwk))
 
     def public_key(self, kid: str) -> Any:
         """The public key of ``kid`` if a live token may be signed with it, else None."""
         key = self._public_keys.get(kid)
         if key is None:
-            text = self._records.get("signing_key", kid, now=self.now())
+            text = self._records.get_record("signing_key", kid, now=self.now())
             if text is None:
                 return None
             key = public_key_from_jwk(json.loads(text))
@@ -295,7 +226,7 @@ class Tenant:
     def jwks(self) -> dict[str, Any]:
         """``/.well-known/jwks.json``: the current key first, then retiring ones."""
         keys = [self.key.public_jwk]
-        for kid, text in self._records.list("signing_key", now=self.now()):
+        for kid, text in self._records.list_records("signing_key", now=self.now()):
             if kid != self.key.kid:
                 jwk = json.loads(text)
                 jwk.pop("retiring", None)
@@ -321,18 +252,30 @@ class Tenant:
 
     def get_client(self, client_id: str) -> Client:
         """The client, or Auth0's 404."""
-        text = self._records.get("client", client_id, now=self.now())
+        text = self._records.get_record("client", client_id, now=self.now())
         if text is None:
             raise _client_not_found()
         return Client.from_record(text)
 
+    def client_name(self, client_id: str) -> str | None:
+        """The client's name, or None for an unknown client (for log entries)."""
+        name = self._names.get(client_id)
+        if name is None:
+            text = self._records.get_record("client", client_id, now=self.now())
+            if text is None:
+                return None
+            name = self._names[client_id] = Client.from_record(text).name
+        return name
+
     def list_clients(self) -> list[Client]:
         """Every client, oldest first."""
-        return [Client.from_record(t) for _, t in self._records.list("client", now=self.now())]
+        return [
+            Client.from_record(t) for _, t in self._records.list_records("client", now=self.now())
+        ]
 
     def authenticate(self, client_id: str, secret: str) -> Client | None:
         """The client if ``secret`` is its secret, else None (in constant time)."""
-        text = self._records.get("client", client_id, now=self.now())
+        text = self._records.get_record("client", client_id, now=self.now())
         client = Client.from_record(text) if text is not None else None
         expected = client.secret_hash if client is not None else _hash("")
         if not hmac.compare_digest(expected, _hash(secret)) or client is None:
@@ -387,15 +330,15 @@ class Tenant:
             created_at=self.now(),
             **fields,
         )
-        self._records.put("client", client.client_id, client.to_record())
+        self._records.put_record("client", client.client_id, client.to_record())
         return client, secret
 
     def delete_client(self, client_id: str) -> None:
         """Delete a client and its grants (Auth0: 204 also for an unknown client)."""
         with self._lock:
             for grant in self.list_grants(client_id=client_id):
-                self._records.delete("client_grant", grant.id)
-            self._records.delete("client", client_id)
+                self._records.delete_record("client_grant", grant.id)
+            self._records.delete_record("client", client_id)
 
     def ensure_default_client(
         self, client_id: str | None = None, secret: str | None = None
@@ -410,9 +353,9 @@ class Tenant:
             raise ValueError("a client secret needs its client id")
         with self._lock:
             if client_id is None:
-                client_id = self._records.get("emulator", "default_client", now=self.now())
+                client_id = self._records.get_record("emulator", "default_client", now=self.now())
             text = (
-                self._records.get("client", client_id, now=self.now())
+                self._records.get_record("client", client_id, now=self.now())
                 if client_id is not None
                 else None
             )
@@ -426,10 +369,10 @@ class Tenant:
                 client = Client(
                     **{**vars(client), "secret_hash": _hash(secret)}  # a new secret
                 )
-                self._records.put("client", client.client_id, client.to_record())
+                self._records.put_record("client", client.client_id, client.to_record())
             if self.grant_for(client.client_id, self.audience) is None:
                 self._put_grant(client.client_id, self.audience, self.scopes)
-            self._records.put("emulator", "default_client", client.client_id)
+            self._records.put_record("emulator", "default_client", client.client_id)
             return client, secret
 
     # -- client grants ------------------------------------------------------------------------
@@ -447,14 +390,14 @@ class Tenant:
             grant
             for grant in (
                 ClientGrant.from_record(t)
-                for _, t in self._records.list("client_grant", now=self.now())
+                for _, t in self._records.list_records("client_grant", now=self.now())
             )
             if client_id in (None, grant.client_id) and audience in (None, grant.audience)
         ]
 
     def get_grant(self, grant_id: str) -> ClientGrant:
         """The grant, or a 404."""
-        text = self._records.get("client_grant", grant_id, now=self.now())
+        text = self._records.get_record("client_grant", grant_id, now=self.now())
         if text is None:
             raise _grant_not_found()
         return ClientGrant.from_record(text)
@@ -496,22 +439,22 @@ class Tenant:
 
     def _put_grant(self, client_id: str, audience: str, scope: Iterable[str]) -> ClientGrant:
         grant = ClientGrant(random_id("cgr_", 16), client_id, audience, tuple(dict.fromkeys(scope)))
-        self._records.put("client_grant", grant.id, json.dumps(grant.to_dict()))
+        self._records.put_record("client_grant", grant.id, json.dumps(grant.to_dict()))
         return grant
 
     def delete_grant(self, grant_id: str) -> None:
         """Delete a grant (204 also when unknown, as Auth0's delete routes do)."""
-        self._records.delete("client_grant", grant_id)
+        self._records.delete_record("client_grant", grant_id)
 
     # -- jobs ---------------------------------------------------------------------------------
 
     def add_job(self, job: Mapping[str, Any]) -> None:
         """Keep a job's body under its ``id``."""
-        self._records.put("job", str(job["id"]), json.dumps(dict(job)))
+        self._records.put_record("job", str(job["id"]), json.dumps(dict(job)))
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """A job's body, or a 404."""
-        text = self._records.get("job", job_id, now=self.now())
+        text = self._records.get_record("job", job_id, now=self.now())
         if text is None:
             raise ApiError(404, "The job does not exist.", error_code="inexistent_job")
         job: dict[str, Any] = json.loads(text)
