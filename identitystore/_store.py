@@ -1153,7 +1153,7 @@ def _event_details(details: object) -> dict[str, Any] | None:
     return loaded
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

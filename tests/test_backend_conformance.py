@@ -55,12 +55,14 @@ class TestAuditedPostgres(BackendSuite):
     @pytest.fixture
     def backend(self, pg_store_url: str) -> Iterator[Backend]:
         backend = AuditedBackend(open_backend(pg_store_url))
+        assert isinstance(backend, Backend)
         yield backend
         backend.close()
 
 
 def test_the_audited_backend_keeps_its_trail() -> None:
     backend = AuditedBackend(open_backend(":memory:"))
+    assert isinstance(backend, Backend)  # its members are forwarded on the class
     with IdentityStore(backend, hasher=PasswordHasher.fast_for_tests()) as store:
         jane = store.create_user("sms", phone_number="+14155550100")
         with pytest.raises(errors.UserExistsError):

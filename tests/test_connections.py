@@ -262,6 +262,8 @@ def test_get_and_list_connections(store: IdentityStore) -> None:
         "name": "Members",
         "strategy": "auth0",
         "options": {"passwordPolicy": "fair"},
+        "is_domain_connection": False,
+        "realms": ["Members"],
     }
     assert found.id.startswith("con_")
 

@@ -143,7 +143,9 @@ def test_invalid_body_gets_the_librarys_exact_body(
 ) -> None:
     body = {"connection": DB, "email": "jane@example.com", "password": "short"}
     with pytest.raises(BadRequestError) as refused:
-        management.users.create(**body, request_options=NO_RETRY)
+        management.users.create(
+            connection=DB, email=body["email"], password=body["password"], request_options=NO_RETRY
+        )
     with pytest.raises(IdentityStoreError) as direct:
         identity_store_factory().create_user(body.pop("connection"), **body)
     assert refused.value.status_code == 400
@@ -154,13 +156,13 @@ def test_connections(management: ManagementClient, emu: Emulator) -> None:
     names = [c.name for c in management.connections.list()]
     assert names == [DB, "email", "sms"]
     assert [c.name for c in management.connections.list(strategy=["sms"])] == ["sms"]
-    made = management.connections.create(
-        name="members", strategy="auth0", options={"passwordPolicy": "fair"}
-    )
+    options: Any = {"passwordPolicy": "fair"}  # the SDK takes a plain mapping as its model
+    made = management.connections.create(name="members", strategy="auth0", options=options)
     assert made.id is not None
     fetched = management.connections.get(made.id)
     assert fetched.name == "members"
-    updated = management.connections.update(made.id, options={"passwordPolicy": "excellent"})
+    options = {"passwordPolicy": "excellent"}
+    updated = management.connections.update(made.id, options=options)
     assert updated.options is not None
     assert emu.store.get_connection("members").options == {"passwordPolicy": "excellent"}
     management.connections.delete(made.id)

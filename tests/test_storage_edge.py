@@ -8,7 +8,7 @@ metadata keys and ``list_users`` queries. After each case the storage is checked
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
@@ -114,7 +114,7 @@ def _stored_exactly(store: IdentityStore, user_id: str, **fields: Any) -> None:
 
 def test_tricky_text_round_trips_everywhere(edge: Edge) -> None:
     store = edge.store
-    metadata = {
+    metadata: dict[str, object] = {
         key or "empty": [value, {value or "v": value}] for key in TRICKY_KEYS for value in (key,)
     }
     metadata["all"] = TRICKY
@@ -377,6 +377,7 @@ def test_a_huge_password_is_cut_at_72_bytes_not_stored(edge: Edge) -> None:
     store = edge.store
     huge = "Correct-Horse-9" + "x" * 1_000_000
     user = store.create_user(DB, email=edge.email(), password=huge)
+    assert user.email is not None
     assert store.authenticate(DB, user.email, huge).user_id == user.user_id
     assert store.authenticate(DB, user.email, huge[:72]).user_id == user.user_id
     found = store.backend.find_user(store.get_connection(DB).id, "email", user.email)
@@ -393,7 +394,7 @@ UNSTORABLE = [
     pytest.param("\ud800", "lone surrogate", id="high-surrogate"),
     pytest.param("\udfff", "lone surrogate", id="low-surrogate"),
 ]
-CREATE_FIELDS = {
+CREATE_FIELDS: dict[str, Callable[[str], object]] = {
     "email": lambda bad: f"a{bad}b@example.com",
     "name": lambda bad: f"Jane{bad}",
     "nickname": lambda bad: bad,
@@ -427,7 +428,7 @@ def test_unstorable_characters_are_refused_on_create(edge: Edge, bad: str, named
     edge.check()
 
 
-UPDATE_FIELDS = {
+UPDATE_FIELDS: dict[str, Callable[[str], dict[str, Any]]] = {
     "name": lambda bad: {"name": f"x{bad}"},
     "email": lambda bad: {"email": f"x{bad}@example.com"},
     "password": lambda bad: {"password": f"Correct-Horse-9{bad}"},
@@ -440,6 +441,7 @@ UPDATE_FIELDS = {
 def test_unstorable_characters_are_refused_on_update(edge: Edge, bad: str, named: str) -> None:
     store = edge.store
     user = store.create_user(DB, email=edge.email(), password=PASSWORD, user_metadata={"a": 1})
+    assert user.email is not None
     before = _counts(store)
     for what, fields in UPDATE_FIELDS.items():
         with pytest.raises(errors.PayloadValidationError, match=named):
@@ -474,6 +476,7 @@ def test_unstorable_characters_are_refused_elsewhere(edge: Edge, bad: str, named
 def test_look_ups_by_unstorable_strings_find_nothing(edge: Edge, bad: str, named: str) -> None:
     store = edge.store
     user = store.create_user(DB, email=edge.email(), password=PASSWORD, name="Jane")
+    assert user.email is not None
     before = _counts(store)
     with pytest.raises(errors.UserNotFoundError):
         store.get_user(user.user_id + bad)

@@ -228,8 +228,8 @@ def _unprivileged(scenario: Callable[[Path], None]) -> None:
     """Run ``scenario(directory)`` where file permissions apply: directly, or as root in a forked
     child that becomes ``nobody`` first (root ignores permissions)."""
     if os.geteuid() != 0:
-        with tempfile.TemporaryDirectory() as directory:
-            scenario(Path(directory))
+        with tempfile.TemporaryDirectory() as scratch:
+            scenario(Path(scratch))
         return
     _warm_up()
     directory = Path(tempfile.mkdtemp(prefix="identitystore-ro-"))

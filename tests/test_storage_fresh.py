@@ -54,7 +54,7 @@ def _fill(store: IdentityStore) -> None:
     for _ in range(2):  # counted failures
         with pytest.raises(errors.WrongCredentialsError):
             store.authenticate(DB, "a@x.io", "Wrong-Horse-9", ip="10.0.0.1")
-    store.backend.put_record("client", "c1", "{}")  # type: ignore[attr-defined]
+    store.backend.put_record("client", "c1", "{}")
     store.create_connection("Extra", strategy="auth0")
 
 

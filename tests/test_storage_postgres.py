@@ -307,7 +307,9 @@ def test_a_connection_the_server_ended_is_replaced_without_an_error(pg_url: str)
     try:
 
         def end_the_pooled_connection() -> None:
-            (pid,) = backend._read(lambda cur: cur.execute("SELECT pg_backend_pid()").fetchone())
+            row = backend._read(lambda cur: cur.execute("SELECT pg_backend_pid()").fetchone())
+            assert row is not None
+            (pid,) = row
             _sql(pg_url, "SELECT pg_terminate_backend(%s)", pid)
 
         end_the_pooled_connection()

@@ -41,9 +41,13 @@ class _DeletedAfterFinding:
         return found
 
 
+def _forwarded(name: str) -> property:
+    return property(lambda self: getattr(self.inner, name))
+
+
 for _name in dir(Backend):  # every other member, as the inner backend's (on the class, so that
     if not _name.startswith("_") and not hasattr(_DeletedAfterFinding, _name):  # isinstance holds)
-        setattr(_DeletedAfterFinding, _name, property(lambda self, n=_name: getattr(self.inner, n)))
+        setattr(_DeletedAfterFinding, _name, _forwarded(_name))
 
 
 @pytest.fixture
