@@ -1,7 +1,7 @@
 """An embeddable identity store with Auth0's user semantics."""
 
 from . import errors
-from ._models import Connection, Event, Ticket, User, UsersPage
+from ._models import Connection, Event, ImportResult, Ticket, User, UsersPage
 from ._store import IdentityStore
 from .errors import IdentityStoreError
 from .hashing import Hasher, PasswordHasher
@@ -16,6 +16,7 @@ __all__ = [
     "Hasher",
     "IdentityStore",
     "IdentityStoreError",
+    "ImportResult",
     "InMemoryNotifier",
     "Message",
     "Notifier",

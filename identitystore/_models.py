@@ -8,17 +8,20 @@ import itertools
 import os
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 __all__ = [
+    "BulkUser",
     "Connection",
     "Event",
+    "ImportResult",
     "NewUserRecord",
     "Ticket",
     "User",
+    "UpsertChanges",
     "UsersPage",
     "copy_json",
     "default_picture",
@@ -26,6 +29,7 @@ __all__ = [
     "format_timestamp",
     "new_event",
     "new_object_id",
+    "parse_timestamp",
 ]
 
 _AVATAR_CDN = "https://cdn.auth0.com/avatars/"
@@ -38,6 +42,21 @@ def format_timestamp(moment: datetime) -> str:
         f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}."
         f"{u.microsecond // 1000:03d}Z"
     )
+
+
+def parse_timestamp(text: str) -> str | None:
+    """``text``, an ISO-8601 date or date-time (UTC when it has no offset), as ``format_timestamp``
+    writes it; None when it is no such date or falls outside years 1 to 9999 in UTC."""
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        return format_timestamp(moment)
+    except OverflowError:
+        return None
 
 
 class _ObjectIds:
@@ -245,6 +264,20 @@ class NewUserRecord:
     connection: Connection | None = field(default=None, repr=False)
 
 
+#: What an upsert changes on the user it matched, given that user and its password hash: the
+#: columns to set and a new password hash (None: keep it); None refuses the change.
+UpsertChanges = Callable[[User, "str | None"], "tuple[dict[str, Any], str | None] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkUser:
+    """One user of a bulk write: the new user's record and, for an upsert, what to change on the
+    user of the same connection with the same email instead of inserting (``upsert``)."""
+
+    record: NewUserRecord
+    upsert: UpsertChanges | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One entry of the event log, with Auth0's log event type codes (``s``, ``f``, ``ss``, ...).
@@ -363,3 +396,36 @@ class Ticket:
     def to_dict(self) -> dict[str, str]:
         """Auth0's body for ``POST /api/v2/tickets/email-verification``."""
         return {"ticket": self.url}
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """What ``IdentityStore.import_users`` did: counts and Auth0's per-user error entries.
+
+    Attributes:
+        inserted: users created.
+        updated: existing users changed by an upsert.
+        failed: users refused; each has an entry in ``errors`` (unless they went to ``on_error``).
+        errors: ``{"user": ..., "errors": [{"code", "message", "path"}]}`` per refused user, as
+            Auth0's ``GET /api/v2/jobs/{id}/errors`` lists them; hash values, HMAC keys and any
+            ``password`` are ``*****``.
+    """
+
+    inserted: int = 0
+    updated: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Users read from the source."""
+        return self.inserted + self.updated + self.failed
+
+    def summary(self) -> dict[str, int]:
+        """Auth0's job ``summary``: ``failed``, ``updated``, ``inserted`` and ``total``."""
+        return {
+            "failed": self.failed,
+            "updated": self.updated,
+            "inserted": self.inserted,
+            "total": self.total,
+        }

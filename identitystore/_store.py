@@ -12,19 +12,18 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Literal, NoReturn, TypeGuard
 
-from . import _passwordless, _patch, _tickets
+from . import _import, _imported_hashes, _passwordless, _patch, _tickets
 from ._jsonschema import json_type
 from ._models import (
     Connection,
     Event,
+    ImportResult,
     NewUserRecord,
     Ticket,
     User,
     UsersPage,
-    derived_profile,
     format_timestamp,
     new_event,
-    new_object_id,
 )
 from ._query import parse_query, parse_sort
 from ._validation import (
@@ -34,6 +33,7 @@ from ._validation import (
     check_create_body,
     check_merged_metadata,
     check_update_body,
+    new_user,
     plain_create_input,
     validate_for_connection,
     validate_update,
@@ -379,7 +379,7 @@ class IdentityStore:
         With ``check_connection``, the write refuses (``StaleConnection``) if ``conn`` changed.
         """
         now = self.clock()
-        user = _new_user(data, conn, strategy, now)
+        user = new_user(data, conn, strategy, now)
         token = _tickets.new_token() if data.send_verification_email else None
         expires = format_timestamp(now + VERIFICATION_TTL) if token else None
         record = NewUserRecord(
@@ -586,10 +586,14 @@ class IdentityStore:
             self.hasher.dummy_verify()
             self._record(self._event("limit_wc", user=user, connection=conn, ip=address))
             raise TooManyAttemptsError()
-        if secret is None or hashed is None:  # a password that cannot match, or no password set
+        if hashed is not None and _imported_hashes.is_imported(hashed):
+            checked = policy.login_secret(password, whole=True)  # made elsewhere: not cut at 72
+        else:
+            checked = secret
+        if checked is None or hashed is None:  # a password that cannot match, or no password set
             self.hasher.dummy_verify()
             self._fail(conn, user, login, address, "fp")
-        if not self.hasher.verify(secret, hashed):
+        if not self.hasher.verify(checked, hashed):
             self._fail(conn, user, login, address, "fp")
         if user.blocked:
             self._record(
@@ -598,7 +602,9 @@ class IdentityStore:
                 )
             )
             raise UserBlockedError()
-        new_hash = self.hasher.hash(secret) if self.hasher.needs_update(hashed) else None
+        # a password too long for the policy keeps its imported hash: no hash of ours can match it
+        upgrade = secret is not None and self.hasher.needs_update(hashed)
+        new_hash = self.hasher.hash(secret) if upgrade and secret is not None else None
         stamp = format_timestamp(now)
         signed_in = self._backend.record_login(
             user.user_id,
@@ -848,6 +854,53 @@ class IdentityStore:
             raise InvalidTicketError()
         return updated
 
+    # -- import and export ----------------------------------------------------------------------
+
+    def import_users(
+        self,
+        connection: str,
+        source: _import.Source,
+        *,
+        upsert: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
+        on_error: Callable[[dict[str, Any]], None] | None = None,
+        send_verification_email: bool = False,
+    ) -> ImportResult:
+        """Import users in Auth0's users-file format into a database connection, like Auth0's
+        users-imports job (docs/import-export.md).
+
+        ``source``: a path or binary file holding a JSON array or newline-delimited JSON, gzip or
+        not, or an iterable of dicts; read as a stream. A user that breaks a rule becomes an error
+        entry and never stops the others; each user is stored whole or not at all. With
+        ``upsert``, a user whose email the connection has updates that user as Auth0's upsert
+        does. ``progress(done, total)`` is called as batches are written (``total`` None when
+        unknown); ``on_error(entry)``, if given, takes the error entries instead of
+        ``result.errors``. Passwords are not checked against the policy; verification emails go
+        only with ``send_verification_email``.
+
+        Raises:
+            UnknownConnectionError: no such connection.
+            UnsupportedStrategyError: not a database connection.
+            BadRequestError: an empty file, or one that is not JSON (nothing of it is imported).
+        """
+        conn, strategy = self._connection_and_strategy(connection)
+        return _import.import_users(
+            conn,
+            strategy,
+            source,
+            write=_import.per_user_writer(self._backend, conn.id),
+            clock=self.clock,
+            record=self._record,
+            upsert=upsert,
+            progress=progress,
+            on_error=on_error,
+            send_verification=(
+                (lambda user: self.create_email_verification_ticket(user.user_id, send=True))
+                if send_verification_email
+                else None
+            ),
+        )
+
     # -- events ---------------------------------------------------------------------------------
 
     def list_events(
@@ -973,40 +1026,3 @@ def _storable(value: object) -> TypeGuard[str]:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _new_user(
-    data: CreateUserInput, conn: Connection, strategy: ConnectionStrategy, now: datetime
-) -> User:
-    """The user Auth0 would create: id, timestamps and default name, nickname and picture."""
-    local_id = data.user_id if data.user_id is not None else new_object_id(now)
-    name, nickname, picture = derived_profile(
-        local_id=local_id,
-        email=data.email,
-        phone_number=data.phone_number,
-        username=data.username,
-        name=data.name,
-        nickname=data.nickname,
-        picture=data.picture,
-    )
-    stamp = format_timestamp(now)
-    return User(
-        user_id=f"{strategy.user_id_prefix}|{local_id}",
-        connection=conn.name,
-        provider=strategy.user_id_prefix,
-        created_at=stamp,
-        updated_at=stamp,
-        name=name,
-        email=data.email,
-        email_verified=data.email_verified,
-        username=data.username,
-        phone_number=data.phone_number,
-        phone_verified=data.phone_verified,
-        nickname=nickname,
-        picture=picture,
-        given_name=data.given_name,
-        family_name=data.family_name,
-        blocked=data.blocked,
-        user_metadata=data.user_metadata,
-        app_metadata=data.app_metadata,
-    )

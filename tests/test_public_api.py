@@ -22,6 +22,7 @@ EXPECTED = {
     "Hasher",
     "IdentityStore",
     "IdentityStoreError",
+    "ImportResult",
     "InMemoryNotifier",
     "Message",
     "Notifier",
