@@ -64,6 +64,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "storage",
         }
     ),
+    "_export": frozenset({"_imported_hashes", "_jsonschema", "_models", "errors", "storage"}),
     "storage": frozenset(
         {"_models", "errors", "storage._sqlite", "storage._schema", "storage._postgres"}
     ),
