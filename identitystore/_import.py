@@ -179,18 +179,33 @@ def _opened(source: str | os.PathLike[str] | IO[bytes]) -> AbstractContextManage
             stream.close()
             return cast(IO[bytes], gzip.open(source, "rb"))
         return stream
-    if hasattr(source, "peek"):
-        magic = source.peek(2)[:2]
-    elif source.seekable():
-        start = source.tell()
-        magic = source.read(2)
-        source.seek(start)
+    return _caller_stream(source)
+
+
+@contextlib.contextmanager
+def _caller_stream(source: IO[bytes]) -> Iterator[IO[bytes]]:
+    """A caller's binary stream, decompressed if it is gzip, and left open afterwards."""
+    buffered = None
+    if not hasattr(source, "peek") and not source.seekable() and hasattr(source, "readinto"):
+        buffered = io.BufferedReader(source)  # to peek
+    stream: Any = buffered if buffered is not None else source
+    if hasattr(stream, "peek"):
+        magic = stream.peek(2)[:2]
+    elif stream.seekable():
+        start = stream.tell()
+        magic = stream.read(2)
+        stream.seek(start)
     else:
-        magic = b""  # a stream that can neither peek nor seek: read as it is
-    if magic == _GZIP_MAGIC:
-        # closing it leaves ``source`` open
-        return cast(IO[bytes], gzip.GzipFile(fileobj=source, mode="rb"))
-    return contextlib.nullcontext(source)
+        magic = b""  # neither peeks nor seeks nor buffers: read as it is
+    try:
+        if magic == _GZIP_MAGIC:
+            with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:  # leaves `stream` open
+                yield cast(IO[bytes], unzipped)
+        else:
+            yield stream
+    finally:
+        if buffered is not None:
+            buffered.detach()  # so that collecting it does not close ``source``
 
 
 class ImportFileError(BadRequestError):
@@ -658,13 +673,21 @@ class _Import:
         batch_size: int,
     ) -> ImportResult:
         read = 0
-        for item in users:
-            self.add(item, clock())
-            read += 1
-            if read % batch_size == 0:
-                self.flush()
-                if progress is not None:
-                    progress(self.result.total, total)
+        try:
+            for item in users:
+                self.add(item, clock())
+                read += 1
+                if read % batch_size == 0:
+                    self.flush()
+                    if progress is not None:
+                        progress(self.result.total, total)
+        except ImportFileError as exc:  # from a stream read once: what came before is kept
+            self.flush()
+            done = self.result.summary()
+            raise ImportFileError(
+                f"{exc.message} Users before it: {done['inserted']} inserted, "
+                f"{done['updated']} updated, {done['failed']} failed."
+            ) from None
         self.flush()
         if progress is not None:
             progress(self.result.total, total)
