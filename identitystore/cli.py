@@ -333,7 +333,11 @@ class _Progress:
         else:
             if self.bar is None:
                 self.bar = click.progressbar(
-                    length=total, label=self.label, file=sys.stderr, show_pos=True
+                    length=total,
+                    label=self.label,
+                    file=sys.stderr,
+                    show_pos=True,
+                    show_percent=True,
                 )
                 self.bar.__enter__()
             self.bar.update(done - self.done)
