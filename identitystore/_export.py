@@ -228,8 +228,8 @@ def write_export(
                 if progress is not None:
                     progress(written, total)
         out.write("".join(lines).encode("utf-8"))
-    if progress is not None:
-        progress(written, total)
+        if progress is not None:
+            progress(written, total)
     return written
 
 
