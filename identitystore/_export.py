@@ -300,9 +300,7 @@ def paged_users(
     backend: Backend, connection_id: str | None, limit: int | None, *, hashes: bool
 ) -> tuple[int, Iterator[tuple[User, str | None]]]:
     """Every user (with its hash when ``hashes``) read with ``list_users``: no snapshot."""
-    users, _ = backend.list_users(
-        UserQuery(connection_id=connection_id, limit=limit or 2**62)
-    )
+    users, _ = backend.list_users(UserQuery(connection_id=connection_id, limit=limit or 2**62))
 
     def with_hashes() -> Iterator[tuple[User, str | None]]:
         for user in users:

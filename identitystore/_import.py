@@ -30,6 +30,7 @@ from typing import IO, Any, cast
 from . import _imported_hashes
 from ._jsonschema import json_type, schema_problems
 from ._models import (
+    IMPORT_GRAVATAR_HOST,
     BulkUser,
     Connection,
     Event,
@@ -46,6 +47,7 @@ from ._validation import (
     CREATE_USER_SCHEMA,
     metadata_problems,
     new_user,
+    plain_create_input,
     validate_for_connection,
 )
 from .connections import ConnectionStrategy
@@ -442,10 +444,56 @@ class _Checker:
         self.required = tuple(k for k in rules.required if k != "password")
         self.needs_password = "password" in rules.required
         self.schema = users_file_schema(self.required)
+        self.user_id_schema = self.schema["properties"]["user_id"]
         self.prefix = f"{strategy.user_id_prefix}|"
 
     def check(self, item: object, now: datetime) -> _Checked | list[Entry]:
         """``item`` ready to write, or its problems."""
+        plain = self._plain(item, now)
+        return plain if plain is not None else self._full(item, now)
+
+    def _plain(self, item: object, now: datetime) -> _Checked | None:
+        """``check`` for a plain user, None for any other: the fields of a plain create-user
+        body (``plain_create_input``) and a ``user_id``, a ``password_hash`` and metadata, each
+        passing its check (the full path's, whose result this then is)."""
+        if type(item) is not dict:
+            return None
+        body = {}
+        for key, value in item.items():
+            if key in _PLAIN_FIELDS:
+                body[key] = value
+            elif key not in _PLAIN_APART:
+                return None
+        body["connection"] = self.connection.name
+        if self.needs_password:
+            body["password"] = _NO_PASSWORD
+        data = plain_create_input(body, self.strategy, self.connection.options)
+        if data is None:
+            return None
+        user_id = item.get("user_id")
+        if user_id is not None:
+            if schema_problems(user_id, self.user_id_schema):
+                return None
+            data.user_id = self._local_id(user_id) or None
+        for key in ("app_metadata", "user_metadata"):
+            value = item.get(key)
+            if value is not None:
+                if type(value) is not dict or metadata_problems(key, value):
+                    return None
+                setattr(data, key, copy_json(value))
+        password_hash = item.get("password_hash")
+        if password_hash is not None and _imported_hashes.password_hash_problems(password_hash):
+            return None
+        user = new_user(
+            data, self.connection, self.strategy, now, gravatar_host=IMPORT_GRAVATAR_HOST
+        )
+        return _Checked(user, password_hash, item)
+
+    def _local_id(self, user_id: str) -> str:
+        """``user_id`` without the connection's prefix, as exports write it: the id it had."""
+        return user_id[len(self.prefix) :] if user_id.startswith(self.prefix) else user_id
+
+    def _full(self, item: object, now: datetime) -> _Checked | list[Entry]:
         if not isinstance(item, Mapping):
             return [
                 _entry(
@@ -463,24 +511,22 @@ class _Checker:
                 found.extend(
                     _entry(code, text, key) for code, text in metadata_problems(key, value)
                 )
-        dates = {}
+        extra: dict[str, Any] = {}
         for key in _DATE_FIELDS:
             value = item.get(key)
             if isinstance(value, str):
-                stamp = parse_timestamp(value)
-                if stamp is None:
+                extra[key] = parse_timestamp(value)
+                if extra[key] is None:
                     text = f"Object didn't pass validation for format date-time: {echo(value)}"
                     found.append(_entry("INVALID_FORMAT", text, key))
-                dates[key] = stamp
         if found:
             return found
         if "mfa_factors" in item:
             text = "identitystore has no multi-factor authentication: remove mfa_factors"
             return [_entry("MFA_FACTORS_FAILED", text, "mfa_factors")]
         body = {key: item[key] for key in _SHARED_FIELDS if key in item}
-        user_id = body.get("user_id")
-        if isinstance(user_id, str) and user_id.startswith(self.prefix):
-            body["user_id"] = user_id[len(self.prefix) :]  # as exported: the id it had
+        if isinstance(body.get("user_id"), str):
+            body["user_id"] = self._local_id(body["user_id"])
         body["connection"] = self.connection.name
         if self.needs_password:
             body["password"] = _NO_PASSWORD  # required at create; imports bring hashes instead
@@ -488,23 +534,27 @@ class _Checker:
             data = validate_for_connection(body, self.strategy, self.connection.options)
         except IdentityStoreError as exc:
             return _connection_problems(exc)
-        user = new_user(data, self.connection, self.strategy, now)
-        extra: dict[str, Any] = {k: v for k, v in dates.items() if v is not None}
+        user = new_user(
+            data, self.connection, self.strategy, now, gravatar_host=IMPORT_GRAVATAR_HOST
+        )
         if "created_at" in extra and "updated_at" not in extra:
             extra["updated_at"] = user.updated_at
         for key in ("last_ip", "logins_count"):
             if key in item:
                 extra[key] = item[key]
-        if data.picture is None and user.picture and user.picture.startswith(_GRAVATAR):
-            extra["picture"] = _IMPORT_GRAVATAR + user.picture[len(_GRAVATAR) :]
-        return _Checked(replace(user, **extra), _imported_hashes.stored_hash(item), item)
+        if extra:
+            user = replace(user, **extra)
+        return _Checked(user, _imported_hashes.stored_hash(item), item)
 
 
 #: What stands for the password the connection's rules require of a create: never stored.
 _NO_PASSWORD = "imported-user-without-password"
-#: Auth0's default picture links gravatar on one host for created users, another for imported.
-_GRAVATAR = "https://s.gravatar.com/"
-_IMPORT_GRAVATAR = "https://secure.gravatar.com/"
+#: The users-file fields a plain user may have: those ``plain_create_input`` checks, and those
+#: checked apart.
+_PLAIN_FIELDS = frozenset(
+    {"email", "email_verified", "given_name", "family_name", "name", "nickname", "blocked"}
+)
+_PLAIN_APART = frozenset({"user_id", "password_hash", "app_metadata", "user_metadata"})
 
 
 def _connection_problems(exc: IdentityStoreError) -> list[Entry]:

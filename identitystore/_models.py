@@ -17,6 +17,8 @@ __all__ = [
     "BulkUser",
     "Connection",
     "Event",
+    "GRAVATAR_HOST",
+    "IMPORT_GRAVATAR_HOST",
     "ImportResult",
     "NewUserRecord",
     "Ticket",
@@ -100,13 +102,19 @@ def _initials(name: str) -> str | None:
     return None
 
 
-def default_picture(name: str, email: str | None) -> str:
+#: The gravatar host of Auth0's default pictures: users created through its API link ``s.``,
+#: imported users ``secure.`` (both as recorded from Auth0).
+GRAVATAR_HOST = "s.gravatar.com"
+IMPORT_GRAVATAR_HOST = "secure.gravatar.com"
+
+
+def default_picture(name: str, email: str | None, host: str = GRAVATAR_HOST) -> str:
     """Auth0's default picture: gravatar of the email with an initials avatar as fallback."""
     avatar, fallback = _avatar(_initials(name) or "default")
     if email is None:
         return avatar
     digest = hashlib.md5(email.lower().encode("utf-8"), usedforsecurity=False).hexdigest()
-    return f"https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d={fallback}"
+    return f"https://{host}/avatar/{digest}?s=480&r=pg&d={fallback}"
 
 
 def derived_profile(
@@ -118,6 +126,7 @@ def derived_profile(
     name: str | None,
     nickname: str | None,
     picture: str | None,
+    gravatar_host: str = GRAVATAR_HOST,
 ) -> tuple[str, str, str]:
     """``name``, ``nickname`` and ``picture``, each given or else Auth0's default for it.
 
@@ -131,7 +140,7 @@ def derived_profile(
     if nickname is None:
         nickname = email.rsplit("@", 1)[0] if email else identifier
     if picture is None:
-        picture = default_picture(name, email)
+        picture = default_picture(name, email, gravatar_host)
     return name, nickname, picture
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from . import _formats, limits
 from ._jsonschema import has_lone_surrogate, has_nul, js_regex, json_type, problems
 from ._models import (
+    GRAVATAR_HOST,
     Connection,
     User,
     copy_json,
@@ -777,9 +778,15 @@ def validate_update(
 
 
 def new_user(
-    data: CreateUserInput, conn: Connection, strategy: ConnectionStrategy, now: datetime
+    data: CreateUserInput,
+    conn: Connection,
+    strategy: ConnectionStrategy,
+    now: datetime,
+    *,
+    gravatar_host: str = GRAVATAR_HOST,
 ) -> User:
-    """The user Auth0 would create: id, timestamps and default name, nickname and picture."""
+    """The user Auth0 would create: id, timestamps and default name, nickname and picture (a
+    gravatar on ``gravatar_host``)."""
     local_id = data.user_id if data.user_id is not None else new_object_id(now)
     name, nickname, picture = derived_profile(
         local_id=local_id,
@@ -789,6 +796,7 @@ def new_user(
         name=data.name,
         nickname=data.nickname,
         picture=data.picture,
+        gravatar_host=gravatar_host,
     )
     stamp = format_timestamp(now)
     return User(

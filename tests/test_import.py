@@ -8,12 +8,17 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from identitystore import IdentityStore, _import, errors
+from identitystore import Connection, IdentityStore, _import, errors
+from identitystore.connections import DatabaseStrategy
 from identitystore.testing.helpers import ManualClock
 
 DB = "Username-Password-Authentication"
@@ -851,3 +856,36 @@ def test_a_file_of_users_never_leaves_its_path_open(tmp_path: Path, store: Ident
     fds = len(os.listdir("/proc/self/fd"))
     store.import_users(DB, path)
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+# -- the plain path is the full path, faster -------------------------------------------------
+
+
+@settings(max_examples=150)
+@given(data=st.data())
+def test_a_plain_user_is_checked_exactly_as_the_full_path_checks_it(data: st.DataObject) -> None:
+    """Users of create-user bodies (as the users file takes them, with a hash, metadata, an id
+    maybe prefixed): where the plain path answers, its user is the full path's."""
+    from identitystore.strategies import create_user_bodies
+
+    options = data.draw(
+        st.sampled_from([{}, {"requires_username": True}, {"attributes": {"phone_number": {}}}])
+    )
+    connection = Connection("con_x", "members", "auth0", options)
+    checker = _import._Checker(connection, DatabaseStrategy())
+    body = data.draw(create_user_bodies(options, strategy="auth0"))
+    item = {k: v for k, v in body.items() if k not in ("password", "verify_email")}
+    if data.draw(st.booleans()):
+        item["password_hash"] = data.draw(st.sampled_from([BCRYPT, "$2b$10$x", 7]))
+    if data.draw(st.booleans()):
+        item["user_id"] = "auth0|" + data.draw(st.sampled_from(["abc", "with space", ""]))
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    plain = checker._plain(item, now)
+    full = checker._full(item, now)
+    if plain is None:
+        return
+    assert isinstance(full, _import._Checked)
+    assert plain.password_hash == full.password_hash
+    if not item.get("user_id") or item.get("user_id") == "auth0|":
+        full = replace(full, user=replace(full.user, user_id=plain.user.user_id))
+    assert plain.user == full.user
