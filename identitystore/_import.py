@@ -222,7 +222,7 @@ def read_users(source: Source) -> tuple[Iterator[object], int | None]:
     where the problem is.
 
     Raises:
-        ImportFileError: an empty file, or one that is not a JSON array or newline-delimited JSON.
+        ImportFileError: a file that is not a JSON array or newline-delimited JSON.
         TypeError: a text file or another kind of source.
     """
     if isinstance(source, (str, os.PathLike)) or (
@@ -258,7 +258,7 @@ def _parse(stream: IO[bytes]) -> Iterator[object]:
             break
     start = head.lstrip()
     if not start:
-        raise ImportFileError("Users file must not be empty.")
+        return  # an empty file has no users (an export of an empty connection)
     values = _array_values if start[0] == "[" else _lines
     yield from values(head, stream, decoder, eof=not chunk)
 

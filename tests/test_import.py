@@ -147,8 +147,6 @@ def test_values_cut_anywhere_by_the_reader_still_parse(
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"", "Users file must not be empty."),
-        (b"  \n\t ", "Users file must not be empty."),
         (b'[{"email": "a@example.com"}, {"email": ', "Users file could not be parsed"),
         (b'[{"email": "a@example.com"} {"email": "b@example.com"}]', "',' or ']' expected"),
         (b'[{"email": "a@example.com"}] trailing', "text after the array"),
@@ -170,6 +168,13 @@ def test_a_file_that_does_not_parse_imports_nothing(
     [failed, *_] = store.list_events(type="fui")
     assert failed.description == caught.value.message
     assert failed.connection == DB
+
+
+@pytest.mark.parametrize("data", [b"", b"  \n\t ", b"[]", b"[ ]\n", gzip.compress(b"")])
+def test_an_empty_file_has_no_users(store: IdentityStore, data: bytes) -> None:
+    """As an export of an empty connection is: zero users, no error."""
+    result = store.import_users(DB, io.BytesIO(data))
+    assert result.summary() == {"failed": 0, "updated": 0, "inserted": 0, "total": 0}
 
 
 def test_a_stream_that_cannot_be_read_twice_stops_where_it_does_not_parse(
