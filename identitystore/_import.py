@@ -723,12 +723,14 @@ class _Import:
         batch_size: int,
     ) -> ImportResult:
         read = 0
+        now = clock()  # one moment a batch: its users' dates and generated ids
         try:
             for item in users:
-                self.add(item, clock())
+                self.add(item, now)
                 read += 1
                 if read % batch_size == 0:
                     self.flush()
+                    now = clock()
                     if progress is not None:
                         progress(self.result.total, total)
         except ImportFileError as exc:  # from a stream read once: what came before is kept

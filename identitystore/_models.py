@@ -37,6 +37,7 @@ __all__ = [
 _AVATAR_CDN = "https://cdn.auth0.com/avatars/"
 
 
+@functools.lru_cache(maxsize=8)  # a batch of users shares one moment
 def format_timestamp(moment: datetime) -> str:
     """ISO-8601 in UTC with milliseconds and ``Z``, like ``2023-01-25T19:00:26.187Z``."""
     u = moment.astimezone(timezone.utc)

@@ -242,6 +242,9 @@ def metadata_problems(prop: str, value: Mapping[Any, Any]) -> list[tuple[str, st
     return found
 
 
+_INT64 = 1 << 63
+
+
 def json_problems(value: Any, path: str, *, metadata: bool = True) -> list[str]:
     """What keeps ``value`` from being stored as JSON on every backend: non-JSON values and keys,
     lone surrogates, NUL characters, nesting deeper than ``METADATA_MAX_DEPTH``; for
@@ -252,6 +255,11 @@ def json_problems(value: Any, path: str, *, metadata: bool = True) -> list[str]:
 
 
 def _walk_json(value: Any, path: str, depth: int, found: list[str], *, metadata: bool) -> None:
+    kind = type(value)
+    if kind is bool or value is None or (kind is str and value.isascii() and "\x00" not in value):
+        return  # the common scalars, at once
+    if kind is int and -_INT64 <= value < _INT64:
+        return
     noun = "Metadata" if metadata else "Value"
     container = isinstance(value, (Mapping, list, tuple))
     if container and depth > limits.METADATA_MAX_DEPTH:  # a scalar is no level of nesting
