@@ -131,7 +131,7 @@ def sqlite_export(folder: Path, database: Path, count: int) -> None:
     started = time.perf_counter()
     with (folder / "raw-export.ndjson").open("w", encoding="utf-8") as out:
         for row in source.execute(f"SELECT {', '.join(columns)} FROM users"):
-            out.write(json.dumps(dict(zip(columns, row))) + "\n")
+            out.write(json.dumps(dict(zip(columns, row, strict=True))) + "\n")
     raw = time.perf_counter() - started
     source.close()
     print(f"SQLite export: {count:,} users to a newline-delimited file")
@@ -236,7 +236,8 @@ def postgres(url: str, users_file: Path, count: int, only: set[str]) -> None:
                 with source.cursor(name="export") as cursor, out.open("w") as file:
                     cursor.execute(f"SELECT {', '.join(columns)} FROM users")
                     for row in cursor:
-                        file.write(json.dumps(dict(zip(columns, row)), default=str) + "\n")
+                        line = json.dumps(dict(zip(columns, row, strict=True)), default=str)
+                        file.write(line + "\n")
                 raw = time.perf_counter() - started
             print(f"PostgreSQL export: {count:,} users to a newline-delimited file")
             report("SELECT+dumps", count, ours, raw, ">= 0.5x")
