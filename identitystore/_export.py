@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import operator
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -211,16 +212,16 @@ def write_export(
     A path ending in ``.gz`` is written gzip-compressed; a path is written whole or not at all
     (into ``<path>.part``, renamed once complete).
     """
-    readers = [(key, _accessor(name), name in _DATES) for name, key in fields]
-    line = _json_line if format == "json" else _csv_line
+    columns = _Columns(fields)
+    line = columns.json_line if format == "json" else columns.csv_line
     written = 0
     lines: list[str] = []
     with _output(target) as out:
         if format == "csv":
-            lines.append(",".join(_csv_header(key) for key, _, _ in readers) + "\n")
+            lines.append(",".join(_csv_header(key) for key in columns.keys) + "\n")
         for user, stored in users:
             hashes = exported_hash(stored) if include_password_hashes else None
-            lines.append(line(user, readers, hashes))
+            lines.append(line(user, hashes))
             written += 1
             if written % _WRITE_EVERY == 0:
                 out.write("".join(lines).encode("utf-8"))
@@ -233,27 +234,55 @@ def write_export(
     return written
 
 
-Reader = tuple[str, Callable[[User], Any], bool]
+class _Columns:
+    """The fields of an export, read from each user: root attributes read at once (C's
+    ``attrgetter``) when every field is one, else each field along its path."""
+
+    def __init__(self, fields: Sequence[tuple[str, str]]) -> None:
+        self.keys = [key for _, key in fields]
+        self.dates = [name in _DATES for name, _ in fields]
+        steps = [_path(name) for name, _ in fields]
+        self.attributes = all(len(s) == 1 and s[0] in _ATTRIBUTES for s in steps)
+        if self.attributes:  # absent: None, as the user body leaves out None
+            getter = operator.attrgetter(*(str(s[0]) for s in steps))
+            self.values: Callable[[User], Sequence[Any]] = (
+                (lambda user: (getter(user),)) if len(steps) == 1 else getter
+            )
+        else:  # absent: _MISSING (a path may hold a JSON null)
+            readers = [_accessor(name) for name, _ in fields]
+            self.values = lambda user: [read(user) for read in readers]
+
+    def json_line(self, user: User, hashes: tuple[str, Any] | None) -> str:
+        absent = None if self.attributes else _MISSING
+        body = {
+            key: value
+            for key, value in zip(self.keys, self.values(user), strict=True)
+            if value is not absent
+        }
+        if hashes is not None:
+            body[hashes[0]] = hashes[1]
+        return _ENCODER.encode(body) + "\n"
+
+    def csv_line(self, user: User, hashes: tuple[str, Any] | None) -> str:
+        values = self.values(user)
+        cells = (_csv_cell(v, date=d) for v, d in zip(values, self.dates, strict=True))
+        return ",".join(cells) + "\n"
 
 
-def _json_line(user: User, readers: Sequence[Reader], hashes: tuple[str, Any] | None) -> str:
-    body: dict[str, Any] = {}
-    for key, read, _ in readers:
-        value = read(user)
-        if value is not _MISSING:
-            body[key] = copy_json(value) if isinstance(value, (Mapping, list)) else value
-    if hashes is not None:
-        body[hashes[0]] = hashes[1]
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")) + "\n"
+def _plain(value: object) -> object:
+    """A mapping ``json.dumps`` cannot write itself (a read-only one) as a dict."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _csv_line(user: User, readers: Sequence[Reader], hashes: tuple[str, Any] | None) -> str:
-    return ",".join(_csv_cell(read(user), date=date) for _, read, date in readers) + "\n"
+#: Compact JSON, as Auth0's export lines are (made once: ``json.dumps`` makes one a call).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_plain)
 
 
 def _csv_cell(value: Any, *, date: bool) -> str:
     """A cell as Auth0 writes it: strings guarded against CSV injection (``"'..."``)."""
-    if value is _MISSING:
+    if value is _MISSING or value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
