@@ -13,14 +13,12 @@ import pytest
 
 from identitystore import IdentityStore, errors
 from identitystore.testing.helpers import ManualClock
+from tests.test_import import BCRYPT
+from tests.test_import import MD5 as IMPORTED_MD5
 
 DB = "Username-Password-Authentication"
-BCRYPT = "$2b$10$abcdefghijklmnopqrstuuGGgFFcYeueaAql8Z7U7CnCTRw4DR77W"
-MD5 = {
-    "algorithm": "md5",
-    "hash": {"encoding": "hex", "value": "67A1E09BB1F83F5007DC119C14D663AA"},
-    "salt": {"encoding": "utf8", "position": "prefix", "value": "salt"},
-}
+#: Stored as imported: the object with its keys sorted.
+MD5 = json.loads(json.dumps(IMPORTED_MD5, sort_keys=True))
 
 
 def lines(data: bytes) -> list[dict[str, Any]]:

@@ -128,30 +128,14 @@ def test_the_errors_file_holds_every_entry(tmp_path: Path) -> None:
     path = tmp_path / "users.json"
     path.write_text(json.dumps([*BAD, USERS[0]]))
     errors_path = tmp_path / "errors.json"
-    done = run(
-        tmp_path / "users.db",
-        "import-users",
-        str(path),
-        "--connection",
-        DB,
-        "--errors",
-        str(errors_path),
-    )
+    command = ["import-users", str(path), "--connection", DB, "--errors", str(errors_path)]
+    done = run(tmp_path / "users.db", *command)
     assert done.returncode == 1
     assert done.stderr == b""
     entries = json.loads(errors_path.read_text())
     assert [e["user"]["email"] for e in entries] == [u["email"] for u in BAD]
     assert "67A1E09BB1F83F5007DC119C14D663AA" not in errors_path.read_text()
-    again = run(
-        tmp_path / "users.db",
-        "import-users",
-        str(path),
-        "--connection",
-        DB,
-        "--errors",
-        str(errors_path),
-        "--upsert",
-    )
+    again = run(tmp_path / "users.db", *command, "--upsert")
     assert json.loads(again.stdout) == {"failed": 12, "updated": 1, "inserted": 0, "total": 13}
 
 
