@@ -881,7 +881,7 @@ class IdentityStore:
         Raises:
             UnknownConnectionError: no such connection.
             UnsupportedStrategyError: not a database connection.
-            BadRequestError: an empty file, or one that is not JSON (nothing of it is imported).
+            BadRequestError: a file that is not JSON (nothing of it is imported).
         """
         conn, strategy = self._connection_and_strategy(connection)
         return _import.import_users(
