@@ -472,9 +472,12 @@ class _Checker:
             return None
         user_id = item.get("user_id")
         if user_id is not None:
-            if schema_problems(user_id, self.user_id_schema):
+            if type(user_id) is not str:
                 return None
-            data.user_id = self._local_id(user_id) or None
+            local = self._local_id(user_id)
+            if schema_problems(local, self.user_id_schema):
+                return None
+            data.user_id = local or None
         for key in ("app_metadata", "user_metadata"):
             value = item.get(key)
             if value is not None:
@@ -490,7 +493,8 @@ class _Checker:
         return _Checked(user, password_hash, item)
 
     def _local_id(self, user_id: str) -> str:
-        """``user_id`` without the connection's prefix, as exports write it: the id it had."""
+        """``user_id`` without the connection's prefix, as exports write it: the id it had (its
+        rules, 255 characters at most, hold for that)."""
         return user_id[len(self.prefix) :] if user_id.startswith(self.prefix) else user_id
 
     def _full(self, item: object, now: datetime) -> _Checked | list[Entry]:
@@ -500,6 +504,9 @@ class _Checker:
                     "INVALID_TYPE", f"Expected type object but found type {json_type(item)}", None
                 )
             ]
+        user_id = item.get("user_id")
+        if isinstance(user_id, str):  # its rules hold for the id without the prefix
+            item = {**item, "user_id": self._local_id(user_id)}
         found = [
             _entry(p.code, p.text, _AUTH0_PATHS.get(p.path, p.path))
             for p in schema_problems(item, self.schema)
@@ -525,8 +532,6 @@ class _Checker:
             text = "identitystore has no multi-factor authentication: remove mfa_factors"
             return [_entry("MFA_FACTORS_FAILED", text, "mfa_factors")]
         body = {key: item[key] for key in _SHARED_FIELDS if key in item}
-        if isinstance(body.get("user_id"), str):
-            body["user_id"] = self._local_id(body["user_id"])
         body["connection"] = self.connection.name
         if self.needs_password:
             body["password"] = _NO_PASSWORD  # required at create; imports bring hashes instead
