@@ -123,7 +123,8 @@ def populate(store: IdentityStore, clock: ManualClock, data: st.DataObject) -> d
             elif action == "block":
                 user = store.update_user(user.user_id, blocked=True)
             else:
-                user = store.update_user(user.user_id, app_metadata={"changed": True})
+                with contextlib.suppress(errors.PayloadValidationError):  # metadata at its limit
+                    user = store.update_user(user.user_id, app_metadata={"changed": True})
         passwords[user.user_id] = password
     return passwords
 
