@@ -22,6 +22,7 @@ import json
 import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -63,7 +64,7 @@ from .errors import (
     UsernameNotAllowedError,
     echo,
 )
-from .storage import Backend, DuplicateKey
+from .storage import Backend, DuplicateKey, StaleConnection
 
 __all__ = [
     "MASK",
@@ -654,6 +655,8 @@ def _upsert(checked: _Checked, stamp: str) -> UpsertChanges:
 
 def _write_problem(outcome: str, *, upsert: bool) -> Entry:
     """The entry of a user the store refused: a unique key taken, or a hash it will not swap."""
+    if outcome == "connection":
+        return _entry("CONNECTION_NOT_FOUND", "The connection does not exist.", None)
     if outcome == "refused":
         return _entry("PASSWORD_HASH_DEFINED", _HASH_DEFINED, "custom_password_hash")
     if not upsert:
@@ -718,6 +721,11 @@ class _Import:
         self.seen = {key: _Seen() for key in _UNIQUE_KEYS}
         self.result = ImportResult()
         self.batch: list[tuple[BulkUser, object]] = []
+        self.pending: tuple[list[tuple[BulkUser, object]], Future[Sequence[str]]] | None = None
+        self.writer: ThreadPoolExecutor
+        self.total: int | None = None
+        self.progress: Callable[[int, int | None], None] | None = None
+        self.reported = 0
 
     def run(
         self,
@@ -727,27 +735,34 @@ class _Import:
         progress: Callable[[int, int | None], None] | None,
         batch_size: int,
     ) -> ImportResult:
+        """Check the users and write them in batches; a batch is written (in a thread of its
+        own, as SQLite and PostgreSQL let other threads run meanwhile) while the next one is
+        checked."""
+        self.total, self.progress = total, progress
         read = 0
         now = clock()  # one moment a batch: its users' dates and generated ids
-        try:
-            for item in users:
-                self.add(item, now)
-                read += 1
-                if read % batch_size == 0:
-                    self.flush()
-                    now = clock()
-                    if progress is not None:
-                        progress(self.result.total, total)
-        except ImportFileError as exc:  # from a stream read once: what came before is kept
+        with ThreadPoolExecutor(1, thread_name_prefix="identitystore-import") as self.writer:
+            try:
+                for item in users:
+                    self.add(item, now)
+                    read += 1
+                    if read % batch_size == 0:
+                        self.flush()
+                        now = clock()
+            except ImportFileError as exc:  # from a stream read once: what came before is kept
+                self.flush()
+                self.drain()
+                done = self.result.summary()
+                raise ImportFileError(
+                    f"{exc.message} Users before it: {done['inserted']} inserted, "
+                    f"{done['updated']} updated, {done['failed']} failed."
+                ) from None
+            finally:
+                with contextlib.suppress(Exception):  # the first error is the one raised
+                    self.drain()
             self.flush()
-            done = self.result.summary()
-            raise ImportFileError(
-                f"{exc.message} Users before it: {done['inserted']} inserted, "
-                f"{done['updated']} updated, {done['failed']} failed."
-            ) from None
-        self.flush()
-        if progress is not None:
-            progress(self.result.total, total)
+            self.drain()
+        self.report()
         return self.result
 
     def add(self, item: object, now: datetime) -> None:
@@ -770,11 +785,25 @@ class _Import:
         self.batch.append((BulkUser(record, changes), item))
 
     def flush(self) -> None:
-        """Write the queued users (one transaction) and count what happened to each."""
+        """Hand the queued users to the writer (one transaction), once the batch before them is
+        written and counted."""
+        self.drain()
         if not self.batch:
             return
-        outcomes = self.write([bulk for bulk, _ in self.batch])
-        for (bulk, item), outcome in zip(self.batch, outcomes, strict=True):
+        batch, self.batch = self.batch, []
+        self.pending = (batch, self.writer.submit(self.write, [bulk for bulk, _ in batch]))
+
+    def drain(self) -> None:
+        """Wait for the batch being written and count what happened to each of its users."""
+        if self.pending is None:
+            return
+        batch, written = self.pending
+        self.pending = None
+        try:
+            outcomes = written.result()
+        except StaleConnection:  # deleted while the import ran
+            outcomes = ["connection"] * len(batch)
+        for (bulk, item), outcome in zip(batch, outcomes, strict=True):
             if outcome == "inserted":
                 self.result.inserted += 1
                 user = bulk.record.user
@@ -784,7 +813,13 @@ class _Import:
                 self.result.updated += 1
             else:
                 self.fail(item, [_write_problem(outcome, upsert=self.upsert)])
-        self.batch.clear()
+        self.report()
+
+    def report(self) -> None:
+        """Call ``progress`` with the users done, unless it was told that number already."""
+        if self.progress is not None and self.result.total != self.reported:
+            self.reported = self.result.total
+            self.progress(self.reported, self.total)
 
     def fail(self, item: object, entries: list[Entry]) -> None:
         self.result.failed += 1
