@@ -22,7 +22,6 @@ import json
 import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -721,8 +720,6 @@ class _Import:
         self.seen = {key: _Seen() for key in _UNIQUE_KEYS}
         self.result = ImportResult()
         self.batch: list[tuple[BulkUser, object]] = []
-        self.pending: tuple[list[tuple[BulkUser, object]], Future[Sequence[str]]] | None = None
-        self.writer: ThreadPoolExecutor
         self.total: int | None = None
         self.progress: Callable[[int, int | None], None] | None = None
         self.reported = 0
@@ -735,34 +732,25 @@ class _Import:
         progress: Callable[[int, int | None], None] | None,
         batch_size: int,
     ) -> ImportResult:
-        """Check the users and write them in batches; a batch is written (in a thread of its
-        own, as SQLite and PostgreSQL let other threads run meanwhile) while the next one is
-        checked."""
+        """Check the users and write them in batches, calling ``progress`` after each."""
         self.total, self.progress = total, progress
         read = 0
         now = clock()  # one moment a batch: its users' dates and generated ids
-        with ThreadPoolExecutor(1, thread_name_prefix="identitystore-import") as self.writer:
-            try:
-                for item in users:
-                    self.add(item, now)
-                    read += 1
-                    if read % batch_size == 0:
-                        self.flush()
-                        now = clock()
-            except ImportFileError as exc:  # from a stream read once: what came before is kept
-                self.flush()
-                self.drain()
-                done = self.result.summary()
-                raise ImportFileError(
-                    f"{exc.message} Users before it: {done['inserted']} inserted, "
-                    f"{done['updated']} updated, {done['failed']} failed."
-                ) from None
-            finally:
-                with contextlib.suppress(Exception):  # the first error is the one raised
-                    self.drain()
+        try:
+            for item in users:
+                self.add(item, now)
+                read += 1
+                if read % batch_size == 0:
+                    self.flush()
+                    now = clock()
+        except ImportFileError as exc:  # from a stream read once: what came before is kept
             self.flush()
-            self.drain()
-        self.report()
+            done = self.result.summary()
+            raise ImportFileError(
+                f"{exc.message} Users before it: {done['inserted']} inserted, "
+                f"{done['updated']} updated, {done['failed']} failed."
+            ) from None
+        self.flush()
         return self.result
 
     def add(self, item: object, now: datetime) -> None:
@@ -785,22 +773,10 @@ class _Import:
         self.batch.append((BulkUser(record, changes), item))
 
     def flush(self) -> None:
-        """Hand the queued users to the writer (one transaction), once the batch before them is
-        written and counted."""
-        self.drain()
-        if not self.batch:
-            return
+        """Write the queued users (one transaction) and count what happened to each."""
         batch, self.batch = self.batch, []
-        self.pending = (batch, self.writer.submit(self.write, [bulk for bulk, _ in batch]))
-
-    def drain(self) -> None:
-        """Wait for the batch being written and count what happened to each of its users."""
-        if self.pending is None:
-            return
-        batch, written = self.pending
-        self.pending = None
         try:
-            outcomes = written.result()
+            outcomes = self.write([bulk for bulk, _ in batch]) if batch else []
         except StaleConnection:  # deleted while the import ran
             outcomes = ["connection"] * len(batch)
         for (bulk, item), outcome in zip(batch, outcomes, strict=True):
