@@ -456,14 +456,9 @@ class _Checker:
         """``check`` for a plain user, None for any other: the fields of a plain create-user
         body (``plain_create_input``) and a ``user_id``, a ``password_hash`` and metadata, each
         passing its check (the full path's, whose result this then is)."""
-        if type(item) is not dict:
+        if type(item) is not dict or not item.keys() <= _PLAIN_KEYS:
             return None
-        body = {}
-        for key, value in item.items():
-            if key in _PLAIN_FIELDS:
-                body[key] = value
-            elif key not in _PLAIN_APART:
-                return None
+        body = {key: value for key, value in item.items() if key in _PLAIN_FIELDS}
         body["connection"] = self.connection.name
         if self.needs_password:
             body["password"] = _NO_PASSWORD
@@ -559,7 +554,7 @@ _NO_PASSWORD = "imported-user-without-password"
 _PLAIN_FIELDS = frozenset(
     {"email", "email_verified", "given_name", "family_name", "name", "nickname", "blocked"}
 )
-_PLAIN_APART = frozenset({"user_id", "password_hash", "app_metadata", "user_metadata"})
+_PLAIN_KEYS = _PLAIN_FIELDS | {"user_id", "password_hash", "app_metadata", "user_metadata"}
 
 
 def _connection_problems(exc: IdentityStoreError) -> list[Entry]:

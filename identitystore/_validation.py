@@ -230,8 +230,7 @@ def metadata_problems(prop: str, value: Mapping[Any, Any]) -> list[tuple[str, st
     walk_problems = json_problems(value, prop)
     found.extend(("INVALID_FORMAT", problem) for problem in walk_problems)
     if not walk_problems:
-        text = json.dumps(copy_json(value), separators=(",", ":"), ensure_ascii=False)
-        size = len(text.encode("utf-8"))
+        size = _stored_size(value)
         if size > limits.METADATA_MAX_BYTES:
             found.append(
                 (
@@ -243,6 +242,20 @@ def metadata_problems(prop: str, value: Mapping[Any, Any]) -> list[tuple[str, st
 
 
 _INT64 = 1 << 63
+#: Compact JSON keeping non-ASCII characters, as metadata is stored (made once: ``json.dumps``
+#: with options makes one a call).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _stored_size(value: Mapping[Any, Any]) -> int:
+    """The UTF-8 size of JSON-valid ``value`` as stored: ``copy_json``'s form, compact."""
+    try:
+        text = _COMPACT.encode(value)
+    except TypeError:  # a mapping json cannot write (a read-only one): its plain copy
+        text = "-0.0"
+    if "-0.0" in text:  # copy_json writes -0.0 as 0.0 (rare: then the copy is made)
+        text = _COMPACT.encode(copy_json(value))
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def json_problems(value: Any, path: str, *, metadata: bool = True) -> list[str]:
