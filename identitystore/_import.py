@@ -364,11 +364,15 @@ def _lines(
         pending = lines.pop() if chunk else ""
         for line in lines:
             number += 1
-            if line.strip():
+            text = line.strip(_SPACE)
+            if text:
                 try:
-                    yield _JSON.decode(line)
+                    value, end = _JSON.raw_decode(text)
                 except ValueError as exc:
                     raise _unparsable(f"line {number}: {_reason(exc)}") from None
+                if end != len(text):
+                    raise _unparsable(f"line {number}: Extra data at character {end}")
+                yield value
         if not chunk:
             return
         if len(pending) > _MAX_ITEM_CHARS:

@@ -153,6 +153,7 @@ def test_values_cut_anywhere_by_the_reader_still_parse(
         (b'[{"email": "a@example.com"}] trailing', "text after the array"),
         (b'[{"email": "a@example.com", "logins_count": NaN}]', "NaN is not JSON"),
         (b'{"email": "a@example.com"}\n{"email": "b@example.com"\n', "line 2"),
+        (b'{"email": "a@example.com"} {"email": "b@example.com"}\n', "line 1: Extra data"),
         (b'[{"email": "\xff@example.com"}]', "it is not UTF-8"),
     ],
 )
