@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import IO, Any, cast
 
 from . import _imported_hashes
-from ._jsonschema import json_type, schema_problems
+from ._jsonschema import js_regex, json_type, schema_problems
 from ._models import (
     IMPORT_GRAVATAR_HOST,
     BulkUser,
@@ -448,7 +448,8 @@ class _Checker:
         self.required = tuple(k for k in rules.required if k != "password")
         self.needs_password = "password" in rules.required
         self.schema = users_file_schema(self.required)
-        self.user_id_schema = self.schema["properties"]["user_id"]
+        user_id = self.schema["properties"]["user_id"]
+        self.user_id_rule = (js_regex(user_id["pattern"]).search, user_id["maxLength"])
         self.prefix = f"{strategy.user_id_prefix}|"
 
     def check(self, item: object, now: datetime) -> _Checked | list[Entry]:
@@ -474,8 +475,10 @@ class _Checker:
             if type(user_id) is not str:
                 return None
             local = self._local_id(user_id)
-            if schema_problems(local, self.user_id_schema):
-                return None
+            pattern, longest = self.user_id_rule  # an ASCII id: one UTF-16 unit a character
+            plain = local.isascii() and "\x00" not in local and len(local) <= longest
+            if not (plain and pattern(local)):
+                return None  # the full path says why
             data.user_id = local or None
         for key in ("app_metadata", "user_metadata"):
             value = item.get(key)

@@ -888,7 +888,9 @@ def test_a_plain_user_is_checked_exactly_as_the_full_path_checks_it(data: st.Dat
     if data.draw(st.booleans()):
         item["password_hash"] = data.draw(st.sampled_from([BCRYPT, "$2b$10$x", 7]))
     if data.draw(st.booleans()):
-        item["user_id"] = "auth0|" + data.draw(st.sampled_from(["abc", "with space", ""]))
+        ids = ["abc", "with space", "", "nul\x00", "é", "x" * 255, "x" * 256, "tab\t"]
+        prefix = data.draw(st.sampled_from(["auth0|", ""]))
+        item["user_id"] = prefix + data.draw(st.sampled_from(ids))
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     plain = checker._plain(item, now)
     full = checker._full(item, now)
@@ -896,6 +898,6 @@ def test_a_plain_user_is_checked_exactly_as_the_full_path_checks_it(data: st.Dat
         return
     assert isinstance(full, _import._Checked)
     assert plain.password_hash == full.password_hash
-    if not item.get("user_id") or item.get("user_id") == "auth0|":
+    if item.get("user_id") in (None, "", "auth0|"):
         full = replace(full, user=replace(full.user, user_id=plain.user.user_id))
     assert plain.user == full.user
