@@ -899,5 +899,5 @@ def test_a_plain_user_is_checked_exactly_as_the_full_path_checks_it(data: st.Dat
     assert isinstance(full, _import._Checked)
     assert plain.password_hash == full.password_hash
     if item.get("user_id") in (None, "", "auth0|"):
-        full = replace(full, user=replace(full.user, user_id=plain.user.user_id))
+        full = full._replace(user=replace(full.user, user_id=plain.user.user_id))
     assert plain.user == full.user
