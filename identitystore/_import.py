@@ -1,7 +1,8 @@
 """Bulk import in Auth0's users-file format: reading, checking, upsert rules, error entries.
 
 A source is read as a stream (a JSON array or newline-delimited JSON, gzip or not, or an iterable
-of dicts), so memory stays flat whatever its size. A file that can be read twice is first parsed
+of dicts): memory does not grow with the file, but for the 64-bit fingerprints of the keys the
+duplicate check keeps (``_Seen``). A file that can be read twice is first parsed
 once through without storing anything: a file that does not parse is refused whole, as Auth0
 refuses it, and the pass counts the users for the progress callback.
 
