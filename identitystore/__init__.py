@@ -2,7 +2,16 @@
 
 from . import errors
 from ._async import AsyncIdentityStore
-from ._models import Connection, Event, EventsPage, Ticket, User, UserBlock, UsersPage
+from ._models import (
+    Connection,
+    Event,
+    EventsPage,
+    ImportResult,
+    Ticket,
+    User,
+    UserBlock,
+    UsersPage,
+)
 from ._store import IdentityStore
 from .errors import IdentityStoreError
 from .hashing import Hasher, PasswordHasher
@@ -19,6 +28,7 @@ __all__ = [
     "Hasher",
     "IdentityStore",
     "IdentityStoreError",
+    "ImportResult",
     "InMemoryNotifier",
     "Message",
     "Notifier",

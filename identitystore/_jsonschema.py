@@ -2,9 +2,13 @@
 
 Only the keywords Auth0's request schemas use are supported: ``type``, ``enum``, ``minLength``,
 ``maxLength``, ``pattern``, ``format`` (``email``, ``strict-uri``), ``minimum``, ``maximum``,
-``properties``, ``required``, ``additionalProperties``, ``items``, ``maxItems``, ``description``.
-z-schema checks an object's own keywords first (``additionalProperties``, then ``required``), then
-walks the value's keys in reverse order; every problem is reported, none stops the walk.
+``properties``, ``required``, ``additionalProperties``, ``maxProperties``, ``items``,
+``minItems``, ``maxItems``, ``description``. z-schema checks an object's own keywords first
+(``additionalProperties``, then ``required``), then walks the value's keys in reverse order; every
+problem is reported, none stops the walk.
+
+``schema_problems`` gives each problem with its z-schema code (as Auth0's import errors show them);
+``problems`` gives the same problems as the sentences of Auth0's request errors.
 """
 
 from __future__ import annotations
@@ -13,13 +17,22 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import _formats
 from ._formats import _JS_SPACE
 from .errors import PayloadValidationError, echo
 
-__all__ = ["Schema", "has_lone_surrogate", "has_nul", "js_regex", "json_type", "problems"]
+__all__ = [
+    "Schema",
+    "SchemaProblem",
+    "has_lone_surrogate",
+    "has_nul",
+    "js_regex",
+    "json_type",
+    "problems",
+    "schema_problems",
+]
 
 Schema = Mapping[str, Any]
 
@@ -122,32 +135,50 @@ def has_nul(text: str) -> bool:
     return "\x00" in text
 
 
-def problems(value: object, schema: Schema, path: str = "") -> list[str]:
-    """Every problem of ``value`` against ``schema`` as full Auth0 sentences, in Auth0's order."""
-    found: list[str] = []
+class SchemaProblem(NamedTuple):
+    """One problem: z-schema's ``code`` (``INVALID_TYPE``, ``PATTERN``, ...), its ``text``, the
+    ``path`` of the value ("" for the root) and that property's schema ``description``."""
+
+    code: str
+    text: str
+    path: str
+    description: str | None = None
+
+    def sentence(self) -> str:
+        """The problem as Auth0's request errors word it (``PayloadValidationError.format``)."""
+        if not self.path:
+            return PayloadValidationError.format(self.text)
+        description = self.description.rstrip(".") if self.description is not None else None
+        return PayloadValidationError.format(self.text, self.path, description)
+
+
+def schema_problems(value: object, schema: Schema, path: str = "") -> list[SchemaProblem]:
+    """Every problem of ``value`` against ``schema``, in Auth0's order."""
+    found: list[SchemaProblem] = []
     _walk(value, schema, path, found)
     return found
 
 
-def _report(found: list[str], problem: str, path: str, schema: Schema) -> None:
-    if not path:
-        found.append(PayloadValidationError.format(problem))
-        return
-    description = schema.get("description")
-    if description is not None:
-        description = description.rstrip(".")
-    found.append(PayloadValidationError.format(problem, path, description))
+def problems(value: object, schema: Schema, path: str = "") -> list[str]:
+    """Every problem of ``value`` against ``schema`` as full Auth0 sentences, in Auth0's order."""
+    return [problem.sentence() for problem in schema_problems(value, schema, path)]
 
 
-def _walk(value: object, schema: Schema, path: str, found: list[str]) -> None:
+def _report(found: list[SchemaProblem], code: str, text: str, path: str, schema: Schema) -> None:
+    found.append(SchemaProblem(code, text, path, schema.get("description")))
+
+
+def _walk(value: object, schema: Schema, path: str, found: list[SchemaProblem]) -> None:
     actual = json_type(value)
     expected = schema.get("type")
     if expected is not None and not _type_matches(expected, actual):
         shown = expected if isinstance(expected, str) else ",".join(expected)
-        _report(found, f"Expected type {shown} but found type {actual}", path, schema)
+        _report(
+            found, "INVALID_TYPE", f"Expected type {shown} but found type {actual}", path, schema
+        )
         return
     if "enum" in schema and value not in schema["enum"]:
-        _report(found, f"No enum match for: {echo(_js(value))}", path, schema)
+        _report(found, "ENUM_MISMATCH", f"No enum match for: {echo(_js(value))}", path, schema)
     if isinstance(value, str):
         _string(value, schema, path, found)
     elif actual in ("integer", "number"):
@@ -158,28 +189,35 @@ def _walk(value: object, schema: Schema, path: str, found: list[str]) -> None:
         _array(value, schema, path, found)
 
 
-def _string(value: str, schema: Schema, path: str, found: list[str]) -> None:
+def _string(value: str, schema: Schema, path: str, found: list[SchemaProblem]) -> None:
     if has_nul(value):
-        _report(found, "String contains a NUL character (U+0000), not stored", path, schema)
+        _report(
+            found,
+            "INVALID_FORMAT",
+            "String contains a NUL character (U+0000), not stored",
+            path,
+            schema,
+        )
         return
     if value.isascii():  # no surrogates, one UTF-16 unit per character
         length = len(value)
     elif has_lone_surrogate(value):
-        _report(found, "String contains a lone surrogate, which is not valid Unicode", path, schema)
+        problem = "String contains a lone surrogate, which is not valid Unicode"
+        _report(found, "INVALID_FORMAT", problem, path, schema)
         return
     else:
         length = len(value.encode("utf-16-le")) // 2  # JavaScript counts UTF-16 code units
     fmt = schema.get("format")
     if fmt in _FORMATS and not _FORMATS[fmt](value):
-        _report(
-            found, f"Object didn't pass validation for format {fmt}: {echo(value)}", path, schema
-        )
+        problem = f"Object didn't pass validation for format {fmt}: {echo(value)}"
+        _report(found, "INVALID_FORMAT", problem, path, schema)
     if "pattern" in schema and not js_regex(schema["pattern"]).search(value):
         problem = f"String does not match pattern {schema['pattern']}: {echo(value)}"
-        _report(found, problem, path, schema)
+        _report(found, "PATTERN", problem, path, schema)
     if "maxLength" in schema and length > schema["maxLength"]:
         _report(
             found,
+            "MAX_LENGTH",
             f"String is too long ({length} chars), maximum {schema['maxLength']}",
             path,
             schema,
@@ -187,46 +225,57 @@ def _string(value: str, schema: Schema, path: str, found: list[str]) -> None:
     if "minLength" in schema and length < schema["minLength"]:
         _report(
             found,
+            "MIN_LENGTH",
             f"String is too short ({length} chars), minimum {schema['minLength']}",
             path,
             schema,
         )
 
 
-def _number(value: float, schema: Schema, path: str, found: list[str]) -> None:
+def _number(value: float, schema: Schema, path: str, found: list[SchemaProblem]) -> None:
     if "maximum" in schema and value > schema["maximum"]:
         _report(
             found,
+            "MAXIMUM",
             f"Value {echo(_js(value))} is greater than maximum {schema['maximum']}",
             path,
             schema,
         )
     if "minimum" in schema and value < schema["minimum"]:
         problem = f"Value {echo(_js(value))} is less than minimum {schema['minimum']}"
-        _report(found, problem, path, schema)
+        _report(found, "MINIMUM", problem, path, schema)
 
 
-def _object(value: Mapping[Any, Any], schema: Schema, path: str, found: list[str]) -> None:
+def _object(
+    value: Mapping[Any, Any], schema: Schema, path: str, found: list[SchemaProblem]
+) -> None:
     properties: Mapping[str, Schema] = schema.get("properties", {})
+    if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+        problem = f"Too many properties defined ({len(value)}), maximum {schema['maxProperties']}"
+        _report(found, "OBJECT_PROPERTIES_MAXIMUM", problem, path, schema)
     if schema.get("additionalProperties", True) is False:
         extra = [k if isinstance(k, str) else echo(k) for k in value if k not in properties]
         if extra:
             problem = f"Additional properties not allowed: {echo(','.join(extra))}"
-            _report(found, problem, path, schema)
+            _report(found, "OBJECT_ADDITIONAL_PROPERTIES", problem, path, schema)
     for name in reversed(schema.get("required", ())):
         if name not in value:
-            _report(found, f"Missing required property: {name}", path, schema)
+            _report(found, "OBJECT_REQUIRED", f"Missing required property: {name}", path, schema)
     for key in reversed(list(value)):
         if key in properties:
             child = f"{path}.{key}" if path else str(key)
             _walk(value[key], properties[key], child, found)
 
 
-def _array(value: list[Any] | tuple[Any, ...], schema: Schema, path: str, found: list[str]) -> None:
+def _array(
+    value: list[Any] | tuple[Any, ...], schema: Schema, path: str, found: list[SchemaProblem]
+) -> None:
     if "maxItems" in schema and len(value) > schema["maxItems"]:
-        _report(
-            found, f"Array is too long ({len(value)}), maximum {schema['maxItems']}", path, schema
-        )
+        problem = f"Array is too long ({len(value)}), maximum {schema['maxItems']}"
+        _report(found, "ARRAY_LENGTH_LONG", problem, path, schema)
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        problem = f"Array is too short ({len(value)}), minimum {schema['minItems']}"
+        _report(found, "ARRAY_LENGTH_SHORT", problem, path, schema)
     items = schema.get("items")
     if items is not None:
         for index in reversed(range(len(value))):

@@ -8,17 +8,22 @@ import itertools
 import os
 import threading
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 __all__ = [
+    "BulkUser",
     "Connection",
     "Event",
     "EventsPage",
+    "GRAVATAR_HOST",
+    "IMPORT_GRAVATAR_HOST",
+    "ImportResult",
     "NewUserRecord",
     "Ticket",
+    "UpsertChanges",
     "User",
     "UserBlock",
     "UsersPage",
@@ -28,11 +33,13 @@ __all__ = [
     "format_timestamp",
     "new_event",
     "new_object_id",
+    "parse_timestamp",
 ]
 
 _AVATAR_CDN = "https://cdn.auth0.com/avatars/"
 
 
+@functools.lru_cache(maxsize=8)  # a batch of users shares one moment
 def format_timestamp(moment: datetime) -> str:
     """ISO-8601 in UTC with milliseconds and ``Z``, like ``2023-01-25T19:00:26.187Z``."""
     u = moment.astimezone(timezone.utc)
@@ -40,6 +47,21 @@ def format_timestamp(moment: datetime) -> str:
         f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}."
         f"{u.microsecond // 1000:03d}Z"
     )
+
+
+def parse_timestamp(text: str) -> str | None:
+    """``text``, an ISO-8601 date or date-time (UTC when it has no offset), as ``format_timestamp``
+    writes it; None when it is no such date or falls outside years 1 to 9999 in UTC."""
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        return format_timestamp(moment)
+    except OverflowError:
+        return None
 
 
 class _ObjectIds:
@@ -83,13 +105,19 @@ def _initials(name: str) -> str | None:
     return None
 
 
-def default_picture(name: str, email: str | None) -> str:
+#: The gravatar host of Auth0's default pictures: users created through its API link ``s.``,
+#: imported users ``secure.`` (both as recorded from Auth0).
+GRAVATAR_HOST = "s.gravatar.com"
+IMPORT_GRAVATAR_HOST = "secure.gravatar.com"
+
+
+def default_picture(name: str, email: str | None, host: str = GRAVATAR_HOST) -> str:
     """Auth0's default picture: gravatar of the email with an initials avatar as fallback."""
     avatar, fallback = _avatar(_initials(name) or "default")
     if email is None:
         return avatar
     digest = hashlib.md5(email.lower().encode("utf-8"), usedforsecurity=False).hexdigest()
-    return f"https://s.gravatar.com/avatar/{digest}?s=480&r=pg&d={fallback}"
+    return f"https://{host}/avatar/{digest}?s=480&r=pg&d={fallback}"
 
 
 def derived_profile(
@@ -101,6 +129,7 @@ def derived_profile(
     name: str | None,
     nickname: str | None,
     picture: str | None,
+    gravatar_host: str = GRAVATAR_HOST,
 ) -> tuple[str, str, str]:
     """``name``, ``nickname`` and ``picture``, each given or else Auth0's default for it.
 
@@ -114,7 +143,7 @@ def derived_profile(
     if nickname is None:
         nickname = email.rsplit("@", 1)[0] if email else identifier
     if picture is None:
-        picture = default_picture(name, email)
+        picture = default_picture(name, email, gravatar_host)
     return name, nickname, picture
 
 
@@ -247,6 +276,20 @@ class NewUserRecord:
     verification_token_hash: str | None = field(default=None, repr=False)
     verification_expires_at: str | None = None
     connection: Connection | None = field(default=None, repr=False)
+
+
+#: What an upsert changes on the user it matched, given that user and its password hash: the
+#: columns to set and a new password hash (None: keep it); None refuses the change.
+UpsertChanges = Callable[[User, "str | None"], "tuple[dict[str, Any], str | None] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkUser:
+    """One user of a bulk write: the new user's record and, for an upsert, what to change on the
+    user of the same connection with the same email instead of inserting (``upsert``)."""
+
+    record: NewUserRecord
+    upsert: UpsertChanges | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,3 +470,36 @@ class Ticket:
     def to_dict(self) -> dict[str, str]:
         """Auth0's body for ``POST /api/v2/tickets/email-verification``."""
         return {"ticket": self.url}
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """What ``IdentityStore.import_users`` did: counts and Auth0's per-user error entries.
+
+    Attributes:
+        inserted: users created.
+        updated: existing users changed by an upsert.
+        failed: users refused; each has an entry in ``errors`` (unless they went to ``on_error``).
+        errors: ``{"user": ..., "errors": [{"code", "message", "path"}]}`` per refused user, as
+            Auth0's ``GET /api/v2/jobs/{id}/errors`` lists them; hash values, HMAC keys and any
+            ``password`` are ``*****``.
+    """
+
+    inserted: int = 0
+    updated: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Users read from the source."""
+        return self.inserted + self.updated + self.failed
+
+    def summary(self) -> dict[str, int]:
+        """Auth0's job ``summary``: ``failed``, ``updated``, ``inserted`` and ``total``."""
+        return {
+            "failed": self.failed,
+            "updated": self.updated,
+            "inserted": self.inserted,
+            "total": self.total,
+        }

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from ._models import format_timestamp
+from ._models import parse_timestamp
 from .errors import InvalidQueryError, echo
 from .storage import EVENT_QUERY_FIELDS, QUERY_FIELDS, Filter
 
@@ -138,18 +138,16 @@ def _timestamp(field: str, text: str) -> str:
     The moment must fall within years 1 to 9999 in UTC, the years a stored date can have:
     ``0001-01-01T00:00:00+01:00`` is the last hour of year 0 in UTC, an ``InvalidQueryError``.
     """
+    stamp = parse_timestamp(text)
+    if stamp is not None:
+        return stamp
     try:
-        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         raise InvalidQueryError(f"{field} takes a date, not {echo(text)}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    try:
-        return format_timestamp(moment)
-    except OverflowError:
-        raise InvalidQueryError(
-            f"{field} takes a date from 0001-01-01 to 9999-12-31 in UTC, not {echo(text)}"
-        ) from None
+    raise InvalidQueryError(
+        f"{field} takes a date from 0001-01-01 to 9999-12-31 in UTC, not {echo(text)}"
+    )
 
 
 def _prefix(field: str, text: str, fields: QueryFields) -> str:

@@ -9,26 +9,25 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, Literal, NoReturn, TypeGuard
 
-from . import _passwordless, _patch, _tickets
+from . import _export, _import, _imported_hashes, _passwordless, _patch, _tickets
 from ._jsonschema import json_type
 from ._models import (
     Connection,
     Event,
     EventsPage,
+    ImportResult,
     NewUserRecord,
     Ticket,
     User,
     UserBlock,
     UsersPage,
-    derived_profile,
     format_timestamp,
     new_event,
-    new_object_id,
 )
 from ._query import EVENTS, parse_query, parse_sort
 from ._validation import (
@@ -38,6 +37,7 @@ from ._validation import (
     check_create_body,
     check_merged_metadata,
     check_update_body,
+    new_user,
     plain_create_input,
     validate_for_connection,
     validate_update,
@@ -396,7 +396,7 @@ class IdentityStore:
         With ``check_connection``, the write refuses (``StaleConnection``) if ``conn`` changed.
         """
         now = self.clock()
-        user = _new_user(data, conn, strategy, now)
+        user = new_user(data, conn, strategy, now)
         token = _tickets.new_token() if data.send_verification_email else None
         expires = format_timestamp(now + VERIFICATION_TTL) if token else None
         record = NewUserRecord(
@@ -662,10 +662,14 @@ class IdentityStore:
             self.hasher.dummy_verify()
             self._record(self._event("limit_wc", user=user, connection=conn, ip=address))
             raise TooManyAttemptsError()
-        if secret is None or hashed is None:  # a password that cannot match, or no password set
+        if hashed is not None and _imported_hashes.is_imported(hashed):
+            checked = policy.login_secret(password, whole=True)  # made elsewhere: not cut at 72
+        else:
+            checked = secret
+        if checked is None or hashed is None:  # a password that cannot match, or no password set
             self.hasher.dummy_verify()
             self._fail(conn, user, login, address, "fp")
-        if not self.hasher.verify(secret, hashed):
+        if not self.hasher.verify(checked, hashed):
             self._fail(conn, user, login, address, "fp")
         if user.blocked:
             self._record(
@@ -674,7 +678,9 @@ class IdentityStore:
                 )
             )
             raise UserBlockedError()
-        new_hash = self.hasher.hash(secret) if self.hasher.needs_update(hashed) else None
+        # a password too long for the policy keeps its imported hash: no hash of ours can match it
+        upgrade = secret is not None and self.hasher.needs_update(hashed)
+        new_hash = self.hasher.hash(secret) if upgrade and secret is not None else None
         stamp = format_timestamp(now)
         signed_in = self._backend.record_login(
             user.user_id,
@@ -923,6 +929,97 @@ class IdentityStore:
         if updated is None:
             raise InvalidTicketError()
         return updated
+
+    # -- import and export ----------------------------------------------------------------------
+
+    def import_users(
+        self,
+        connection: str,
+        source: _import.Source,
+        *,
+        upsert: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
+        on_error: Callable[[dict[str, Any]], None] | None = None,
+        send_verification_email: bool = False,
+    ) -> ImportResult:
+        """Import users in Auth0's users-file format into a database connection, like Auth0's
+        users-imports job (docs/import-export.md).
+
+        ``source``: a path or binary file holding a JSON array or newline-delimited JSON, gzip or
+        not, or an iterable of dicts; read as a stream. A user that breaks a rule becomes an error
+        entry and never stops the others; each user is stored whole or not at all. With
+        ``upsert``, a user whose email the connection has updates that user as Auth0's upsert
+        does. ``progress(done, total)`` is called as batches are written (``total`` None when
+        unknown); ``on_error(entry)``, if given, takes the error entries instead of
+        ``result.errors``. Passwords are not checked against the policy; verification emails go
+        only with ``send_verification_email``.
+
+        Raises:
+            UnknownConnectionError: no such connection.
+            UnsupportedStrategyError: not a database connection.
+            BadRequestError: a file that is not JSON (nothing of it is imported).
+        """
+        conn, strategy = self._connection_and_strategy(connection)
+        return _import.import_users(
+            conn,
+            strategy,
+            source,
+            write=_import.per_user_writer(self._backend, conn.id),
+            clock=self.clock,
+            record=self._record,
+            upsert=upsert,
+            progress=progress,
+            on_error=on_error,
+            send_verification=(
+                (lambda user: self.create_email_verification_ticket(user.user_id, send=True))
+                if send_verification_email
+                else None
+            ),
+        )
+
+    def export_users(
+        self,
+        target: _export.Target,
+        *,
+        connection: str | None = None,
+        format: Literal["json", "csv"] = "json",
+        fields: Sequence[str | Mapping[str, str]] | None = None,
+        limit: int | None = None,
+        include_password_hashes: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """Export users like Auth0's users-exports job and return how many were written.
+
+        ``target``: a path (gzip-compressed when it ends in ``.gz``; written whole or not at
+        all) or a binary file object. ``format``: newline-delimited JSON or CSV with a header.
+        ``fields``: names (``user_id``, ``identities[0].connection``, ``user_metadata.plan``) or
+        ``{"name", "export_as"}`` objects; by default Auth0's normalized profile fields. The
+        users of ``connection`` (default: all), the first ``limit`` of them by creation, from one
+        consistent snapshot. ``include_password_hashes`` adds each hash in the form
+        ``import_users`` takes back (JSON only).
+
+        Raises:
+            UnknownConnectionError: no such connection.
+            PayloadValidationError, BadRequestError: options Auth0 refuses.
+        """
+        names = _export.check_options(
+            format, fields, limit, include_password_hashes=include_password_hashes
+        )
+        connection_id = None
+        if connection is not None:
+            connection_id = self._connection_and_strategy(connection)[0].id
+        total, users = _export.paged_users(
+            self._backend, connection_id, limit, hashes=include_password_hashes
+        )
+        return _export.write_export(
+            target,
+            users,
+            format=format,
+            fields=names,
+            include_password_hashes=include_password_hashes,
+            total=total,
+            progress=progress,
+        )
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -1182,40 +1279,3 @@ def _storable(value: object) -> TypeGuard[str]:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _new_user(
-    data: CreateUserInput, conn: Connection, strategy: ConnectionStrategy, now: datetime
-) -> User:
-    """The user Auth0 would create: id, timestamps and default name, nickname and picture."""
-    local_id = data.user_id if data.user_id is not None else new_object_id(now)
-    name, nickname, picture = derived_profile(
-        local_id=local_id,
-        email=data.email,
-        phone_number=data.phone_number,
-        username=data.username,
-        name=data.name,
-        nickname=data.nickname,
-        picture=data.picture,
-    )
-    stamp = format_timestamp(now)
-    return User(
-        user_id=f"{strategy.user_id_prefix}|{local_id}",
-        connection=conn.name,
-        provider=strategy.user_id_prefix,
-        created_at=stamp,
-        updated_at=stamp,
-        name=name,
-        email=data.email,
-        email_verified=data.email_verified,
-        username=data.username,
-        phone_number=data.phone_number,
-        phone_verified=data.phone_verified,
-        nickname=nickname,
-        picture=picture,
-        given_name=data.given_name,
-        family_name=data.family_name,
-        blocked=data.blocked,
-        user_metadata=data.user_metadata,
-        app_metadata=data.app_metadata,
-    )

@@ -2,7 +2,8 @@
 
 Stage A (``check_create_body``) needs no connection: JSON types, formats, lengths, unknown and
 missing properties, metadata rules. Stage C/D (``validate_for_connection``) applies the
-connection: which fields its strategy takes and requires, username and phone rules.
+connection: which fields its strategy takes and requires, username and phone rules. ``new_user``
+turns the validated input into the user Auth0 would create.
 """
 
 from __future__ import annotations
@@ -11,12 +12,21 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from . import _formats, limits
 from ._jsonschema import has_lone_surrogate, has_nul, js_regex, json_type, problems
-from ._models import copy_json
+from ._models import (
+    GRAVATAR_HOST,
+    Connection,
+    User,
+    copy_json,
+    derived_profile,
+    format_timestamp,
+    new_object_id,
+)
 from .connections import ConnectionStrategy
 from .errors import (
     FieldNotAllowedError,
@@ -38,6 +48,8 @@ __all__ = [
     "check_merged_metadata",
     "check_update_body",
     "json_problems",
+    "metadata_problems",
+    "new_user",
     "plain_create_input",
     "username_limits",
     "validate_for_connection",
@@ -195,24 +207,55 @@ def _metadata_problems(
     prop: str, value: Mapping[Any, Any], description: str | None = None
 ) -> list[str]:
     description = description or limits.FIELD_DESCRIPTIONS[prop]
-    found: list[str] = []
+    return [
+        PayloadValidationError.format(text, prop, description)
+        for _, text in metadata_problems(prop, value)
+    ]
 
-    def report(problem: str) -> None:
-        found.append(PayloadValidationError.format(problem, prop, description))
 
+def metadata_problems(prop: str, value: Mapping[Any, Any]) -> list[tuple[str, str]]:
+    """The problems of ``user_metadata`` or ``app_metadata`` (``prop``) as (code, text): reserved
+    ``app_metadata`` keys (``NOT_PASSED``), what ``json_problems`` finds (``INVALID_FORMAT``), more
+    than ``METADATA_MAX_BYTES`` (``PROFILE_SIZE_EXCEEDED``), Auth0's import error codes."""
+    found: list[tuple[str, str]] = []
     if prop == "app_metadata":
         reserved = [k for k in value if k in limits.APP_METADATA_RESERVED_KEYS]
         if reserved:
-            report(f"Reserved app_metadata field names are not allowed: {','.join(reserved)}")
+            found.append(
+                (
+                    "NOT_PASSED",
+                    f"Reserved app_metadata field names are not allowed: {','.join(reserved)}",
+                )
+            )
     walk_problems = json_problems(value, prop)
-    for problem in walk_problems:
-        report(problem)
+    found.extend(("INVALID_FORMAT", problem) for problem in walk_problems)
     if not walk_problems:
-        text = json.dumps(copy_json(value), separators=(",", ":"), ensure_ascii=False)
-        size = len(text.encode("utf-8"))
+        size = _stored_size(value)
         if size > limits.METADATA_MAX_BYTES:
-            report(f"Metadata is too large ({size} bytes), maximum {limits.METADATA_MAX_BYTES}")
+            found.append(
+                (
+                    "PROFILE_SIZE_EXCEEDED",
+                    f"Metadata is too large ({size} bytes), maximum {limits.METADATA_MAX_BYTES}",
+                )
+            )
     return found
+
+
+_INT64 = 1 << 63
+#: Compact JSON keeping non-ASCII characters, as metadata is stored (made once: ``json.dumps``
+#: with options makes one a call).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def _stored_size(value: Mapping[Any, Any]) -> int:
+    """The UTF-8 size of JSON-valid ``value`` as stored: ``copy_json``'s form, compact."""
+    try:
+        text = _COMPACT.encode(value)
+    except TypeError:  # a mapping json cannot write (a read-only one): its plain copy
+        text = "-0.0"
+    if "-0.0" in text:  # copy_json writes -0.0 as 0.0 (rare: then the copy is made)
+        text = _COMPACT.encode(copy_json(value))
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def json_problems(value: Any, path: str, *, metadata: bool = True) -> list[str]:
@@ -225,6 +268,11 @@ def json_problems(value: Any, path: str, *, metadata: bool = True) -> list[str]:
 
 
 def _walk_json(value: Any, path: str, depth: int, found: list[str], *, metadata: bool) -> None:
+    kind = type(value)
+    if kind is bool or value is None or (kind is str and value.isascii() and "\x00" not in value):
+        return  # the common scalars, at once
+    if kind is int and -_INT64 <= value < _INT64:
+        return
     noun = "Metadata" if metadata else "Value"
     container = isinstance(value, (Mapping, list, tuple))
     if container and depth > limits.METADATA_MAX_DEPTH:  # a scalar is no level of nesting
@@ -748,3 +796,47 @@ def validate_update(
     if phone is not None and _checks_real_phone(options, lenient):
         _check_real_phone_number(phone)
     return fields
+
+
+def new_user(
+    data: CreateUserInput,
+    conn: Connection,
+    strategy: ConnectionStrategy,
+    now: datetime,
+    *,
+    gravatar_host: str = GRAVATAR_HOST,
+) -> User:
+    """The user Auth0 would create: id, timestamps and default name, nickname and picture (a
+    gravatar on ``gravatar_host``)."""
+    local_id = data.user_id if data.user_id is not None else new_object_id(now)
+    name, nickname, picture = derived_profile(
+        local_id=local_id,
+        email=data.email,
+        phone_number=data.phone_number,
+        username=data.username,
+        name=data.name,
+        nickname=data.nickname,
+        picture=data.picture,
+        gravatar_host=gravatar_host,
+    )
+    stamp = format_timestamp(now)
+    return User(
+        user_id=f"{strategy.user_id_prefix}|{local_id}",
+        connection=conn.name,
+        provider=strategy.user_id_prefix,
+        created_at=stamp,
+        updated_at=stamp,
+        name=name,
+        email=data.email,
+        email_verified=data.email_verified,
+        username=data.username,
+        phone_number=data.phone_number,
+        phone_verified=data.phone_verified,
+        nickname=nickname,
+        picture=picture,
+        given_name=data.given_name,
+        family_name=data.family_name,
+        blocked=data.blocked,
+        user_metadata=data.user_metadata,
+        app_metadata=data.app_metadata,
+    )

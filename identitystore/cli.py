@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import click
 
@@ -303,6 +303,203 @@ def authenticate(
     secret = str(source.read(confirm=False))
     user = _call(ctx, lambda store: store.authenticate(connection, username_or_email, secret, ip))
     _print(user.to_dict())
+
+
+# -- import and export ---------------------------------------------------------------------------
+
+#: Error entries shown on stderr when ``import-users`` has no ``--errors`` file.
+_SHOWN_ERRORS = 10
+
+
+class _Progress:
+    """A progress bar on stderr when it is a terminal (none when piped): a bar when the total is
+    known, a running count when not."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.shown = sys.stderr.isatty()
+        self.bar: Any = None
+        self.done = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.shown:
+            return
+        if total is None:
+            click.echo(f"\r{self.label}: {done:,}", nl=False, err=True)
+        else:
+            if self.bar is None:
+                self.bar = click.progressbar(
+                    length=total,
+                    label=self.label,
+                    file=sys.stderr,
+                    show_pos=True,
+                    show_percent=True,
+                )
+                self.bar.__enter__()
+            self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+        elif self.shown and self.done:
+            click.echo(err=True)
+
+
+class _ErrorsOut:
+    """Where ``import-users`` puts the error entries: a JSON array in a file, or the first few on
+    stderr."""
+
+    def __init__(self, path: str | None) -> None:
+        self.file = open(path, "w", encoding="utf-8") if path is not None else None
+        self.count = 0
+        if self.file is not None:
+            self.file.write("[")
+
+    def __call__(self, entry: dict[str, Any]) -> None:
+        text = json.dumps(entry, ensure_ascii=False)
+        if self.file is not None:
+            self.file.write(("," if self.count else "") + "\n" + text)
+        elif self.count < _SHOWN_ERRORS:
+            click.echo(text, err=True)
+        self.count += 1
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.write("\n]\n")
+            self.file.close()
+        elif self.count > _SHOWN_ERRORS:
+            more = self.count - _SHOWN_ERRORS
+            click.echo(
+                f"... and {more:,} more failed users (--errors FILE keeps them all)", err=True
+            )
+
+
+@cli.command("import-users")
+@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option("--connection", required=True, help="The database connection's name.")
+@click.option("--upsert", is_flag=True, help="Update users whose email the connection has.")
+@click.option(
+    "--errors",
+    "errors_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write every failed user's error entry to this file (a JSON array).",
+)
+@click.option(
+    "--send-verification-email",
+    is_flag=True,
+    help="Email a verification link to each new user whose email is not verified.",
+)
+@click.pass_context
+def import_users(
+    ctx: click.Context,
+    /,
+    *,
+    file: str,
+    connection: str,
+    upsert: bool,
+    errors_path: str | None,
+    send_verification_email: bool,
+) -> None:
+    """Import users from an Auth0 users file (JSON array or newline-delimited JSON, gzip or not;
+    - for stdin), like Auth0's users-imports job, and print the job summary as JSON.
+
+    Exit status 1 when any user failed (the first ones, or --errors FILE, say why) or when the
+    file was refused (Auth0's error body on stderr: nothing was imported).
+    """
+    source = sys.stdin.buffer if file == "-" else file
+    progress = _Progress("Importing users")
+    errors = _ErrorsOut(errors_path)
+    try:
+        result = _call(
+            ctx,
+            lambda store: store.import_users(
+                connection,
+                source,
+                upsert=upsert,
+                progress=progress,
+                on_error=errors,
+                send_verification_email=send_verification_email,
+            ),
+        )
+    finally:
+        progress.close()
+        errors.close()
+    click.echo(json.dumps(result.summary()))
+    if result.failed:
+        sys.exit(1)
+
+
+def _fields(text: str | None) -> list[dict[str, str]] | None:
+    """``--fields``: comma-separated names, each maybe ``name=Title``."""
+    if text is None:
+        return None
+    fields = []
+    for item in text.split(","):
+        name, _, title = item.strip().partition("=")
+        fields.append({"name": name, "export_as": title} if title else {"name": name})
+    return fields
+
+
+@cli.command("export-users")
+@click.option("--connection", help="Only users of this connection (default: all).")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["json", "csv"]),
+    default="json",
+    show_default=True,
+    help="Newline-delimited JSON or CSV with a header.",
+)
+@click.option(
+    "--fields",
+    help="Comma-separated fields, each maybe renamed: user_id=Id,email,user_metadata.plan=Plan.",
+)
+@click.option("--limit", type=int, help="Export at most this many users (oldest first).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+    default="-",
+    help="The file to write (gzip when it ends in .gz); - or none for stdout.",
+)
+@click.option(
+    "--include-password-hashes",
+    is_flag=True,
+    help="Add each password hash in the form import-users takes back (json only).",
+)
+@click.pass_context
+def export_users(
+    ctx: click.Context,
+    /,
+    *,
+    connection: str | None,
+    format_: Literal["json", "csv"],
+    fields: str | None,
+    limit: int | None,
+    output: str,
+    include_password_hashes: bool,
+) -> None:
+    """Export users like Auth0's users-exports job, from one consistent snapshot."""
+    target = sys.stdout.buffer if output == "-" else output
+    progress = _Progress("Exporting users")
+    try:
+        written = _call(
+            ctx,
+            lambda store: store.export_users(
+                target,
+                connection=connection,
+                format=format_,
+                fields=_fields(fields),
+                limit=limit,
+                include_password_hashes=include_password_hashes,
+                progress=progress,
+            ),
+        )
+    finally:
+        progress.close()
+    where = "stdout" if output == "-" else output
+    click.echo(f"Exported {written:,} users to {where}.", err=True)
 
 
 # -- connections and events ----------------------------------------------------------------------

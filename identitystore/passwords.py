@@ -424,16 +424,21 @@ class PasswordPolicy:
         secret = _utf8(password)
         return secret[:BCRYPT_MAX_BYTES] if self.truncates else secret
 
-    def login_secret(self, password: object) -> bytes | None:
+    def login_secret(self, password: object, *, whole: bool = False) -> bytes | None:
         """The bytes a stored hash of ``password`` was made from (``secret_for_hashing``), or
         None for a password no stored hash can match: not a non-empty string, a NUL (create and
-        PATCH refuse them), a lone surrogate, or too long for a policy that does not truncate."""
+        PATCH refuse them), a lone surrogate, or too long for a policy that does not truncate.
+
+        With ``whole``, all the UTF-8 bytes: what a hash imported from another system saw.
+        """
         if not isinstance(password, str) or not password or "\x00" in password:
             return None
         try:
             secret = password.encode("utf-8")
         except UnicodeEncodeError:
             return None
+        if whole:
+            return secret
         if len(secret) > BCRYPT_MAX_BYTES and not self.truncates:
             return None
         return secret[:BCRYPT_MAX_BYTES]

@@ -51,6 +51,20 @@ ALLOWED: dict[str, frozenset[str]] = {
     "_patch": frozenset({"_models", "errors", "passwords"}),
     "_passwordless": frozenset({"limits"}),
     "_tickets": frozenset({"errors", "limits"}),
+    # Bulk import and export: the users file's rules over the validation and hash layers; the
+    # storage protocol only (rows are the backends').
+    "_import": frozenset(
+        {
+            "_imported_hashes",
+            "_jsonschema",
+            "_models",
+            "_validation",
+            "connections",
+            "errors",
+            "storage",
+        }
+    ),
+    "_export": frozenset({"_imported_hashes", "_jsonschema", "_models", "errors", "storage"}),
     "storage": frozenset(
         {"_models", "errors", "storage._sqlite", "storage._schema", "storage._postgres"}
     ),

@@ -120,7 +120,9 @@ class _FencedDoctests(doctest.DocTestParser):
         return super().parse("\n".join(lines) + "\n", name)
 
 
-@pytest.mark.parametrize("page", ["python-api.md", "lifecycle.md", "strategies.md", "testing.md"])
+@pytest.mark.parametrize(
+    "page", ["python-api.md", "lifecycle.md", "strategies.md", "testing.md", "import-export.md"]
+)
 def test_examples(page: str) -> None:
     result = doctest.testfile(
         str(DOCS / page),

@@ -24,6 +24,7 @@ EXPECTED = {
     "Hasher",
     "IdentityStore",
     "IdentityStoreError",
+    "ImportResult",
     "InMemoryNotifier",
     "Message",
     "Notifier",

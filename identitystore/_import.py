@@ -1,0 +1,860 @@
+"""Bulk import in Auth0's users-file format: reading, checking, upsert rules, error entries.
+
+A source is read as a stream (a JSON array or newline-delimited JSON, gzip or not, or an iterable
+of dicts): memory does not grow with the file, but for the 64-bit fingerprints of the keys the
+duplicate check keeps (``_Seen``). A file that can be read twice is first parsed
+once through without storing anything: a file that does not parse is refused whole, as Auth0
+refuses it, and the pass counts the users for the progress callback.
+
+Each user is checked with Auth0's users-file schema (``users_file_schema``: the shared fields
+carry the create-user rules of ``CREATE_USER_SCHEMA``), its password fields by
+``_imported_hashes``, its metadata and the connection's own rules by ``_validation``; every
+problem becomes an entry of Auth0's error report and the user is skipped. Valid users are written
+in batches through the backend's ``write_users``, each user whole or not at all.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import gzip
+import io
+import json
+import os
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import replace
+from datetime import datetime
+from typing import IO, Any, NamedTuple, cast
+
+from . import _imported_hashes
+from ._jsonschema import js_regex, json_type, schema_problems
+from ._models import (
+    IMPORT_GRAVATAR_HOST,
+    BulkUser,
+    Connection,
+    Event,
+    ImportResult,
+    NewUserRecord,
+    UpsertChanges,
+    User,
+    copy_json,
+    format_timestamp,
+    new_event,
+    parse_timestamp,
+)
+from ._validation import (
+    CREATE_USER_SCHEMA,
+    metadata_problems,
+    new_user,
+    plain_create_input,
+    validate_for_connection,
+)
+from .connections import ConnectionStrategy
+from .errors import (
+    BadRequestError,
+    FieldNotAllowedError,
+    IdentityStoreError,
+    InvalidUsernameError,
+    PayloadValidationError,
+    UnsupportedStrategyError,
+    UserExistsError,
+    UsernameInUseError,
+    UsernameNotAllowedError,
+    echo,
+)
+from .storage import Backend, DuplicateKey, StaleConnection
+
+__all__ = [
+    "MASK",
+    "Source",
+    "Writer",
+    "WriteOutcome",
+    "import_users",
+    "masked_user",
+    "read_users",
+    "users_file_schema",
+]
+
+#: A users file: a path, a binary file object, or the users themselves.
+Source = str | os.PathLike[str] | IO[bytes] | io.RawIOBase | Iterable[Mapping[str, Any]]
+#: What writing one user did: inserted, updated, refused by its upsert, or the unique key taken.
+WriteOutcome = str
+#: Writes a batch of users (``Backend.write_users``); raises ``StaleConnection`` if the
+#: connection is gone.
+Writer = Callable[[Sequence[BulkUser]], Sequence[WriteOutcome]]
+
+#: How hash values, HMAC keys and passwords appear in error entries (as Auth0 shows them).
+MASK = "*****"
+#: Users written in one transaction.
+BATCH_SIZE = 1000
+#: Bytes read from a file at a time.
+_CHUNK = 1 << 16
+#: The most characters one user of a JSON array may have (Auth0's whole file is 500 KB).
+_MAX_ITEM_CHARS = 16 << 20
+
+#: Fields of the users file that are create-user fields too, checked by the same rules.
+_SHARED_FIELDS = (
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_verified",
+    "user_id",
+    "username",
+    "given_name",
+    "family_name",
+    "name",
+    "nickname",
+    "picture",
+    "blocked",
+    "app_metadata",
+    "user_metadata",
+)
+#: identitystore's own fields of the users file, so that an export imports back whole.
+_DATE_FIELDS = ("created_at", "updated_at", "last_login", "last_password_reset")
+#: Fields an upsert changes on an existing user (Auth0's "upsert" tag); metadata is replaced.
+_UPSERTED = ("email_verified", "given_name", "family_name", "name", "nickname", "picture")
+#: The keys a user of the file must not share with an earlier one, in the order reported.
+_UNIQUE_KEYS = ("email", "username", "user_id", "phone_number")
+
+_MFA_SCHEMA: Mapping[str, Any] = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 10,
+    "items": {
+        "type": "object",
+        "maxProperties": 1,
+        "additionalProperties": False,
+        "properties": {
+            "totp": {
+                "type": "object",
+                "required": ["secret"],
+                "properties": {"secret": {"type": "string", "pattern": "^[A-Z2-7]+$"}},
+            },
+            "phone": {
+                "type": "object",
+                "required": ["value"],
+                "properties": {"value": {"type": "string", "pattern": r"^\+[0-9]{1,15}$"}},
+            },
+            "email": {
+                "type": "object",
+                "required": ["value"],
+                "properties": {"value": {"type": "string", "format": "email"}},
+            },
+        },
+    },
+}
+
+
+def users_file_schema(required: Sequence[str]) -> Mapping[str, Any]:
+    """Auth0's users-file user, ``required`` naming the identifiers the connection needs.
+
+    The shared fields carry ``CREATE_USER_SCHEMA``'s rules; the password fields are left to
+    ``_imported_hashes`` and the dates and counters identitystore adds are checked apart.
+    """
+    shared = CREATE_USER_SCHEMA["properties"]
+    properties: dict[str, Any] = {name: shared[name] for name in _SHARED_FIELDS}
+    properties |= {name: {} for name in ("password_hash", "custom_password_hash")}
+    properties["mfa_factors"] = _MFA_SCHEMA
+    properties |= {name: {"type": "string"} for name in (*_DATE_FIELDS, "last_ip")}
+    properties["logins_count"] = {"type": "integer", "minimum": 0, "maximum": 2**53 - 1}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(required),
+        "properties": properties,
+    }
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _opened(source: str | os.PathLike[str] | IO[bytes]) -> AbstractContextManager[IO[bytes]]:
+    """``source`` open for reading, decompressed if it starts with gzip's magic bytes. A caller's
+    file object is left open: only what is opened here is closed."""
+    if isinstance(source, (str, os.PathLike)):
+        stream = open(source, "rb")  # closed by the caller's `with`
+        if stream.peek(2)[:2] == _GZIP_MAGIC:
+            stream.close()
+            return cast(IO[bytes], gzip.open(source, "rb"))
+        return stream
+    return _caller_stream(source)
+
+
+@contextlib.contextmanager
+def _caller_stream(source: IO[bytes]) -> Iterator[IO[bytes]]:
+    """A caller's binary stream, decompressed if it is gzip, and left open afterwards."""
+    buffered = None
+    if not hasattr(source, "peek") and not source.seekable() and hasattr(source, "readinto"):
+        buffered = io.BufferedReader(source)  # to peek
+    stream: Any = buffered if buffered is not None else source
+    if hasattr(stream, "peek"):
+        magic = stream.peek(2)[:2]
+    elif stream.seekable():
+        start = stream.tell()
+        magic = stream.read(2)
+        stream.seek(start)
+    else:
+        magic = b""  # neither peeks nor seeks nor buffers: read as it is
+    try:
+        if magic == _GZIP_MAGIC:
+            with gzip.GzipFile(fileobj=stream, mode="rb") as unzipped:  # leaves `stream` open
+                yield cast(IO[bytes], unzipped)
+        else:
+            yield stream
+    finally:
+        if buffered is not None:
+            buffered.detach()  # so that collecting it does not close ``source``
+
+
+class ImportFileError(BadRequestError):
+    """The users file is empty or cannot be read as JSON: nothing of it is imported."""
+
+
+def read_users(source: Source) -> tuple[Iterator[object], int | None]:
+    """The users of ``source`` one by one, and how many there are when that is known first.
+
+    A path or seekable file is parsed through once first: a file that does not parse raises
+    ``ImportFileError`` before any user is read (nothing is imported). Other sources raise it
+    where the problem is.
+
+    Raises:
+        ImportFileError: a file that is not a JSON array or newline-delimited JSON.
+        TypeError: a text file or another kind of source.
+    """
+    if isinstance(source, (str, os.PathLike)) or (
+        hasattr(source, "read") and not isinstance(source, io.TextIOBase)
+    ):
+        stream: str | os.PathLike[str] | IO[bytes] = source  # type: ignore[assignment]
+        if isinstance(stream, (str, os.PathLike)) or stream.seekable():
+            start = None if isinstance(stream, (str, os.PathLike)) else stream.tell()
+            with _opened(stream) as first:
+                total = sum(1 for _ in _parse(first))
+            if start is not None:
+                stream.seek(start)  # type: ignore[union-attr]
+            return _read(stream), total
+        return _read(stream), None
+    if isinstance(source, (io.TextIOBase, bytes, str, Mapping)) or not isinstance(source, Iterable):
+        raise TypeError("import_users takes a path, a binary file object or an iterable of dicts")
+    return iter(source), len(source) if isinstance(source, Sequence) else None
+
+
+def _read(source: str | os.PathLike[str] | IO[bytes]) -> Iterator[object]:
+    with _opened(source) as stream:
+        yield from _parse(stream)
+
+
+def _parse(stream: IO[bytes]) -> Iterator[object]:
+    """The values of a JSON array, or of newline-delimited JSON, read from ``stream``."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    head = ""
+    while True:
+        chunk = stream.read(_CHUNK)
+        head += _decoded(decoder, chunk, final=not chunk)
+        if head.strip() or not chunk:
+            break
+    start = head.lstrip()
+    if not start:
+        return  # an empty file has no users (an export of an empty connection)
+    values = _array_values if start[0] == "[" else _lines
+    yield from values(head, stream, decoder, eof=not chunk)
+
+
+def _decoded(decoder: codecs.IncrementalDecoder, chunk: bytes, *, final: bool) -> str:
+    try:
+        return str(decoder.decode(chunk, final=final))
+    except UnicodeDecodeError:
+        raise ImportFileError("Users file could not be parsed: it is not UTF-8.") from None
+
+
+def _unparsable(reason: str) -> ImportFileError:
+    return ImportFileError(f"Users file could not be parsed: {reason}.")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity are Python's, not JSON
+
+
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+_SPACE = " \t\n\r"
+
+
+def _array_values(
+    head: str, stream: IO[bytes], decoder: codecs.IncrementalDecoder, *, eof: bool
+) -> Iterator[object]:
+    """The items of a JSON array whose text starts with ``head``, one at a time."""
+    buffer = head
+    position = len(buffer) - len(buffer.lstrip()) + 1  # after "["
+    consumed = 0  # characters dropped from the front of the buffer
+
+    def more() -> bool:
+        nonlocal buffer, position, consumed, eof
+        if eof:
+            return False
+        chunk = stream.read(_CHUNK)
+        text = _decoded(decoder, chunk, final=not chunk)
+        eof = not chunk
+        consumed += position
+        buffer = buffer[position:] + text
+        position = 0
+        if len(buffer) > _MAX_ITEM_CHARS:
+            raise _unparsable(f"a user of more than {_MAX_ITEM_CHARS:,} characters")
+        return True
+
+    def skip_space() -> str:
+        nonlocal position
+        while True:
+            while position < len(buffer) and buffer[position] in _SPACE:
+                position += 1
+            if position < len(buffer):
+                return buffer[position]
+            if not more():
+                return ""
+
+    expect_value = True
+    first = True
+    while True:
+        char = skip_space()
+        if not char:
+            raise _unparsable("the array is not closed")
+        if char == "]" and first:
+            position += 1
+            break
+        if not expect_value:
+            if char == "]":
+                position += 1
+                break
+            if char != ",":
+                raise _unparsable(f"',' or ']' expected at character {consumed + position}")
+            position += 1
+            expect_value = True
+            continue
+        try:
+            value, end = _JSON.raw_decode(buffer, position)
+        except ValueError as exc:  # JSONDecodeError, or a NaN/Infinity
+            if more():
+                continue
+            raise _unparsable(f"{_reason(exc)} at character {consumed + position}") from None
+        if end == len(buffer) and more():
+            continue  # a number may go on in the next chunk
+        position = end
+        first = expect_value = False
+        yield value
+    if skip_space():
+        raise _unparsable(f"text after the array at character {consumed + position}")
+
+
+def _reason(exc: ValueError) -> str:
+    return exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+
+
+def _lines(
+    head: str, stream: IO[bytes], decoder: codecs.IncrementalDecoder, *, eof: bool
+) -> Iterator[object]:
+    """The values of newline-delimited JSON whose text starts with ``head``."""
+    number = 0
+    pending = head
+    while True:
+        chunk = b"" if eof else stream.read(_CHUNK)
+        pending += _decoded(decoder, chunk, final=not chunk)
+        lines = pending.split("\n")
+        pending = lines.pop() if chunk else ""
+        for line in lines:
+            number += 1
+            text = line.strip(_SPACE)
+            if text:
+                try:
+                    value, end = _JSON.raw_decode(text)
+                except ValueError as exc:
+                    raise _unparsable(f"line {number}: {_reason(exc)}") from None
+                if end != len(text):
+                    raise _unparsable(f"line {number}: Extra data at character {end}")
+                yield value
+        if not chunk:
+            return
+        if len(pending) > _MAX_ITEM_CHARS:
+            raise _unparsable(f"line {number + 1} has more than {_MAX_ITEM_CHARS:,} characters")
+
+
+# -- checking -----------------------------------------------------------------------------------
+
+Entry = dict[str, str]
+
+
+def _entry(code: str, text: str, path: str | None) -> Entry:
+    """An error entry: ``Error in <path> property - <text>``, or ``text`` alone at the top."""
+    if not path:
+        return {"code": code, "message": text}
+    return {"code": code, "message": f"Error in {path} property - {text}", "path": path}
+
+
+#: Paths Auth0's messages use for users-file fields (seen in its reports).
+_AUTH0_PATHS = {"email": "identities[0].profileData.email"}
+
+
+def masked_user(user: object) -> object:
+    """``user`` as an error entry shows it: hash values, HMAC keys and passwords masked."""
+    if not isinstance(user, Mapping):
+        return copy_json(user) if isinstance(user, (list, tuple)) else user
+    shown = dict(user)
+    for key in ("password_hash", "password"):
+        if key in shown:
+            shown[key] = MASK
+    custom = shown.get("custom_password_hash")
+    if custom is not None:
+        shown["custom_password_hash"] = _masked_custom(custom)
+    return shown
+
+
+def _masked_custom(custom: object) -> object:
+    if not isinstance(custom, Mapping):
+        return MASK
+    masked = dict(custom)
+    digest = masked.get("hash")
+    if isinstance(digest, Mapping):
+        digest = dict(digest)
+        if "value" in digest:
+            digest["value"] = MASK
+        key = digest.get("key")
+        if isinstance(key, Mapping) and "value" in key:
+            digest["key"] = {**key, "value": MASK}
+        elif "key" in digest:
+            digest["key"] = MASK
+        masked["hash"] = digest
+    elif "hash" in masked:
+        masked["hash"] = MASK
+    return masked
+
+
+class _Checked(NamedTuple):  # a tuple: made once a user, it costs a third of a dataclass
+    """A user that passed every check: what to write, and its keys for the duplicate checks."""
+
+    user: User
+    password_hash: str | None
+    fields: Mapping[str, Any]  # the file's user
+
+
+class _Checker:
+    """Checks users of one file against one connection."""
+
+    def __init__(self, connection: Connection, strategy: ConnectionStrategy) -> None:
+        self.connection = connection
+        self.strategy = strategy
+        rules = strategy.field_rules(connection.options)
+        self.required = tuple(k for k in rules.required if k != "password")
+        self.needs_password = "password" in rules.required
+        self.schema = users_file_schema(self.required)
+        user_id = self.schema["properties"]["user_id"]
+        self.user_id_rule = (js_regex(user_id["pattern"]).search, user_id["maxLength"])
+        self.prefix = f"{strategy.user_id_prefix}|"
+
+    def check(self, item: object, now: datetime) -> _Checked | list[Entry]:
+        """``item`` ready to write, or its problems."""
+        plain = self._plain(item, now)
+        return plain if plain is not None else self._full(item, now)
+
+    def _plain(self, item: object, now: datetime) -> _Checked | None:
+        """``check`` for a plain user, None for any other: the fields of a plain create-user
+        body (``plain_create_input``) and a ``user_id``, a ``password_hash`` and metadata, each
+        passing its check (the full path's, whose result this then is)."""
+        if type(item) is not dict or not item.keys() <= _PLAIN_KEYS:
+            return None
+        body = {key: value for key, value in item.items() if key in _PLAIN_FIELDS}
+        body["connection"] = self.connection.name
+        if self.needs_password:
+            body["password"] = _NO_PASSWORD
+        data = plain_create_input(body, self.strategy, self.connection.options)
+        if data is None:
+            return None
+        user_id = item.get("user_id")
+        if user_id is not None:
+            if type(user_id) is not str:
+                return None
+            local = self._local_id(user_id)
+            pattern, longest = self.user_id_rule  # an ASCII id: one UTF-16 unit a character
+            plain = local.isascii() and "\x00" not in local and len(local) <= longest
+            if not (plain and pattern(local)):
+                return None  # the full path says why
+            data.user_id = local or None
+        for key in ("app_metadata", "user_metadata"):
+            value = item.get(key)
+            if value is not None:
+                if type(value) is not dict or metadata_problems(key, value):
+                    return None
+                setattr(data, key, copy_json(value))
+        password_hash = item.get("password_hash")
+        if password_hash is not None and _imported_hashes.password_hash_problems(password_hash):
+            return None
+        user = new_user(
+            data, self.connection, self.strategy, now, gravatar_host=IMPORT_GRAVATAR_HOST
+        )
+        return _Checked(user, password_hash, item)
+
+    def _local_id(self, user_id: str) -> str:
+        """``user_id`` without the connection's prefix, as exports write it: the id it had (its
+        rules, 255 characters at most, hold for that)."""
+        return user_id[len(self.prefix) :] if user_id.startswith(self.prefix) else user_id
+
+    def _full(self, item: object, now: datetime) -> _Checked | list[Entry]:
+        if not isinstance(item, Mapping):
+            return [
+                _entry(
+                    "INVALID_TYPE", f"Expected type object but found type {json_type(item)}", None
+                )
+            ]
+        user_id = item.get("user_id")
+        if isinstance(user_id, str):  # its rules hold for the id without the prefix
+            item = {**item, "user_id": self._local_id(user_id)}
+        found = [
+            _entry(p.code, p.text, _AUTH0_PATHS.get(p.path, p.path))
+            for p in schema_problems(item, self.schema)
+        ]
+        found.extend(p.as_dict() for p in _imported_hashes.password_problems(item))
+        for key in ("app_metadata", "user_metadata"):
+            value = item.get(key)
+            if isinstance(value, Mapping):
+                found.extend(
+                    _entry(code, text, key) for code, text in metadata_problems(key, value)
+                )
+        extra: dict[str, Any] = {}
+        for key in _DATE_FIELDS:
+            value = item.get(key)
+            if isinstance(value, str):
+                extra[key] = parse_timestamp(value)
+                if extra[key] is None:
+                    text = f"Object didn't pass validation for format date-time: {echo(value)}"
+                    found.append(_entry("INVALID_FORMAT", text, key))
+        if found:
+            return found
+        if "mfa_factors" in item:
+            text = "identitystore has no multi-factor authentication: remove mfa_factors"
+            return [_entry("MFA_FACTORS_FAILED", text, "mfa_factors")]
+        body = {key: item[key] for key in _SHARED_FIELDS if key in item}
+        body["connection"] = self.connection.name
+        if self.needs_password:
+            body["password"] = _NO_PASSWORD  # required at create; imports bring hashes instead
+        try:
+            data = validate_for_connection(body, self.strategy, self.connection.options)
+        except IdentityStoreError as exc:
+            return _connection_problems(exc)
+        user = new_user(
+            data, self.connection, self.strategy, now, gravatar_host=IMPORT_GRAVATAR_HOST
+        )
+        if "created_at" in extra and "updated_at" not in extra:
+            extra["updated_at"] = user.updated_at
+        for key in ("last_ip", "logins_count"):
+            if key in item:
+                extra[key] = item[key]
+        if extra:
+            user = replace(user, **extra)
+        return _Checked(user, _imported_hashes.stored_hash(item), item)
+
+
+#: What stands for the password the connection's rules require of a create: never stored.
+_NO_PASSWORD = "imported-user-without-password"
+#: The users-file fields a plain user may have: those ``plain_create_input`` checks, and those
+#: checked apart.
+_PLAIN_FIELDS = frozenset(
+    {"email", "email_verified", "given_name", "family_name", "name", "nickname", "blocked"}
+)
+_PLAIN_KEYS = _PLAIN_FIELDS | {"user_id", "password_hash", "app_metadata", "user_metadata"}
+
+
+def _connection_problems(exc: IdentityStoreError) -> list[Entry]:
+    """The entries of a refusal by the connection's rules (``validate_for_connection``)."""
+    if isinstance(exc, UsernameNotAllowedError):
+        return [_entry("OBJECT_ADDITIONAL_PROPERTIES", exc.message, "username")]
+    if isinstance(exc, FieldNotAllowedError):
+        return [
+            _entry("OBJECT_ADDITIONAL_PROPERTIES", f'"{f}" is not allowed', f) for f in exc.fields
+        ]
+    if isinstance(exc, InvalidUsernameError):
+        code = {
+            "too_short": "MIN_LENGTH",
+            "too_long": "MAX_LENGTH",
+            "invalid_characters": "PATTERN",
+        }
+        return [_entry(code.get(exc.reason, "INVALID_FORMAT"), exc.message, "username")]
+    if isinstance(exc, PayloadValidationError):  # a phone number that is no real one
+        return [_entry("INVALID_FORMAT", text, "phone_number") for text in exc.errors]
+    raise exc
+
+
+class _Seen:
+    """A set of strings kept as 64-bit fingerprints in one array: 16 bytes a key at most, where
+    a ``set`` of the strings would take over 100. Two keys of a file sharing a fingerprint (odds
+    about 1 in 10^12 per pair) would make the second a false duplicate."""
+
+    def __init__(self) -> None:
+        self._slots = array("q", bytes(8 * 1024))
+        self._count = 0
+
+    def add(self, key: str) -> bool:
+        """Add ``key``; False if it was there already."""
+        fingerprint = hash(key) or 1  # 0 marks an empty slot
+        slots = self._slots
+        mask = len(slots) - 1
+        index = fingerprint & mask
+        while True:
+            held = slots[index]
+            if held == 0:
+                slots[index] = fingerprint
+                self._count += 1
+                if self._count * 2 > len(slots):
+                    self._grow()
+                return True
+            if held == fingerprint:
+                return False
+            index = (index + 1) & mask
+
+    def _grow(self) -> None:
+        old = self._slots
+        self._slots = array("q", bytes(16 * len(old)))
+        mask = len(self._slots) - 1
+        for fingerprint in old:
+            if fingerprint:
+                index = fingerprint & mask
+                while self._slots[index]:
+                    index = (index + 1) & mask
+                self._slots[index] = fingerprint
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+_EXISTS = "The user already exist and upsert parameter is false"
+_HASH_DEFINED = (
+    "A custom_password_hash was provided, but the user already has password hash defined."
+)
+
+
+def _upsert(checked: _Checked, stamp: str) -> UpsertChanges:
+    """What an upsert of ``checked`` changes on the user of its email: Auth0's upsertable fields,
+    metadata replaced whole, and a ``custom_password_hash`` only over one never signed in with."""
+    fields = checked.fields
+
+    def changes(
+        current: User, current_hash: str | None
+    ) -> tuple[dict[str, Any], str | None] | None:
+        columns: dict[str, Any] = {key: fields[key] for key in _UPSERTED if key in fields}
+        for key in ("app_metadata", "user_metadata"):
+            if key in fields:
+                columns[key] = copy_json(fields[key])
+        new_hash = None
+        if "custom_password_hash" in fields:
+            if current_hash is None or not _imported_hashes.is_imported(current_hash):
+                return None
+            new_hash = checked.password_hash
+        columns["updated_at"] = stamp
+        return columns, new_hash
+
+    return changes
+
+
+def _write_problem(outcome: str, *, upsert: bool) -> Entry:
+    """The entry of a user the store refused: a unique key taken, or a hash it will not swap."""
+    if outcome == "connection":
+        return _entry("CONNECTION_NOT_FOUND", "The connection does not exist.", None)
+    if outcome == "refused":
+        return _entry("PASSWORD_HASH_DEFINED", _HASH_DEFINED, "custom_password_hash")
+    if not upsert:
+        return _entry("DUPLICATED_USER", _EXISTS, None)
+    if outcome == "username":
+        return _entry("CONFLICT_USERNAME", UsernameInUseError().message, "username")
+    return _entry("CONFLICT", UserExistsError(field=outcome).message, outcome)
+
+
+def import_users(
+    connection: Connection,
+    strategy: ConnectionStrategy,
+    source: Source,
+    *,
+    write: Writer,
+    clock: Callable[[], datetime],
+    record: Callable[[Event], None],
+    upsert: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,
+    on_error: Callable[[dict[str, Any]], None] | None = None,
+    send_verification: Callable[[User], object] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> ImportResult:
+    """Import the users of ``source`` into ``connection``; see ``IdentityStore.import_users``.
+
+    Logs Auth0's ``sui`` event with the summary, or ``fui`` when the file is refused.
+    """
+    if not strategy.takes_password:
+        raise UnsupportedStrategyError("Connection must be a database connection.")
+    try:
+        users, total = read_users(source)
+        result = _Import(
+            connection, strategy, write, upsert=upsert, on_error=on_error, verify=send_verification
+        ).run(users, total, clock, progress, batch_size)
+    except ImportFileError as exc:
+        record(new_event("fui", clock(), connection=connection, description=exc.message))
+        raise
+    event = new_event("sui", clock(), connection=connection, description="Import users")
+    record(replace(event, details={"summary": result.summary()}))
+    return result
+
+
+class _Import:
+    """One import: checks, the file's keys seen so far, the batch being filled, the result."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        strategy: ConnectionStrategy,
+        write: Writer,
+        *,
+        upsert: bool,
+        on_error: Callable[[dict[str, Any]], None] | None,
+        verify: Callable[[User], object] | None,
+    ) -> None:
+        self.connection = connection
+        self.checker = _Checker(connection, strategy)
+        self.write = write
+        self.upsert = upsert
+        self.on_error = on_error
+        self.verify = verify
+        self.seen = {key: _Seen() for key in _UNIQUE_KEYS}
+        self.result = ImportResult()
+        self.batch: list[tuple[BulkUser, object]] = []
+        self.total: int | None = None
+        self.progress: Callable[[int, int | None], None] | None = None
+        self.reported = 0
+
+    def run(
+        self,
+        users: Iterator[object],
+        total: int | None,
+        clock: Callable[[], datetime],
+        progress: Callable[[int, int | None], None] | None,
+        batch_size: int,
+    ) -> ImportResult:
+        """Check the users and write them in batches, calling ``progress`` after each."""
+        self.total, self.progress = total, progress
+        read = 0
+        now = clock()  # one moment a batch: its users' dates and generated ids
+        try:
+            for item in users:
+                self.add(item, now)
+                read += 1
+                if read % batch_size == 0:
+                    self.flush()
+                    now = clock()
+        except ImportFileError as exc:  # from a stream read once: what came before is kept
+            self.flush()
+            done = self.result.summary()
+            raise ImportFileError(
+                f"{exc.message} Users before it: {done['inserted']} inserted, "
+                f"{done['updated']} updated, {done['failed']} failed."
+            ) from None
+        self.flush()
+        return self.result
+
+    def add(self, item: object, now: datetime) -> None:
+        """Check ``item`` and queue it for writing, or report why not."""
+        checked = self.checker.check(item, now)
+        if isinstance(checked, list):
+            self.fail(item, checked)
+            return
+        duplicate = _first_duplicate(checked, self.seen)
+        if duplicate is not None:
+            text = f"A user with this {duplicate} was already provided."
+            self.fail(item, [_entry("DUPLICATED_USER", text, None)])
+            return
+        record = NewUserRecord(
+            user=checked.user,
+            connection_id=self.connection.id,
+            password_hash=checked.password_hash,
+        )
+        changes = _upsert(checked, format_timestamp(now)) if self.upsert else None
+        self.batch.append((BulkUser(record, changes), item))
+
+    def flush(self) -> None:
+        """Write the queued users (one transaction) and count what happened to each."""
+        batch, self.batch = self.batch, []
+        try:
+            outcomes = self.write([bulk for bulk, _ in batch]) if batch else []
+        except StaleConnection:  # deleted while the import ran
+            outcomes = ["connection"] * len(batch)
+        for (bulk, item), outcome in zip(batch, outcomes, strict=True):
+            if outcome == "inserted":
+                self.result.inserted += 1
+                user = bulk.record.user
+                if self.verify is not None and user.email and not user.email_verified:
+                    self.verify(user)
+            elif outcome == "updated":
+                self.result.updated += 1
+            else:
+                self.fail(item, [_write_problem(outcome, upsert=self.upsert)])
+        self.report()
+
+    def report(self) -> None:
+        """Call ``progress`` with the users done, unless it was told that number already."""
+        if self.progress is not None and self.result.total != self.reported:
+            self.reported = self.result.total
+            self.progress(self.reported, self.total)
+
+    def fail(self, item: object, entries: list[Entry]) -> None:
+        self.result.failed += 1
+        report = {"user": masked_user(item), "errors": entries}
+        if self.on_error is not None:
+            self.on_error(report)
+        else:
+            self.result.errors.append(report)
+
+
+def _first_duplicate(checked: _Checked, seen: Mapping[str, _Seen]) -> str | None:
+    """The first unique key of a user that an earlier user of the file had; all are recorded."""
+    user = checked.user
+    values = {
+        "email": user.email,
+        "username": user.username,
+        "user_id": user.user_id.lower() if "user_id" in checked.fields else None,
+        "phone_number": user.phone_number,
+    }
+    found = None
+    for key in _UNIQUE_KEYS:
+        value = values[key]
+        if value is not None and not seen[key].add(value) and found is None:
+            found = key
+    return found
+
+
+def per_user_writer(backend: Backend, connection_id: str) -> Writer:
+    """A ``Writer`` over the per-user methods of ``backend``: one transaction per user."""
+
+    def write(batch: Sequence[BulkUser]) -> list[WriteOutcome]:
+        return [_write_one(backend, connection_id, bulk) for bulk in batch]
+
+    return write
+
+
+def _write_one(backend: Backend, connection_id: str, bulk: BulkUser) -> WriteOutcome:
+    user = bulk.record.user
+    for _ in range(3):
+        if bulk.upsert is not None and user.email is not None:
+            found = backend.find_user(connection_id, "email", user.email)
+            if found is not None:
+                decided = bulk.upsert(*found)
+                if decided is None:
+                    return "refused"
+                columns, new_hash = decided
+                backend.update_user(found[0].user_id, _constant(columns), password_hash=new_hash)
+                return "updated"
+        try:
+            backend.insert_user(bulk.record)
+        except DuplicateKey as exc:
+            if exc.key == "email" and bulk.upsert is not None:
+                continue  # inserted meanwhile: update it
+            return exc.key
+        return "inserted"
+    return "email"
+
+
+def _constant(columns: dict[str, Any]) -> Callable[[User], dict[str, Any]]:
+    return lambda _: columns
