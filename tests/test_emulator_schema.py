@@ -251,7 +251,7 @@ class Known:
             self.ids["job"] = job["id"]
         self.ids["log"] = self.http.get("/logs", params={"per_page": 1}).json()[0]["log_id"]
 
-    def point_at_known(self, case: schemathesis.Case) -> None:
+    def point_at_known(self, case: schemathesis.Case[Any]) -> None:
         """Replace the case's ids, names and emails by those of objects that exist."""
         kind = KINDS.get(case.operation.path.split("/")[1])
         if case.path_parameters and "id" in case.path_parameters and kind is not None:
