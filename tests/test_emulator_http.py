@@ -6,6 +6,7 @@ httpx; what the HTTP side did is checked on the store behind it.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import ssl
@@ -1012,3 +1013,24 @@ def test_deleting_a_database_user_by_email(client: httpx.Client, emu: Emulator) 
     assert sms.status_code == 400
     unknown = client.delete("/connections/con_nothing/users", params={"email": "x@y.z"})
     assert unknown.status_code == 404
+
+
+def test_a_refusal_that_echoes_nul_or_a_lone_surrogate_is_still_logged(
+    client: httpx.Client, emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    audience = f"https://{emu.domain}/api/v2/"
+    body = {"client_id": emu.client_id, "audience": audience, "scope": ["a\x00b\ud800"]}
+    # JSON escapes the lone surrogate (httpx's own encoder would refuse it)
+    refused = client.post(
+        "/client-grants", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["message"] == f"Invalid scope(s) for {audience}: a\x00b\ud800"
+    assert client.delete("/users/auth0%7Cx%00y").status_code == 204
+    with caplog.at_level(logging.WARNING, logger="identitystore.emulator"):
+        events = client.get("/logs", params={"sort": "date:1", "per_page": 100}).json()
+    fapi, sapi = [e for e in events if e["type"] in ("fapi", "sapi")]
+    assert fapi["type"] == "fapi"
+    assert fapi["description"] == f"Invalid scope(s) for {audience}: a\ufffdb\ufffd"
+    assert (sapi["type"], sapi["user_id"]) == ("sapi", "auth0|x\ufffdy")
+    assert not caplog.records
