@@ -47,8 +47,9 @@ from identitystore.strategies import create_user_bodies, metadata
 from tests.emulator_support import api
 
 _API = "/api/v2"
-#: Examples per operation, half valid and half invalid data: bounded, a few seconds in all.
-EXAMPLES = 30
+#: Examples per operation, about half valid and half invalid data: 30 (a few seconds in all),
+#: more under a profile with more (``HYPOTHESIS_PROFILE=thorough``: 500).
+EXAMPLES = max(30, settings.default.max_examples // 2)
 CHECKS: list[CheckFunction] = [
     schemathesis.checks.not_a_server_error,
     status_code_conformance,
@@ -263,6 +264,7 @@ class Known:
             "audience": self.audience,
             "email": self.ids["email"],
             "identifier": self.ids["email"],
+            "connection_id": self.ids["connection"],
         }
         for container in (case.query, case.body):
             if isinstance(container, dict):
