@@ -239,7 +239,7 @@ def test_readme_python_blocks_run_in_order(
 _OUTSIDE = re.compile(
     "|".join(
         re.escape(name)
-        for name in ("CREATE-USER" + ".md", "HTTP-API" + ".md", "BULK-IMPORT-EXPORT" + ".md")
+        for name in ("CREATE" + "-USER.md", "HTTP" + "-API.md", "BULK" + "-IMPORT-EXPORT.md")
     )
     + "|/work/"
     + "shared|\u00a7"  # the section sign those texts were cited with
