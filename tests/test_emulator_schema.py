@@ -12,17 +12,15 @@ exist (a user, a connection, a client, a grant, a job, a log event, remade when 
 ``POST /users`` also gets bodies that the connection accepts (``identitystore.strategies``), so
 that 2xx bodies are checked and not only the 4xx paths.
 
-Where the document cannot be followed, its copy is edited, each edit in ``QUIRKS`` and in
-docs/decisions.md (Emulator). The document comes from ``shared/auth0/`` beside the checkout (or
-``IDENTITYSTORE_TEST_AUTH0_OAS``); without it the test skips, except under ``CI=true``.
+The document is ``tests/data/auth0-management-api-oas.json.gz``: Auth0's
+<https://auth0.com/docs/oas/management/v2/management-api-oas.json>, gzipped. Where it cannot be
+followed, its copy is edited, each edit in ``QUIRKS`` and in docs/decisions.md (Emulator).
 """
 
 from __future__ import annotations
 
-import copy
-import functools
+import gzip
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,25 +55,10 @@ CHECKS: list[CheckFunction] = [
     response_schema_conformance,
 ]
 MANAGEMENT_ROUTES = [route for route in ROUTES if route.access == "management"]
+DOCUMENT = Path(__file__).parent / "data" / "auth0-management-api-oas.json.gz"
 
 
 # -- the document ----------------------------------------------------------------------------
-
-
-def _document_path() -> Path:
-    """Auth0's document: ``$IDENTITYSTORE_TEST_AUTH0_OAS``, or ``shared/auth0/`` in a folder
-    that holds the checkout."""
-    named = os.environ.get("IDENTITYSTORE_TEST_AUTH0_OAS")
-    if named:
-        return Path(named)
-    for folder in Path(__file__).resolve().parents:
-        candidate = folder / "shared" / "auth0" / "management-api-oas.json"
-        if candidate.is_file():
-            return candidate
-    message = "no Auth0 OpenAPI document: set IDENTITYSTORE_TEST_AUTH0_OAS"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {message}")
-    pytest.skip(message)
 
 
 def _without_form_bodies(doc: dict[str, Any]) -> None:
@@ -166,20 +149,16 @@ def _oas_path(route: Route, paths: dict[str, Any]) -> str:
     raise AssertionError(f"{route.method} {route.path} is not in Auth0's document")
 
 
-@functools.lru_cache(maxsize=1)
-def _document(path: Path) -> dict[str, Any]:
+def _document() -> dict[str, Any]:
     """The document's copy: the served operations only, with the ``QUIRKS`` edits."""
-    with path.open(encoding="utf-8") as file:
+    with gzip.open(DOCUMENT, "rt", encoding="utf-8") as file:
         full = json.load(file)
     doc = {**full, "paths": {}}
     for route in MANAGEMENT_ROUTES:
         oas_path = _oas_path(route, full["paths"])
         method = route.method.lower()
         assert method in full["paths"][oas_path], f"{route.method} {oas_path} is not documented"
-        doc["paths"].setdefault(oas_path, {})[method] = copy.deepcopy(
-            full["paths"][oas_path][method]
-        )
-    doc["components"] = copy.deepcopy(full["components"])
+        doc["paths"].setdefault(oas_path, {})[method] = full["paths"][oas_path][method]
     for edit in QUIRKS.values():
         edit(doc)
     return doc
@@ -187,7 +166,7 @@ def _document(path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def schema() -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_dict(copy.deepcopy(_document(_document_path())))
+    return schemathesis.openapi.from_dict(_document())
 
 
 # -- objects that exist ------------------------------------------------------------------------
