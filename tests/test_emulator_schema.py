@@ -307,13 +307,9 @@ VALID_BODIES: dict[tuple[str, str], Callable[[Known, st.DataObject], dict[str, A
 
 
 @pytest.fixture
-def emu(identity_emulator: Emulator) -> Emulator:
-    return identity_emulator
-
-
-@pytest.fixture
-def http(emu: Emulator) -> Iterator[httpx.Client]:
-    with api(emu) as client:
+def http(identity_emulator: Emulator) -> Iterator[httpx.Client]:
+    """A client of the emulator's Management API with a token from its ``/oauth/token``."""
+    with api(identity_emulator) as client:
         yield client
 
 
@@ -323,8 +319,9 @@ def http(emu: Emulator) -> Iterator[httpx.Client]:
     ids=[f"{r.method} {r.path.removeprefix(_API)}" for r in MANAGEMENT_ROUTES],
 )
 def test_answers_conform_to_auth0s_document(
-    route: Route, schema: schemathesis.BaseSchema, emu: Emulator, http: httpx.Client
+    route: Route, schema: schemathesis.BaseSchema, identity_emulator: Emulator, http: httpx.Client
 ) -> None:
+    emu = identity_emulator
     operation = schema[_oas_path(route, schema.raw_schema["paths"])][route.method]
     known = Known(emu, http)
     headers = {"authorization": http.headers["authorization"]}
