@@ -165,6 +165,7 @@ def test_thousands_of_idle_half_sent_and_real_connections(
     time.sleep(0.2)
     users = emu.store.list_users(per_page=100, page=0, include_totals=True)
     assert users.total == _REAL // 2
+    assert emu.store.list_events(type="fapi") == []  # nor logged anything
     assert client.get("/users", params={"per_page": 1}, timeout=5).status_code == 200
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import ssl
 import time
 import urllib.parse
@@ -1034,3 +1035,23 @@ def test_a_refusal_that_echoes_nul_or_a_lone_surrogate_is_still_logged(
     assert fapi["description"] == f"Invalid scope(s) for {audience}: a\ufffdb\ufffd"
     assert (sapi["type"], sapi["user_id"]) == ("sapi", "auth0|x\ufffdy")
     assert not caplog.records
+
+
+def test_a_client_gone_before_its_body_is_whole_leaves_no_error_and_no_log(
+    client: httpx.Client, emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    host, port = emu.domain.rsplit(":", 1)
+    token = client.headers["authorization"]
+    body = b'{"connection": "sms", "phone_number": "+14155550100"}'
+    with caplog.at_level(logging.INFO, logger="identitystore.emulator"):
+        with socket.create_connection((host, int(port)), timeout=10) as gone:
+            gone.sendall(
+                b"POST /api/v2/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Authorization: {token}\r\nContent-Length: {len(body) + 1}\r\n\r\n".encode()
+                + body
+            )
+            time.sleep(0.2)  # the handler is reading the body
+        time.sleep(0.3)  # the server has seen the disconnect
+        assert client.get("/users").json() == []
+    assert emu.store.list_events(type="fapi") == []  # nothing to answer, nothing to log
+    assert not [r for r in caplog.records if r.name == "identitystore.emulator"]

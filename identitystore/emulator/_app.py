@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from identitystore import AsyncIdentityStore, IdentityStore, IdentityStoreError
@@ -141,6 +141,8 @@ class EmulatorApp:
         except IdentityStoreError as exc:
             response = json_response(exc.to_dict(), exc.status_code)
             error = exc.message
+        except ClientDisconnect:  # gone before its request was whole: no one to answer or log
+            return
         except Exception:
             _log.exception("unexpected failure on %s %s", scope.get("method"), scope.get("path"))
             failure = internal_error()
