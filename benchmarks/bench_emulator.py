@@ -226,7 +226,9 @@ def _start(name: str, target: Callable[..., None], *args: Any) -> Child:
     if not ours.poll(60):
         process.kill()
         raise RuntimeError(f"{name} did not start")
-    return Child(name, process, ours, ours.recv())
+    info = ours.recv()
+    info["pid"] = process.pid
+    return Child(name, process, ours, info)
 
 
 # -- the client ---------------------------------------------------------------------------------
@@ -238,6 +240,7 @@ class Target:
 
     url: str
     workers: int
+    pid: int
     connections: list[http.client.HTTPConnection] = field(default_factory=list)
     closed_by_server: int = 0
 
@@ -262,6 +265,13 @@ class Target:
             self.closed_by_server += 1
         return response.status, data
 
+    def reconnect(self) -> None:
+        """Open each worker's connection afresh: uvicorn closes one idle for 5 s (its
+        ``timeout_keep_alive``), as the other servers' rounds leave them."""
+        for conn in self.connections:
+            conn.close()
+            conn.connect()
+
     def close(self) -> None:
         for conn in self.connections:
             conn.close()
@@ -277,10 +287,21 @@ class Operation:
     prepare: Callable[[float], None] = lambda expected: None
     rates: list[float] = field(default_factory=list)
     client_cpu: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
 
 
-def _round(op: Operation, seconds: float) -> tuple[float, float]:
-    """Requests per second over one round of ``seconds``, and the client's CPU share."""
+_TICK = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, every thread) of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) * _TICK
+
+
+def _round(op: Operation, seconds: float) -> tuple[float, float, float]:
+    """Requests per second over one round of ``seconds``, the client's CPU share, and the
+    server's CPU seconds per request."""
     workers = op.target.workers
     counts = [0] * workers
     failures: list[str] = []
@@ -298,13 +319,17 @@ def _round(op: Operation, seconds: float) -> tuple[float, float]:
                     failures.append(f"{status} {data[:300]!r}")
                     return
                 done += 1
+        except Exception as exc:  # reported below, after the barrier
+            failures.append(repr(exc))
         finally:
             counts[worker] = done
             barrier.wait()
 
+    op.target.reconnect()
     threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
     for thread in threads:
         thread.start()
+    server_cpu = _cpu_seconds(op.target.pid)
     cpu = time.process_time()
     start = time.perf_counter()
     deadline[0] = start + seconds
@@ -312,11 +337,13 @@ def _round(op: Operation, seconds: float) -> tuple[float, float]:
     barrier.wait()
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu
+    server_cpu = _cpu_seconds(op.target.pid) - server_cpu
     for thread in threads:
         thread.join()
     if failures:
         raise RuntimeError(f"unexpected answer: {failures[0]}")
-    return sum(counts) / elapsed, cpu / elapsed
+    total = sum(counts)
+    return total / elapsed, cpu / elapsed, server_cpu / max(total, 1)
 
 
 # -- the three servers' requests ----------------------------------------------------------------
@@ -335,7 +362,7 @@ def _phone() -> str:
 
 
 def _emulator_ops(info: dict[str, Any], workers: int) -> tuple[dict[str, Operation], list[str]]:
-    target = Target(info["url"], workers)
+    target = Target(info["url"], workers, info["pid"])
     token_form = urllib.parse.urlencode(
         {
             "grant_type": "client_credentials",
@@ -376,7 +403,7 @@ def _emulator_ops(info: dict[str, Any], workers: int) -> tuple[dict[str, Operati
 
 
 def _bare_ops(info: dict[str, Any], workers: int, ids: list[str]) -> dict[str, Operation]:
-    target = Target(info["url"], workers)
+    target = Target(info["url"], workers, info["pid"])
     quoted = [urllib.parse.quote(i, safe="") for i in ids]
     on_loop = itertools.cycle([f"/users/{q}" for q in quoted])
     threaded = itertools.cycle([f"/threaded/users/{q}" for q in quoted])
@@ -425,7 +452,7 @@ class _Signer:
 
 
 def _moto_ops(info: dict[str, Any], workers: int) -> dict[str, Operation]:
-    target = Target(info["url"], workers)
+    target = Target(info["url"], workers, info["pid"])
     sign = _Signer(info["url"])
     status, data = target.send(0, sign("CreateUserPool", {"PoolName": "bench"}))
     _expect(status == 200, data)
@@ -580,9 +607,10 @@ def main() -> None:
             order = lines if number % 2 == 0 else lines[::-1]
             for _, _, operation in order:
                 operation.prepare(_median(operation.rates) * seconds if operation.rates else 0)
-                rate, cpu = _round(operation, seconds)
+                rate, cpu, server_cpu = _round(operation, seconds)
                 operation.rates.append(rate)
                 operation.client_cpu.append(cpu)
+                operation.server_cpu.append(server_cpu)
             print(f"round {number + 1}/{rounds} done, load average {os.getloadavg()}")
     finally:
         for target in targets:
@@ -598,56 +626,49 @@ def main() -> None:
     work.rmdir()
 
 
+#: The ratios reported: operation, server, the server it is compared with, the goal.
+RATIOS: list[tuple[str, str, str, float | None]] = [
+    ("get", "emulator", "bare", GOAL),
+    ("get", "emulator", "bare (thread)", None),
+    ("get", "emulator", "moto", None),
+    ("get", "emulator", "moto (uvicorn)", None),
+    ("create", "emulator", "moto", None),
+    ("create", "emulator", "moto (uvicorn)", None),
+    ("page", "emulator", "bare", None),
+    ("page", "emulator", "moto", None),
+    ("page", "emulator", "moto (uvicorn)", None),
+]
+
+
 def _report(lines: list[tuple[str, str, Operation]]) -> None:
-    medians = {(op, server): _median(o.rates) for op, server, o in lines}
+    ops = {(name, server): o for name, server, o in lines}
     for op in LABELS:
         print(f"\n{LABELS[op]}")
-        print(f"  {'server':<16} {'median req/s':>12} {'range':>17} {'client CPU':>10}")
+        print(
+            f"  {'server':<16} {'median req/s':>12} {'range':>17} {'server CPU/req':>14} "
+            f"{'client CPU':>10}"
+        )
         for name, server, o in lines:
             if name != op:
                 continue
             spread = f"{min(o.rates):,.0f}-{max(o.rates):,.0f}"
             print(
                 f"  {server:<16} {_median(o.rates):>12,.0f} {spread:>17} "
-                f"{_median(o.client_cpu):>9.0%}"
+                f"{_median(o.server_cpu) * 1e6:>11,.0f} us {_median(o.client_cpu):>9.0%}"
             )
-    summary = [
-        ("get: emulator / bare (loop)", medians["get", "emulator"] / medians["get", "bare"], GOAL),
-        (
-            "get: emulator / bare (thread)",
-            medians["get", "emulator"] / medians["get", "bare (thread)"],
-            None,
-        ),
-        ("get: emulator / moto", medians["get", "emulator"] / medians["get", "moto"], None),
-        (
-            "create: emulator / moto",
-            medians["create", "emulator"] / medians["create", "moto"],
-            None,
-        ),
-        ("page: emulator / bare", medians["page", "emulator"] / medians["page", "bare"], None),
-        ("page: emulator / moto", medians["page", "emulator"] / medians["page", "moto"], None),
-        (
-            "get: emulator / moto (uvicorn)",
-            medians["get", "emulator"] / medians["get", "moto (uvicorn)"],
-            None,
-        ),
-        (
-            "create: emulator / moto (uvicorn)",
-            medians["create", "emulator"] / medians["create", "moto (uvicorn)"],
-            None,
-        ),
-        (
-            "page: emulator / moto (uvicorn)",
-            medians["page", "emulator"] / medians["page", "moto (uvicorn)"],
-            None,
-        ),
-    ]
-    print(f"\n{'ratio of medians':<36} {'ratio':>7} {'goal':>7}  status")
-    for label, ratio, goal in summary:
+    print(
+        f"\n{'ratio (req/s of medians)':<40} {'ratio':>7} {'goal':>7}  status  "
+        "by server CPU per request"
+    )
+    for op, server, baseline, goal in RATIOS:
+        mine, theirs = ops[op, server], ops[op, baseline]
+        ratio = _median(mine.rates) / _median(theirs.rates)
+        by_cpu = _median(theirs.server_cpu) / _median(mine.server_cpu)
         status = "info" if goal is None else ("PASS" if ratio >= goal else "FAIL")
         goal_text = "-" if goal is None else f">= {goal}"
-        print(f"{label:<36} {ratio:>6.2f}x {goal_text:>7}  {status}")
-    print(f"token issuance: {medians['token', 'emulator']:,.0f} per s (no baseline)")
+        label = f"{op}: {server} / {baseline}"
+        print(f"{label:<40} {ratio:>6.2f}x {goal_text:>7}  {status:<6}  {by_cpu:.2f}x")
+    print(f"token issuance: {_median(ops['token', 'emulator'].rates):,.0f} per s (no baseline)")
 
 
 if __name__ == "__main__":
