@@ -163,8 +163,6 @@ def split_path(raw_path: bytes) -> tuple[str, ...] | None:
     """The segments of a raw path, each percent-decoded once (None if it is not absolute)."""
     if not raw_path.startswith(b"/"):
         return None
-    if b"%" not in raw_path:  # nothing to decode (the common case, and 3x faster)
-        return tuple(raw_path[1:].decode("utf-8", "replace").split("/"))
     return tuple(
         urllib.parse.unquote_to_bytes(part).decode("utf-8", "replace")
         for part in raw_path[1:].split(b"/")
