@@ -34,7 +34,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-#: Headers on every answer (Auth0 sends both, HTTP-API.md §1), as ASGI header pairs.
+#: Headers on every answer (Auth0 sends both: docs/auth0-reference-http.md), as ASGI pairs.
 _COMMON_HEADERS = ((b"cache-control", b"no-cache"), (b"x-content-type-options", b"nosniff"))
 
 
