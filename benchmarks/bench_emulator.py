@@ -62,6 +62,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench_create import choose_base_dir, filesystem_type  # noqa: E402
+
 from identitystore.storage._rows import SELECT_USER  # noqa: E402
 
 GOAL = 0.5
@@ -503,28 +505,6 @@ def _moto_ops(info: dict[str, Any], workers: int) -> dict[str, Operation]:
 # -- running and reporting ----------------------------------------------------------------------
 
 
-def _filesystem(path: Path) -> str:
-    """The type of the file system holding ``path`` (Linux ``/proc/mounts``), or ``unknown``."""
-    try:
-        mounts = Path("/proc/mounts").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return "unknown"
-    real, best, kind = os.path.realpath(path), "", "unknown"
-    for entry in mounts:
-        fields = entry.split()
-        if len(fields) >= 3 and real.startswith(fields[1]) and len(fields[1]) > len(best):
-            best, kind = fields[1], fields[2]
-    return kind
-
-
-def _work_dir(requested: str | None) -> Path:
-    """Where the database goes: not in RAM, where ``fsync`` would cost nothing."""
-    if requested is not None:
-        return Path(requested)
-    temp = Path(tempfile.gettempdir())
-    return temp if _filesystem(temp) not in ("tmpfs", "ramfs") else Path.cwd()
-
-
 LINES: list[tuple[str, str, str]] = [
     # (operation, server, operation key on that server)
     ("token", "emulator", "token"),
@@ -568,7 +548,7 @@ def main() -> None:
     import starlette
     import uvicorn
 
-    work = Path(tempfile.mkdtemp(prefix="bench-emulator-", dir=_work_dir(args.dir)))
+    work = Path(tempfile.mkdtemp(prefix="bench-emulator-", dir=choose_base_dir(args.dir)))
     path = str(work / "users.db")
     print(
         f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, uvicorn "
@@ -576,7 +556,7 @@ def main() -> None:
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()}"
     )
     print(
-        f"database {path} ({_filesystem(work)}); {args.workers} workers, "
+        f"database {path} ({filesystem_type(work)}); {args.workers} workers, "
         f"{rounds} rounds of {seconds} s"
     )
     children: list[Child] = []
