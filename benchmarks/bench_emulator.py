@@ -1,39 +1,45 @@
 """Benchmark: the emulator's requests per second, against a bare Starlette endpoint and moto.
 
-Run from the project root, with moto installed (``pip install 'moto[cognitoidp,server]'``, or
-``pip install -e '.[bench]'``); about 2 minutes, ``--quick`` about 30 s::
+Run from the project root, with moto installed (``pip install -e '.[emulator,bench]'``); about
+90 s, ``--quick`` about 30 s::
 
-    python benchmarks/bench_emulator.py [--quick] [--workers 4] [--seconds 1.0] [--dir DIR]
+    python benchmarks/bench_emulator.py [--quick] [--workers 4] [--seconds 1.0] [--rounds 5]
+        [--dir DIR]
 
 Each server runs in a child process of its own, from a background thread as ``Emulator`` serves;
 this process is the client: ``--workers`` threads, each with one persistent HTTP/1.1 connection
-(``http.client``) per server, opened before the first round and kept (a reconnection is counted
-and reported). A round lets every worker send requests back to back for ``--seconds`` and counts
+(``http.client``) per server, opened afresh before each round (uvicorn drops a connection idle
+for 5 s, as the other servers' rounds leave it); answers that close the connection are counted
+and reported. A round lets every worker send requests back to back for ``--seconds`` and counts
 the answers, each checked for its status. Rounds of every operation and server are interleaved,
-one server busy at a time, and the figure is the median of the rounds' requests per second.
+one server busy at a time; each figure is the median of the rounds. Each server process's CPU
+time per request (``/proc/<pid>/stat``) is reported too: on a shared machine it is the steadier
+figure.
 
 - **emulator**: ``Emulator(IdentityStore(path))`` on 127.0.0.1, the store a SQLite file (default
   durability ``full``, on disk, not tmpfs). ``POST /oauth/token`` (``client_credentials``),
   ``POST /api/v2/users`` (``{"connection": "sms", "phone_number": ...}``, no password),
   ``GET /api/v2/users/{id}`` and ``GET /api/v2/users?per_page=50``, each with the bearer token
-  (checked on every request: signature, issuer, expiry, audience, scope).
+  (checked on every request: signature and issuer once per token string, then expiry, audience
+  and scope).
 - **bare**: a Starlette application served by uvicorn exactly as the emulator is (the
   emulator's own ``_Server`` and socket, the same ``uvicorn.Config``), on the same database
   file: ``GET /users/{id}`` runs the store's very ``SELECT`` (``SELECT_USER`` ``WHERE user_id =
   ?``, the primary key) on one ``sqlite3`` connection on the event loop and answers the row as
   a JSON object; ``GET /threaded/users/{id}`` does the same in a sync endpoint (Starlette's
-  thread pool, where the emulator runs its store calls); ``GET /users`` answers the store's first
-  page of 50 (``ORDER BY created_at, user_id LIMIT 50``). No token, no checks.
-- **moto**: moto's server mode (``ThreadedMotoServer``, werkzeug, threaded, HTTP/1.1) serving
+  thread pool: the emulator too runs its store calls on worker threads); ``GET /users`` answers
+  the store's first page of 50 (``ORDER BY created_at, user_id LIMIT 50``). No token, no checks.
+- **moto**: moto's server mode (``ThreadedMotoServer``: werkzeug, threaded, in memory) serving
   Cognito: ``AdminGetUser``, ``AdminCreateUser`` (a ``phone_number`` attribute,
   ``MessageAction=SUPPRESS``, no password) and ``ListUsers`` (``Limit=50``), as requests signed
   with Signature V4 by botocore, made before the round (moto does not check signatures, so
-  signing is kept out of the timed loop).
+  signing is kept out of the timed loop). werkzeug closes every connection after its answer, so
+  **moto (uvicorn)** also serves moto's same WSGI application under uvicorn, which keeps them.
 
 The ids read are the same for ``emulator`` and ``bare``: 200 users created over HTTP first,
-read in turn. Goal: ``GET`` by id on the emulator at least **0.5x** the bare endpoint on the
-loop. The ratios to moto are reported without a goal. The script exits 0 whether or not the goal
-is met. See benchmarks/README.md.
+read in turn. Goal: ``GET`` by id on the emulator at least **0.5x** the requests per second of
+the bare endpoint on the loop. The other ratios are reported without a goal. The script exits 0
+whether or not the goal is met. See benchmarks/README.md.
 """
 
 from __future__ import annotations
