@@ -124,7 +124,7 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "starlette": frozenset(
         {
             f"emulator.{m}"
-            for m in ("_app", "_http", "_management", "_oauth", "_controls", "_routes")
+            for m in ("_app", "_http", "_management", "_oauth", "_controls", "_routes", "_jobs")
         }
     ),
     "uvicorn": frozenset({"emulator._server"}),

@@ -41,7 +41,6 @@ __all__ = [
     "get_client",
     "get_client_grant",
     "get_connection",
-    "get_job",
     "get_user",
     "list_client_grants",
     "list_clients",
@@ -409,11 +408,6 @@ async def post_verification_email_job(call: Call) -> Response:
     }
     await call.off_loop(call.emu.tenant.add_job, job)
     return json_response(job, 201)
-
-
-async def get_job(call: Call) -> Response:
-    """GET /api/v2/jobs/{id}."""
-    return json_response(await call.off_loop(call.emu.tenant.get_job, call.params[0]))
 
 
 # -- clients and client grants ------------------------------------------------------------------
