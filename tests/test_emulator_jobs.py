@@ -100,7 +100,7 @@ def _hold_imports(
 def test_an_import_job_inserts_good_users_and_reports_bad_ones(
     client: httpx.Client, emu: Emulator, identity_store_factory: Callable[..., IdentityStore]
 ) -> None:
-    users = [
+    users: list[dict[str, Any]] = [
         {"email": "ann@example.com", "email_verified": True, "password_hash": BCRYPT},
         {"email": "bob@example.com", "custom_password_hash": MD5_SALTED},
         {"email": "not an email", "password_hash": BCRYPT},
