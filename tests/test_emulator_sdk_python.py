@@ -295,7 +295,7 @@ def test_import_and_export_jobs(
         connection_id=db.id,
         upsert=True,
     )
-    assert _until_done(management, upsert.id).summary.updated == 1  # type: ignore[union-attr]
+    assert _until_done(management, upsert.id).summary.updated == 1
     assert management.jobs.errors.get(upsert.id) is None  # 204
     assert emu.store.get_users_by_email("ivy@example.com")[0].given_name == "Ivy Rose"
 
