@@ -451,16 +451,18 @@ def test_a_csv_export_of_every_connection_with_a_limit(client: httpx.Client, emu
     assert len(text.splitlines()) == 3
 
 
-def test_the_default_format_is_csv_and_a_form_body_is_taken(
+def test_the_default_format_is_json_and_a_form_body_is_taken(
     client: httpx.Client, emu: Emulator
 ) -> None:
     _some_users(emu.store)
     answer = client.post("/jobs/users-exports", data={"limit": "1"})
     assert answer.status_code == 200
-    assert (answer.json()["format"], answer.json()["limit"]) == ("csv", 1)
+    assert (answer.json()["format"], answer.json()["limit"]) == ("json", 1)
     job = _finished(client, answer.json()["id"])
-    assert job["location"].split("?")[0].endswith("/tenant.csv.gz")
-    assert len(_download(job["location"]).splitlines()) == 2
+    assert job["location"].split("?")[0].endswith("/tenant.json.gz")
+    expected = io.BytesIO()
+    emu.store.export_users(expected, limit=1)
+    assert _download(job["location"]) == expected.getvalue()
 
 
 def test_refused_exports_answer_400_and_make_no_job(client: httpx.Client, emu: Emulator) -> None:

@@ -401,7 +401,7 @@ class Jobs:
                 connection = await self.store.get_connection_by_id(body["connection_id"])
             except ConnectionNotFoundError:
                 raise UnknownConnectionError() from None
-        fmt = body.get("format", "csv")
+        fmt = body.get("format", "json")  # the library's default (decisions.md)
         fields = body.get("fields")
         limit = body.get("limit")
         probe = 1 if type(limit) is int and limit >= 1 else limit
