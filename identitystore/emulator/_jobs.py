@@ -45,6 +45,7 @@ from identitystore.errors import (
 
 from ._errors import ApiError
 from ._http import Call, empty, json_response
+from ._management import as_object, only
 from ._tenant import Tenant, iso, json_type, random_id
 
 if TYPE_CHECKING:
@@ -554,21 +555,8 @@ async def post_users_import(call: Call) -> Response:
 async def post_users_export(call: Call) -> Response:
     """POST /api/v2/jobs/users-exports (JSON or form): 200 with the job, ``pending``."""
     body = await call.form_or_json()
-    if body is None:
-        body = {}
-    if not isinstance(body, dict):
-        raise PayloadValidationError(
-            [
-                PayloadValidationError.format(
-                    f"Expected type object but found type {json_type(body)}"
-                )
-            ]
-        )
-    extra = [key for key in body if key not in _EXPORT_FIELDS]
-    if extra:
-        raise PayloadValidationError(
-            [PayloadValidationError.format(f"Additional properties not allowed: {','.join(extra)}")]
-        )
+    body = as_object({} if body is None else body)
+    only(body, _EXPORT_FIELDS)
     if "connection_id" in body:
         connection_id = body["connection_id"]
         if not isinstance(connection_id, str):
