@@ -326,6 +326,7 @@ class Jobs:
                 }
             )
             upload = self.folder() / f"{job['id']}.users"
+            await call.off_loop(self.sweep)
             await call.off_loop(upload.write_bytes, content)
             await call.off_loop(self.save, dict(job))
         except BaseException:
