@@ -328,6 +328,7 @@ class Event:
             "user_id": self.user_id,
             "user_name": self.user_name,
             "details": copy_json(self.details),
+            "_id": self.log_id,  # Auth0 repeats the id under both names
             "log_id": self.log_id,
         }
         return {k: v for k, v in body.items() if v is not None}

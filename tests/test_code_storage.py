@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from identitystore import IdentityStore, errors
+from identitystore.testing.helpers import Snapshot
+
+from .conftest import FAST
 
 PHONE = "+14155550100"
 KEY = b"k" * 32
@@ -93,3 +96,21 @@ def test_processes_without_a_key_share_codes(
 def test_a_short_secret_key_is_refused() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         IdentityStore(":memory:", secret_key=b"short")
+
+
+@pytest.mark.parametrize("key", [None, KEY])
+def test_a_restored_snapshot_verifies_pending_codes_only_under_the_same_key(
+    key: bytes | None,
+) -> None:
+    with IdentityStore(hasher=FAST, secret_key=key) as seeded:
+        sent = seeded.start_passwordless("sms", phone_number=PHONE)
+        snapshot = Snapshot(seeded)
+    assert sent.token is not None
+    with snapshot.restore(hasher=FAST, secret_key=key) as restored:
+        if key is None:  # each in-memory store has a random key of its own
+            with pytest.raises(errors.WrongCodeError):
+                restored.verify_passwordless("sms", phone_number=PHONE, code=sent.token)
+        else:
+            user = restored.verify_passwordless("sms", phone_number=PHONE, code=sent.token)
+            assert user.phone_verified is True
+    snapshot.close()

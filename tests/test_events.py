@@ -72,6 +72,7 @@ def test_event_to_dict_shape(store: IdentityStore, clock: Any) -> None:
         "connection_id": connection.id,
         "user_id": user.user_id,
         "user_name": "shape@example.com",
+        "_id": event.log_id,
         "log_id": event.log_id,
     }
     assert list(body) == [
@@ -81,6 +82,7 @@ def test_event_to_dict_shape(store: IdentityStore, clock: Any) -> None:
         "connection_id",
         "user_id",
         "user_name",
+        "_id",
         "log_id",
     ]
     assert len(event.log_id) == 24
@@ -95,6 +97,7 @@ def test_event_to_dict_shape(store: IdentityStore, clock: Any) -> None:
         "connection_id": connection.id,
         "user_id": user.user_id,
         "user_name": "shape@example.com",
+        "_id": deleted.log_id,
         "log_id": deleted.log_id,
     }
 
