@@ -79,7 +79,9 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"_models", "errors", "storage", "storage._rows", "storage._sql"}
     ),
     # The asyncio face of the store: the store and the types its methods take and return.
-    "_async": frozenset({"_models", "_store", "connections", "limits", "notify", "passwords"}),
+    "_async": frozenset(
+        {"_models", "_store", "connections", "limits", "notify", "passwords", "_import", "_export"}
+    ),
     # The CLI: the public package, identitystore.errors and the emulator (for `serve`).
     "cli": frozenset({"", "errors", "emulator"}),
     # `python -m identitystore` runs the CLI: the one module allowed to import it.
@@ -122,7 +124,7 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "starlette": frozenset(
         {
             f"emulator.{m}"
-            for m in ("_app", "_http", "_management", "_oauth", "_controls", "_routes")
+            for m in ("_app", "_http", "_management", "_oauth", "_controls", "_routes", "_jobs")
         }
     ),
     "uvicorn": frozenset({"emulator._server"}),

@@ -16,6 +16,7 @@ from typing import Literal
 from starlette.responses import Response
 
 from . import _controls as controls
+from . import _jobs as jobs
 from . import _management as management
 from . import _oauth as oauth
 from ._errors import method_not_allowed, not_found
@@ -125,7 +126,13 @@ ROUTES: tuple[Route, ...] = (
          "create:user_tickets", "Create an email verification ticket"),
     _api("POST", "/jobs/verification-email", management.post_verification_email_job,
          "update:users", "Send an email address verification email"),
-    _api("GET", "/jobs/{}", management.get_job, "create:users read:users", "Get a job"),
+    _api("POST", "/jobs/users-imports", jobs.post_users_import, "create:users",
+         "Create import users job"),
+    _api("POST", "/jobs/users-exports", jobs.post_users_export, "read:users",
+         "Create export users job"),
+    _api("GET", "/jobs/{}", jobs.get_job, "create:users read:users", "Get a job"),
+    _api("GET", "/jobs/{}/errors", jobs.get_job_errors, "create:users read:users",
+         "Get job error details"),
     # -- clients and client grants
     _api("GET", "/clients", management.list_clients,
          "read:clients read:client_keys read:client_credentials read:client_summary",
@@ -152,6 +159,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/emulator/v1/faults", controls.list_faults, access="control"),
     Route("POST", "/emulator/v1/faults", controls.add_fault, access="control"),
     Route("DELETE", "/emulator/v1/faults", controls.clear_faults, access="control"),
+    # -- export files: a signed link is the credential, as Auth0's pre-signed URLs
+    Route("GET", "/emulator/v1/exports/{}/{}", jobs.download_export, access="public"),
 )
 # fmt: on
 
