@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import gzip
 import io
 import json
@@ -64,24 +65,22 @@ from .errors import (
     UsernameNotAllowedError,
     echo,
 )
-from .storage import Backend, DuplicateKey, StaleConnection
+from .storage import Backend, BulkWriter, DuplicateKey, StaleConnection, WriteOutcome
 
 __all__ = [
     "MASK",
     "Source",
     "Writer",
-    "WriteOutcome",
     "import_users",
     "masked_user",
     "read_users",
     "users_file_schema",
+    "writer",
 ]
 
 #: A users file: a path, a binary file object, or the users themselves.
 Source = str | os.PathLike[str] | IO[bytes] | io.RawIOBase | Iterable[Mapping[str, Any]]
-#: What writing one user did: inserted, updated, refused by its upsert, or the unique key taken.
-WriteOutcome = str
-#: Writes a batch of users (``Backend.write_users``); raises ``StaleConnection`` if the
+#: Writes a batch of users (``BulkWriter.write_users``); raises ``StaleConnection`` if the
 #: connection is gone.
 Writer = Callable[[Sequence[BulkUser]], Sequence[WriteOutcome]]
 
@@ -777,6 +776,7 @@ class _Import:
     def flush(self) -> None:
         """Write the queued users (one transaction) and count what happened to each."""
         batch, self.batch = self.batch, []
+        outcomes: Sequence[str]
         try:
             outcomes = self.write([bulk for bulk, _ in batch]) if batch else []
         except StaleConnection:  # deleted while the import ran
@@ -825,6 +825,14 @@ def _first_duplicate(checked: _Checked, seen: Mapping[str, _Seen]) -> str | None
     return found
 
 
+def writer(backend: Backend, connection_id: str) -> Writer:
+    """How an import writes into ``connection_id``: a batch a transaction through the backend's
+    ``write_users``, or, for a backend that is no ``BulkWriter``, ``per_user_writer``."""
+    if isinstance(backend, BulkWriter):
+        return functools.partial(backend.write_users, connection_id)
+    return per_user_writer(backend, connection_id)
+
+
 def per_user_writer(backend: Backend, connection_id: str) -> Writer:
     """A ``Writer`` over the per-user methods of ``backend``: one transaction per user."""
 
@@ -851,7 +859,7 @@ def _write_one(backend: Backend, connection_id: str, bulk: BulkUser) -> WriteOut
         except DuplicateKey as exc:
             if exc.key == "email" and bulk.upsert is not None:
                 continue  # inserted meanwhile: update it
-            return exc.key
+            return cast(WriteOutcome, exc.key)
         return "inserted"
     return "email"
 

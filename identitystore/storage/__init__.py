@@ -6,8 +6,10 @@ collisions, never a read before the write.
 
 ``Backend`` is a supported extension point: any object with its methods can be passed to
 ``IdentityStore``; ``identitystore.testing.backend_suite`` holds the tests it must pass
-(docs/storage.md). The built-in backends are ``SQLiteBackend`` and ``PostgresBackend`` (loaded on
-first use, so that neither SQLite's migrations nor psycopg load before they are needed).
+(docs/storage.md). A backend may also be a ``BulkWriter``, which imports write through in batches;
+one that is not gets them user by user, through ``insert_user`` and ``update_user``. The
+built-in backends are ``SQLiteBackend`` and ``PostgresBackend`` (loaded on first use, so that
+neither SQLite's migrations nor psycopg load before they are needed); both are ``BulkWriter``s.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from .._models import Connection, Event, NewUserRecord, User
+from .._models import BulkUser, Connection, Event, NewUserRecord, User
 
 if TYPE_CHECKING:
     from ._postgres import PostgresBackend
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "BulkUser",
+    "BulkWriter",
     "CodeOutcome",
     "DuplicateKey",
     "Durability",
@@ -38,6 +42,7 @@ __all__ = [
     "StaleConnection",
     "TicketUse",
     "UserQuery",
+    "WriteOutcome",
     "open_backend",
 ]
 
@@ -46,6 +51,11 @@ Durability = Literal["full", "normal"]
 CodeOutcome = Literal["ok", "wrong", "expired", "exhausted", "missing"]
 #: What using a ticket found: the outcome, and the ticket's user id and email when ``ok``.
 TicketUse = tuple[Literal["ok", "missing", "used", "expired"], str | None, str | None]
+#: What a bulk write did with one user: inserted it, updated the user of its email (an upsert),
+#: refused that update (its ``upsert`` said no), or the unique key that another user holds.
+WriteOutcome = Literal[
+    "inserted", "updated", "refused", "email", "username", "phone_number", "user_id"
+]
 #: User columns a query may filter or sort on (metadata paths are ``user_metadata.<key>``).
 QUERY_FIELDS = frozenset(
     {
@@ -367,6 +377,33 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release every resource; the backend is unusable afterwards."""
+        ...
+
+
+@runtime_checkable
+class BulkWriter(Protocol):
+    """A backend that writes many users in one transaction: optional, for imports.
+
+    ``IdentityStore.import_users`` writes through ``write_users`` when its backend has it, else
+    user by user with ``find_user``, ``insert_user`` and ``update_user``, to the same effect.
+    """
+
+    def write_users(
+        self, connection_id: str, users: Sequence[BulkUser], *, events: Sequence[Event] = ()
+    ) -> list[WriteOutcome]:
+        """Write ``users`` (and ``events``) in one transaction, in order, as if one by one; one
+        outcome a user, each user whole or not at all.
+
+        A user with ``upsert`` whose email the connection has (written earlier in the batch
+        too) is not inserted: ``upsert(current, current_hash)`` gives the columns to set and a
+        new hash (the old one is then dropped, with the user's password history and login
+        failures, as ``update_user`` does), ``updated``; or None, ``refused``. Another user is
+        inserted with its record's columns (and verification ticket), ``inserted``; or it is
+        the key another user holds (``DuplicateKey``'s), which fails that user alone.
+
+        Raises:
+            StaleConnection: no connection has ``connection_id`` (nothing is written).
+        """
         ...
 
 

@@ -57,6 +57,14 @@ _CONNECTION_SHARED = POSTGRES(SELECT_CONNECTION + " WHERE id = ? FOR SHARE")
 _INSERT_USER = POSTGRES(
     f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ({', '.join('?' for _ in USER_COLUMNS)})"
 )
+#: A bulk write's users: a temporary table like ``users`` (and the batch's order), filled by
+#: ``COPY``, then inserted where no key is taken.
+_BULK_TABLE = "CREATE TEMPORARY TABLE bulk_users (LIKE users, n integer) ON COMMIT DROP"
+_BULK_COPY = f"COPY bulk_users ({', '.join(USER_COLUMNS)}, n) FROM STDIN"
+_BULK_INSERT = (
+    f"INSERT INTO users ({', '.join(USER_COLUMNS)}) SELECT {', '.join(USER_COLUMNS)} "
+    "FROM bulk_users ORDER BY n ON CONFLICT DO NOTHING RETURNING user_id"
+)
 _BOOLEANS = frozenset({"blocked", "email_verified", "phone_verified"})
 #: The unique constraints and indexes, by the key ``DuplicateKey`` reports.
 _UNIQUE = {
@@ -582,6 +590,35 @@ class PostgresBackend(SQLBackend):
                 self._check_current(None, expected)  # the connection is gone: stale
 
         self._write(insert)
+
+    def _insert_rows(
+        self, cur: psycopg.Cursor[Any], records: Sequence[NewUserRecord]
+    ) -> list[bool]:
+        """``COPY`` into a temporary table, then one ``INSERT ... SELECT ... ON CONFLICT DO
+        NOTHING`` in the batch's order, which returns the ids it inserted."""
+        if not records:
+            return []
+        cur.execute(_BULK_TABLE)
+        with cur.copy(_BULK_COPY) as copy:
+            for n, record in enumerate(records):
+                copy.write_row((*user_values(record), n))
+        inserted = {user_id for (user_id,) in cur.execute(_BULK_INSERT).fetchall()}
+        done = []
+        for record in records:  # of two rows with one id, the first was inserted
+            user_id = record.user.user_id
+            done.append(user_id in inserted)
+            inserted.discard(user_id)
+        return done
+
+    def _insert_row(self, cur: psycopg.Cursor[Any], record: NewUserRecord) -> str | None:
+        import psycopg
+
+        try:
+            with cur.connection.transaction():  # a savepoint: a refused row changes nothing
+                cur.execute(_INSERT_USER, user_values(record))
+        except psycopg.errors.UniqueViolation as exc:
+            return _duplicate_key(exc).key
+        return None
 
     def _check_current(self, row: Sequence[Any] | None, expected: Connection) -> None:
         """Raise ``StaleConnection`` unless ``row`` (the stored connection) is ``expected``."""

@@ -689,6 +689,30 @@ class SQLiteBackend(SQLBackend):
             except sqlite3.Error as exc:
                 raise _write_error(exc) from exc
 
+    def _insert_rows(self, db: sqlite3.Connection, records: Sequence[NewUserRecord]) -> list[bool]:
+        """One ``executemany`` in a savepoint; if a key is taken, undone and done row by row
+        (a refused statement changes nothing)."""
+        rows = [(*user_values(record), None) for record in records]
+        db.execute("SAVEPOINT bulk_insert")
+        try:
+            db.executemany(_INSERT_USER, rows)
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK TO bulk_insert")
+            return [self._insert_row(db, record) is None for record in records]
+        finally:
+            db.execute("RELEASE bulk_insert")
+        return [True] * len(rows)
+
+    def _insert_row(self, db: sqlite3.Connection, record: NewUserRecord) -> str | None:
+        try:
+            db.execute(_INSERT_USER, (*user_values(record), None))
+        except sqlite3.IntegrityError as exc:
+            taken = _duplicate_key(exc)
+            if taken is None:
+                raise
+            return taken.key
+        return None
+
     def copy(self) -> SQLiteBackend:
         """A new in-memory backend holding a copy of this database (SQLite's backup API).
 
