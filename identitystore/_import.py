@@ -65,7 +65,7 @@ from .errors import (
     UsernameNotAllowedError,
     echo,
 )
-from .storage import Backend, BulkWriter, DuplicateKey, StaleConnection, WriteOutcome
+from .storage import Backend, BulkBackend, DuplicateKey, StaleConnection, WriteOutcome
 
 __all__ = [
     "MASK",
@@ -80,7 +80,7 @@ __all__ = [
 
 #: A users file: a path, a binary file object, or the users themselves.
 Source = str | os.PathLike[str] | IO[bytes] | io.RawIOBase | Iterable[Mapping[str, Any]]
-#: Writes a batch of users (``BulkWriter.write_users``); raises ``StaleConnection`` if the
+#: Writes a batch of users (``BulkBackend.write_users``); raises ``StaleConnection`` if the
 #: connection is gone.
 Writer = Callable[[Sequence[BulkUser]], Sequence[WriteOutcome]]
 
@@ -827,8 +827,8 @@ def _first_duplicate(checked: _Checked, seen: Mapping[str, _Seen]) -> str | None
 
 def writer(backend: Backend, connection_id: str) -> Writer:
     """How an import writes into ``connection_id``: a batch a transaction through the backend's
-    ``write_users``, or, for a backend that is no ``BulkWriter``, ``per_user_writer``."""
-    if isinstance(backend, BulkWriter):
+    ``write_users``, or, for a backend that is no ``BulkBackend``, ``per_user_writer``."""
+    if isinstance(backend, BulkBackend):
         return functools.partial(backend.write_users, connection_id)
     return per_user_writer(backend, connection_id)
 

@@ -6,16 +6,17 @@ collisions, never a read before the write.
 
 ``Backend`` is a supported extension point: any object with its methods can be passed to
 ``IdentityStore``; ``identitystore.testing.backend_suite`` holds the tests it must pass
-(docs/storage.md). A backend may also be a ``BulkWriter``, which imports write through in batches;
-one that is not gets them user by user, through ``insert_user`` and ``update_user``. The
-built-in backends are ``SQLiteBackend`` and ``PostgresBackend`` (loaded on first use, so that
-neither SQLite's migrations nor psycopg load before they are needed); both are ``BulkWriter``s.
+(docs/storage.md). A backend may also be a ``BulkBackend``, which imports write through in
+batches and exports read from as a stream. The built-in backends are ``SQLiteBackend`` and
+``PostgresBackend`` (loaded on first use, so that neither SQLite's migrations nor psycopg load
+before they are needed); both are ``BulkBackend``s.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Backend",
     "BulkUser",
-    "BulkWriter",
+    "BulkBackend",
     "CodeOutcome",
     "DuplicateKey",
     "Durability",
@@ -381,11 +382,13 @@ class Backend(Protocol):
 
 
 @runtime_checkable
-class BulkWriter(Protocol):
-    """A backend that writes many users in one transaction: optional, for imports.
+class BulkBackend(Protocol):
+    """A backend that imports and exports users in bulk: optional.
 
     ``IdentityStore.import_users`` writes through ``write_users`` when its backend has it, else
     user by user with ``find_user``, ``insert_user`` and ``update_user``, to the same effect.
+    ``IdentityStore.export_users`` reads through ``export_users``, else with one ``list_users``
+    (every user in memory at once).
     """
 
     def write_users(
@@ -403,6 +406,18 @@ class BulkWriter(Protocol):
 
         Raises:
             StaleConnection: no connection has ``connection_id`` (nothing is written).
+        """
+        ...
+
+    def export_users(
+        self, connection_id: str | None, *, limit: int | None = None, hashes: bool = False
+    ) -> AbstractContextManager[tuple[int, Iterator[tuple[User, str | None]]]]:
+        """``with backend.export_users(...) as (count, users)``: the users of ``connection_id``
+        (of every connection: None) by ``created_at``, then ``user_id``, the first ``limit``,
+        each with its password hash if ``hashes`` (else None), and how many they are.
+
+        All of them as they were at one moment, read as a stream while the block runs, so
+        that memory does not grow with their number; writes go on meanwhile.
         """
         ...
 

@@ -15,12 +15,13 @@ commits (never half of one).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._models import Connection, Event, NewUserRecord
@@ -77,6 +78,8 @@ _UNIQUE = {
     "connections_name_key": "name",
     "records_key": "key",
 }
+#: Rows fetched at a time by a long read (an export).
+_FETCH = 2000
 #: How often a transaction that hit a serialization failure or a deadlock is tried in all.
 _ATTEMPTS = 5
 #: The advisory lock every migration takes (one per database): "identity" in ASCII.
@@ -590,6 +593,26 @@ class PostgresBackend(SQLBackend):
                 self._check_current(None, expected)  # the connection is gone: stale
 
         self._write(insert)
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[psycopg.Connection[Any]]:
+        """A ``REPEATABLE READ, READ ONLY`` transaction on a pooled connection of its own."""
+        import psycopg
+
+        try:
+            with self._pool().connection() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield conn
+        except psycopg.Error as exc:
+            raise _storage_error(exc) from exc
+
+    def _stream(
+        self, db: psycopg.Connection[Any], sql: str, params: Sequence[Any]
+    ) -> Iterator[Sequence[Any]]:
+        with db.cursor(name="export_users") as cursor:  # server-side: rows as they are read
+            cursor.itersize = _FETCH
+            cursor.execute(sql, params)
+            yield from cursor
 
     def _insert_rows(
         self, cur: psycopg.Cursor[Any], records: Sequence[NewUserRecord]

@@ -10,9 +10,10 @@ truly differs: opening and migrating, reading connections, inserting users, user
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -314,7 +315,7 @@ class SQLBackend:
     def write_users(
         self, connection_id: str, users: Sequence[BulkUser], *, events: Sequence[Event] = ()
     ) -> list[WriteOutcome]:
-        """Write ``users`` in one transaction, as one by one (see ``BulkWriter``): the upserts of
+        """Write ``users`` in one transaction, as one by one (see ``BulkBackend``): the upserts of
         emails already stored are looked up together, the other users inserted together, and a
         user refused there is written alone (it may be an upsert of a user the batch inserted)."""
 
@@ -396,6 +397,36 @@ class SQLBackend:
             if taken != "email" or bulk.upsert is None:
                 return cast(WriteOutcome, taken)
         return "email"
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[Any]:
+        """A read-only transaction of its own that sees one moment, for a long read."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def _stream(self, db: Any, sql: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        """The rows of ``sql`` in the snapshot ``db``, fetched a few thousand at a time."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def export_users(
+        self, connection_id: str | None, *, limit: int | None = None, hashes: bool = False
+    ) -> Iterator[tuple[int, Iterator[tuple[User, str | None]]]]:
+        """The users of one snapshot by creation, streamed (see ``BulkBackend``)."""
+        where, params = (
+            ("", []) if connection_id is None else (" WHERE connection_id = ?", [connection_id])
+        )
+        select = (SELECT_USER_AND_HASH if hashes else SELECT_USER) + where
+        select += " ORDER BY created_at, user_id"
+        if limit is not None:
+            select += f" LIMIT {int(limit)}"
+        with self._snapshot() as db:
+            (count,) = db.execute(
+                self._sql("SELECT count(*) FROM users" + where), params
+            ).fetchone()
+            count = int(count) if limit is None else min(int(count), limit)
+            rows = self._stream(db, self._sql(select), params)
+            yield count, ((user_from_row(r), r[-1] if hashes else None) for r in rows)
 
     def _remember_password(self, db: Any, user_id: str, old: str, date: str, keep: int) -> None:
         """Keep ``old`` in the history, trimmed to the newest ``keep - 1`` (the new hash is the
