@@ -24,6 +24,7 @@ import json
 import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
@@ -721,6 +722,10 @@ class _Import:
         self.seen = {key: _Seen() for key in _UNIQUE_KEYS}
         self.result = ImportResult()
         self.batch: list[tuple[BulkUser, object]] = []
+        self.writer: ThreadPoolExecutor
+        #: The batch being written, and its write.
+        self.pending: tuple[Future[Sequence[WriteOutcome]], list[tuple[BulkUser, object]]] | None
+        self.pending = None
         self.total: int | None = None
         self.progress: Callable[[int, int | None], None] | None = None
         self.reported = 0
@@ -737,21 +742,26 @@ class _Import:
         self.total, self.progress = total, progress
         read = 0
         now = clock()  # one moment a batch: its users' dates and generated ids
-        try:
-            for item in users:
-                self.add(item, now)
-                read += 1
-                if read % batch_size == 0:
-                    self.flush()
-                    now = clock()
-        except ImportFileError as exc:  # from a stream read once: what came before is kept
+        with ThreadPoolExecutor(1, thread_name_prefix="identitystore-import") as self.writer:
+            try:
+                for item in users:
+                    self.add(item, now)
+                    read += 1
+                    if read % batch_size == 0:
+                        self.flush()
+                        now = clock()
+            except ImportFileError as exc:  # from a stream read once: what came before is kept
+                self.flush()
+                self.settle()
+                done = self.result.summary()
+                raise ImportFileError(
+                    f"{exc.message} Users before it: {done['inserted']} inserted, "
+                    f"{done['updated']} updated, {done['failed']} failed."
+                ) from None
+            finally:
+                self.settle()  # the batch being written, whatever happened meanwhile
             self.flush()
-            done = self.result.summary()
-            raise ImportFileError(
-                f"{exc.message} Users before it: {done['inserted']} inserted, "
-                f"{done['updated']} updated, {done['failed']} failed."
-            ) from None
-        self.flush()
+            self.settle()
         return self.result
 
     def add(self, item: object, now: datetime) -> None:
@@ -774,11 +784,21 @@ class _Import:
         self.batch.append((BulkUser(record, changes), item))
 
     def flush(self) -> None:
-        """Write the queued users (one transaction) and count what happened to each."""
+        """Write the queued users (one transaction) in the writer's thread, while the next ones
+        are checked, once the batch before is written and counted."""
         batch, self.batch = self.batch, []
+        self.settle()
+        if batch:
+            self.pending = (self.writer.submit(self.write, [bulk for bulk, _ in batch]), batch)
+
+    def settle(self) -> None:
+        """Wait for the batch being written, and count what happened to each of its users."""
+        if self.pending is None:
+            return
+        (future, batch), self.pending = self.pending, None
         outcomes: Sequence[str]
         try:
-            outcomes = self.write([bulk for bulk, _ in batch]) if batch else []
+            outcomes = future.result()
         except StaleConnection:  # deleted while the import ran
             outcomes = ["connection"] * len(batch)
         for (bulk, item), outcome in zip(batch, outcomes, strict=True):

@@ -58,9 +58,10 @@ _CONNECTION_SHARED = POSTGRES(SELECT_CONNECTION + " WHERE id = ? FOR SHARE")
 _INSERT_USER = POSTGRES(
     f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ({', '.join('?' for _ in USER_COLUMNS)})"
 )
-#: A bulk write's users: a temporary table like ``users`` (and the batch's order), filled by
-#: ``COPY``, then inserted where no key is taken.
+#: A bulk write's users: straight into ``users``, or, when a key is taken, into a temporary
+#: table like ``users`` (with the batch's order), then inserted where no key is taken.
 _BULK_TABLE = "CREATE TEMPORARY TABLE bulk_users (LIKE users, n integer) ON COMMIT DROP"
+_USERS_COPY = f"COPY users ({', '.join(USER_COLUMNS)}) FROM STDIN"
 _BULK_COPY = f"COPY bulk_users ({', '.join(USER_COLUMNS)}, n) FROM STDIN"
 _BULK_INSERT = (
     f"INSERT INTO users ({', '.join(USER_COLUMNS)}) SELECT {', '.join(USER_COLUMNS)} "
@@ -617,10 +618,21 @@ class PostgresBackend(SQLBackend):
     def _insert_rows(
         self, cur: psycopg.Cursor[Any], records: Sequence[NewUserRecord]
     ) -> list[bool]:
-        """``COPY`` into a temporary table, then one ``INSERT ... SELECT ... ON CONFLICT DO
-        NOTHING`` in the batch's order, which returns the ids it inserted."""
+        """One ``COPY`` into ``users`` in a savepoint; if a key is taken, undone and done again
+        through a temporary table: ``COPY`` into it, then one ``INSERT ... SELECT ... ON
+        CONFLICT DO NOTHING`` in the batch's order, which returns the ids it inserted."""
+        import psycopg
+
         if not records:
             return []
+        try:
+            with cur.connection.transaction(), cur.copy(_USERS_COPY) as copy:
+                for record in records:
+                    copy.write_row(user_values(record))
+        except psycopg.errors.UniqueViolation:
+            pass  # rolled back to the savepoint
+        else:
+            return [True] * len(records)
         cur.execute(_BULK_TABLE)
         with cur.copy(_BULK_COPY) as copy:
             for n, record in enumerate(records):
