@@ -10,7 +10,8 @@ Each user is checked with Auth0's users-file schema (``users_file_schema``: the 
 carry the create-user rules of ``CREATE_USER_SCHEMA``), its password fields by
 ``_imported_hashes``, its metadata and the connection's own rules by ``_validation``; every
 problem becomes an entry of Auth0's error report and the user is skipped. Valid users are written
-in batches through the backend's ``write_users``, each user whole or not at all.
+in batches (``writer``: the backend's ``write_users``, or user by user), each user whole or not
+at all; a batch is written in a thread of its own while the next one is checked.
 """
 
 from __future__ import annotations
