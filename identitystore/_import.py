@@ -846,19 +846,23 @@ def _first_duplicate(checked: _Checked, seen: Mapping[str, _Seen]) -> str | None
     return found
 
 
-def writer(backend: Backend, connection_id: str) -> Writer:
-    """How an import writes into ``connection_id``: a batch a transaction through the backend's
+def writer(backend: Backend, connection: Connection) -> Writer:
+    """How an import writes into ``connection``: a batch a transaction through the backend's
     ``write_users``, or, for a backend that is no ``BulkBackend``, ``per_user_writer``."""
     if isinstance(backend, BulkBackend):
-        return functools.partial(backend.write_users, connection_id)
-    return per_user_writer(backend, connection_id)
+        return functools.partial(backend.write_users, connection.id)
+    return per_user_writer(backend, connection)
 
 
-def per_user_writer(backend: Backend, connection_id: str) -> Writer:
-    """A ``Writer`` over the per-user methods of ``backend``: one transaction per user."""
+def per_user_writer(backend: Backend, connection: Connection) -> Writer:
+    """A ``Writer`` over the per-user methods of ``backend``: one transaction per user. A batch
+    whose connection is gone when it starts is refused whole (``StaleConnection``)."""
 
     def write(batch: Sequence[BulkUser]) -> list[WriteOutcome]:
-        return [_write_one(backend, connection_id, bulk) for bulk in batch]
+        stored = backend.get_connection(connection.name)
+        if stored is None or stored.id != connection.id:
+            raise StaleConnection(connection.name)
+        return [_write_one(backend, connection.id, bulk) for bulk in batch]
 
     return write
 

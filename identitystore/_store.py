@@ -964,7 +964,7 @@ class IdentityStore:
             conn,
             strategy,
             source,
-            write=_import.writer(self._backend, conn.id),
+            write=_import.writer(self._backend, conn),
             clock=self.clock,
             record=self._record,
             upsert=upsert,

@@ -83,3 +83,20 @@ def test_an_import_into_the_audited_backend_goes_through_its_insert_user() -> No
         assert (result.inserted, result.failed) == (2, 1)
         ids = [store.get_users_by_email(u["email"])[0].user_id for u in users[:2]]
     assert backend.trail == [("created", user_id) for user_id in ids]
+
+
+def test_an_import_user_by_user_into_a_deleted_connection_fails_the_rest() -> None:
+    backend = AuditedBackend(open_backend(":memory:"))
+    assert isinstance(backend, Backend)
+    with IdentityStore(backend, hasher=PasswordHasher.fast_for_tests()) as store:
+        store.create_connection("Elsewhere", strategy="auth0")
+
+        def delete_after_first(done: int, total: int | None) -> None:
+            if done == 1000:
+                store.delete_connection("Elsewhere")
+
+        users = [{"email": f"p{n}@example.com"} for n in range(1500)]
+        result = store.import_users("Elsewhere", users, progress=delete_after_first)
+        assert (result.inserted, result.failed) == (1000, 500)
+        assert {e["errors"][0]["code"] for e in result.errors} == {"CONNECTION_NOT_FOUND"}
+    assert len(backend.trail) == 1000
