@@ -26,14 +26,17 @@ __all__ = ["JSON_TYPE", "MAX_BODY", "Call", "empty", "json_response"]
 
 #: Auth0's body limit (1 MB).
 MAX_BODY = 1024 * 1024
-#: The content type of every answer, empty ones included (HTTP-API.md §1).
+#: The content type of every answer, empty ones included (docs/auth0-reference-http.md).
 JSON_TYPE = "application/json; charset=utf-8"
 _T = TypeVar("_T")
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 def _dumps(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate echoed from a request: escaped, as it came
+        return json.dumps(data, separators=(",", ":")).encode("ascii")
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

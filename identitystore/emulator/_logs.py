@@ -1,10 +1,11 @@
-"""What the emulator writes to the store's event log (HTTP-API.md §9), through ``record_event``.
+"""What the emulator writes to the store's event log, through ``record_event``.
 
 The store logs what it does itself (``ss`` for a create, ``sapi`` for a PATCH of a user or a
 deleted connection, ``sdu``, ...); the emulator adds what only the HTTP side sees: ``sapi`` for the
 other Management API writes that succeeded, ``fapi`` for the ones refused, ``seccft``/``feccft``
 for client-credentials exchanges, ``api_limit`` for a 429. Bodies are never logged: they may hold
-passwords. A failure to log is itself logged and never changes the answer.
+passwords. A failure to log is itself logged and never changes the answer. Outcomes and their
+event types: docs/auth0-reference-http.md#log-events.
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ _log = logging.getLogger("identitystore.emulator")
 _MAX_TEXT = 1024
 #: Path prefixes whose first parameter is the user the call is about.
 _USER_ROUTES = ("/api/v2/users/{}", "/api/v2/user-blocks/{}")
+
+
+def _text(value: str | None, limit: int | None = None) -> str | None:
+    """``value`` as the log can hold it: NUL and lone surrogates (which an error may echo from a
+    request) become U+FFFD; cut at ``limit`` characters."""
+    if value is None:
+        return None
+    value = value[:limit].replace("\x00", "\ufffd")
+    if not value.isascii():
+        value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
 
 
 def _event_type(route: Route, status: int) -> str | None:
@@ -53,7 +65,7 @@ async def record(call: Call, status: int, error: str | None) -> None:
     details: dict[str, Any] = {
         "request": {
             "method": route.method,
-            "path": call.request.url.path[:_MAX_TEXT],
+            "path": _text(call.request.url.path, _MAX_TEXT),
             "channel": "api",
             "ip": call.ip,
         },
@@ -65,12 +77,12 @@ async def record(call: Call, status: int, error: str | None) -> None:
         )
         await call.store.record_event(
             kind,
-            description=error if status >= 400 else route.summary,
-            user_id=user_id,
+            description=_text(error if status >= 400 else route.summary),
+            user_id=_text(user_id),
             ip=call.ip,
             client_id=client_id,
             client_name=client_name,
-            user_agent=agent[:_MAX_TEXT] if agent else None,
+            user_agent=_text(agent, _MAX_TEXT) if agent else None,
             details=details,
         )
     except IdentityStoreError as exc:
