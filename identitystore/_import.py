@@ -52,6 +52,7 @@ from ._validation import (
     metadata_problems,
     new_user,
     plain_create_input,
+    plain_metadata,
     validate_for_connection,
 )
 from .connections import ConnectionStrategy
@@ -484,9 +485,14 @@ class _Checker:
         for key in ("app_metadata", "user_metadata"):
             value = item.get(key)
             if value is not None:
-                if type(value) is not dict or metadata_problems(key, value):
+                if type(value) is not dict:
                     return None
-                setattr(data, key, copy_json(value))
+                copy = plain_metadata(key, value)
+                if copy is None:
+                    if metadata_problems(key, value):
+                        return None
+                    copy = copy_json(value)
+                setattr(data, key, copy)
         password_hash = item.get("password_hash")
         if password_hash is not None and _imported_hashes.password_hash_problems(password_hash):
             return None

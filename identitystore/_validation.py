@@ -241,6 +241,48 @@ def metadata_problems(prop: str, value: Mapping[Any, Any]) -> list[tuple[str, st
 
 
 _INT64 = 1 << 63
+#: The most characters JSON writes for an int64 (``-9223372036854775808``), and for a bool or null.
+_INT64_CHARS = 20
+_SCALAR_CHARS = 5
+
+
+def plain_metadata(prop: str, value: dict[Any, Any]) -> dict[Any, Any] | None:
+    """``copy_json(value)`` for flat metadata ``metadata_problems`` finds nothing in, else None.
+
+    Flat: keys ASCII strings without ``.``, ``$`` or NUL (nor reserved ``app_metadata`` names),
+    values booleans, nulls, int64 integers or ASCII strings without NUL, and a stored size that
+    cannot reach ``METADATA_MAX_BYTES`` (each character of a string counted as the six of a
+    ``\\u`` escape). Any other value (None) is for ``metadata_problems`` to judge.
+    """
+    reserved = limits.APP_METADATA_RESERVED_KEYS if prop == "app_metadata" else ()
+    size = 2  # the braces
+    for key, item in value.items():
+        if (
+            type(key) is not str
+            or not key.isascii()
+            or "." in key
+            or "$" in key
+            or "\x00" in key
+            or key in reserved
+        ):
+            return None
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() or "\x00" in item:
+                return None
+            size += 6 * len(item) + 2
+        elif kind is int:
+            if not -_INT64 <= item < _INT64:
+                return None
+            size += _INT64_CHARS
+        elif kind is bool or item is None:
+            size += _SCALAR_CHARS
+        else:
+            return None
+        size += 6 * len(key) + 4  # quotes, colon, comma
+    return dict(value) if size <= limits.METADATA_MAX_BYTES else None
+
+
 #: Compact JSON keeping non-ASCII characters, as metadata is stored (made once: ``json.dumps``
 #: with options makes one a call).
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)

@@ -14,11 +14,14 @@ import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from identitystore import IdentityStore, IdentityStoreError, PasswordHasher
+from identitystore import IdentityStore, IdentityStoreError, PasswordHasher, limits
+from identitystore._models import copy_json
 from identitystore._validation import (
     CreateUserInput,
     check_create_body,
+    metadata_problems,
     plain_create_input,
+    plain_metadata,
     validate_for_connection,
 )
 from identitystore.strategies import InvalidBody
@@ -174,3 +177,52 @@ def test_length_limits_are_the_schemas(key: str, extra: int) -> None:
         check_agreement({**body, key: text}, STRICT)
     if key != "username":  # the connection's own username limit (15) refuses all three
         assert isinstance(full_path(body, STRICT), IdentityStoreError) is (extra == 1)
+
+
+# -- flat metadata ---------------------------------------------------------------------------
+
+METADATA_KEYS = st.one_of(
+    st.text(ASCII, max_size=8),
+    st.sampled_from(["a.b", "$x", "nul\x00", "é", "blocked", "clientID", "plan"]),
+    st.integers(0, 3),
+)
+METADATA_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**64), 2**64),
+    st.sampled_from([2**63 - 1, -(2**63), 2**63, -(2**63) - 1]),
+    st.text(ASCII, max_size=8),
+    st.sampled_from(["é", "\ud800", "nul\x00", "x" * 2730, '"' * 2731, "\x01" * 2731]),
+    st.floats(allow_nan=False),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(ASCII, max_size=3), st.integers(), max_size=2),
+)
+
+
+@given(
+    st.sampled_from(["user_metadata", "app_metadata"]),
+    st.dictionaries(METADATA_KEYS, METADATA_VALUES, max_size=8),
+)
+def test_flat_metadata_is_what_the_full_check_accepts_and_copies(
+    prop: str, value: dict[Any, Any]
+) -> None:
+    """``plain_metadata`` answers only for metadata without problems, with its ``copy_json``."""
+    copy = plain_metadata(prop, value)
+    event("flat" if copy is not None else "full check")
+    if copy is not None:
+        assert metadata_problems(prop, value) == []
+        assert copy == copy_json(value)
+        assert copy is not value
+
+
+def test_common_metadata_is_flat_and_the_size_limit_holds() -> None:
+    assert plain_metadata("user_metadata", {"plan": "pro", "n": 2, "ok": True, "x": None}) == {
+        "plan": "pro",
+        "n": 2,
+        "ok": True,
+        "x": None,
+    }
+    assert plain_metadata("app_metadata", {"clientID": "x"}) is None  # reserved
+    big = {"k": "x" * limits.METADATA_MAX_BYTES}  # over the limit: left to the full check
+    assert plain_metadata("user_metadata", big) is None
+    assert metadata_problems("user_metadata", big)[0][0] == "PROFILE_SIZE_EXCEEDED"
