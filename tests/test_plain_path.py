@@ -243,7 +243,7 @@ def test_a_slots_builder_builds_what_the_dataclass_does() -> None:
         build_user,
     )
 
-    values = [f"v{n}" for n in range(len(fields(User)))]
+    values: list[Any] = [f"v{n}" for n in range(len(fields(User)))]
     user = build_user(*values)
     assert user == User(*values)
     assert hash(user) == hash(User(*values))
