@@ -447,7 +447,7 @@ class _Checker:
     def __init__(self, connection: Connection, strategy: ConnectionStrategy) -> None:
         self.connection = connection
         self.strategy = strategy
-        rules = strategy.field_rules(connection.options)
+        self.rules = rules = strategy.field_rules(connection.options)
         self.required = tuple(k for k in rules.required if k != "password")
         self.needs_password = "password" in rules.required
         self.schema = users_file_schema(self.required)
@@ -470,10 +470,11 @@ class _Checker:
         body["connection"] = self.connection.name
         if self.needs_password:
             body["password"] = _NO_PASSWORD
-        data = plain_create_input(body, self.strategy, self.connection.options)
+        data = plain_create_input(body, self.strategy, self.connection.options, self.rules)
         if data is None:
             return None
-        user_id = item.get("user_id")
+        get = item.get
+        user_id = get("user_id")
         if user_id is not None:
             if type(user_id) is not str:
                 return None
@@ -483,18 +484,17 @@ class _Checker:
             if not (plain and pattern(local)):
                 return None  # the full path says why
             data.user_id = local or None
-        for key in ("app_metadata", "user_metadata"):
-            value = item.get(key)
-            if value is not None:
-                if type(value) is not dict:
-                    return None
-                copy = plain_metadata(key, value)
-                if copy is None:
-                    if metadata_problems(key, value):
-                        return None
-                    copy = copy_json(value)
-                setattr(data, key, copy)
-        password_hash = item.get("password_hash")
+        value = get("app_metadata")
+        if value is not None:
+            data.app_metadata = _plain_metadata("app_metadata", value)
+            if data.app_metadata is None:
+                return None
+        value = get("user_metadata")
+        if value is not None:
+            data.user_metadata = _plain_metadata("user_metadata", value)
+            if data.user_metadata is None:
+                return None
+        password_hash = get("password_hash")
         if password_hash is not None and _imported_hashes.password_hash_problems(password_hash):
             return None
         user = new_user(
@@ -560,6 +560,16 @@ class _Checker:
         if extra:
             user = replace(user, **extra)
         return _Checked(user, _imported_hashes.stored_hash(item), item)
+
+
+def _plain_metadata(key: str, value: object) -> dict[str, Any] | None:
+    """Metadata of the file as stored (``copy_json``), or None if it has problems."""
+    if type(value) is not dict:
+        return None
+    copy = plain_metadata(key, value)
+    if copy is None and not metadata_problems(key, value):
+        copy = copy_json(value)
+    return copy
 
 
 #: What stands for the password the connection's rules require of a create: never stored.
@@ -837,15 +847,14 @@ class _Import:
 def _first_duplicate(checked: _Checked, seen: Mapping[str, _Seen]) -> str | None:
     """The first unique key of a user that an earlier user of the file had; all are recorded."""
     user = checked.user
-    values = {
-        "email": user.email,
-        "username": user.username,
-        "user_id": user.user_id.lower() if "user_id" in checked.fields else None,
-        "phone_number": user.phone_number,
-    }
+    values = (
+        user.email,
+        user.username,
+        user.user_id.lower() if "user_id" in checked.fields else None,
+        user.phone_number,
+    )  # in _UNIQUE_KEYS' order
     found = None
-    for key in _UNIQUE_KEYS:
-        value = values[key]
+    for key, value in zip(_UNIQUE_KEYS, values, strict=True):
         if value is not None and not seen[key].add(value) and found is None:
             found = key
     return found

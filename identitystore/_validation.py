@@ -28,7 +28,7 @@ from ._models import (
     format_timestamp,
     new_object_id,
 )
-from .connections import ConnectionStrategy
+from .connections import ConnectionStrategy, FieldRules
 from .errors import (
     FieldNotAllowedError,
     InvalidUsernameError,
@@ -381,7 +381,10 @@ def validate_for_connection(
 
 
 def plain_create_input(
-    body: Mapping[str, Any], strategy: ConnectionStrategy, options: Mapping[str, Any]
+    body: Mapping[str, Any],
+    strategy: ConnectionStrategy,
+    options: Mapping[str, Any],
+    rules: FieldRules | None = None,
 ) -> CreateUserInput | None:
     """``validate_for_connection(body, ...)`` for a plain body, None for any other.
 
@@ -389,8 +392,10 @@ def plain_create_input(
     rules, or a boolean) that the connection takes, every required one present, and no real-number
     phone check. Such a body passes ``check_create_body``, so the result is exactly the full
     path's; any other body (None) goes through the full path, which reports its problems.
+    ``rules``: ``strategy.field_rules(options)``, when the caller has it already.
     """
-    rules = strategy.field_rules(options)
+    if rules is None:
+        rules = strategy.field_rules(options)
     allowed = rules.allowed
     for key, value in body.items():
         rule = _PLAIN_RULES.get(key)
