@@ -137,6 +137,11 @@ def column_value(key: str, value: Any) -> Any:
     return json_text(value) if key in ("user_metadata", "app_metadata") else value
 
 
+#: ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``'s encoder, made once (``dumps``
+#: with options makes one a call).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def json_text(value: Any) -> str | None:
     """Compact JSON text, keeping non-ASCII characters as they are; None stays None.
 
@@ -147,7 +152,7 @@ def json_text(value: Any) -> str | None:
     """
     if value is None:
         return None
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = _COMPACT.encode(value)
     return _json_positional(value) if "e+" in text else text
 
 
