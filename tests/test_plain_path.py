@@ -251,5 +251,5 @@ def test_a_slots_builder_builds_what_the_dataclass_does() -> None:
     record = build_record(user, "con_1", "$2b$hash", None, None, None)
     assert record == NewUserRecord(user, "con_1", "$2b$hash")
     assert build_bulk_user(record, None) == BulkUser(record)
-    with pytest.raises(ValueError, match="zip"):
+    with pytest.raises(TypeError, match="last_password_reset"):
         build_user(*values[:-1])
