@@ -245,6 +245,39 @@ class AsyncIdentityStore:
         """See ``IdentityStore.verify_email``."""
         return await self._run(self.store.verify_email, ticket_token)
 
+    async def request_password_reset(
+        self, connection: str, email: str, *, ip: str | None = None
+    ) -> None:
+        """See ``IdentityStore.request_password_reset``."""
+        await self._run(self.store.request_password_reset, connection, email, ip=ip)
+
+    async def create_password_change_ticket(
+        self,
+        *,
+        user_id: str | None = None,
+        connection: str | None = None,
+        email: str | None = None,
+        result_url: str | None = None,
+        ttl_sec: int | None = None,
+        mark_email_as_verified: bool = False,
+    ) -> Ticket:
+        """See ``IdentityStore.create_password_change_ticket``."""
+        return await self._run(
+            self.store.create_password_change_ticket,
+            user_id=user_id,
+            connection=connection,
+            email=email,
+            result_url=result_url,
+            ttl_sec=ttl_sec,
+            mark_email_as_verified=mark_email_as_verified,
+        )
+
+    async def change_password(
+        self, ticket_token: str, new_password: str, *, ip: str | None = None
+    ) -> User:
+        """See ``IdentityStore.change_password``."""
+        return await self._run(self.store.change_password, ticket_token, new_password, ip=ip)
+
     async def list_events(
         self, *, type: str | None = None, user_id: str | None = None, limit: int = 100
     ) -> list[Event]:
