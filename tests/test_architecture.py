@@ -122,7 +122,15 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "starlette": frozenset(
         {
             f"emulator.{m}"
-            for m in ("_app", "_http", "_management", "_oauth", "_controls", "_routes")
+            for m in (
+                "_app",
+                "_http",
+                "_management",
+                "_oauth",
+                "_controls",
+                "_routes",
+                "_authentication",
+            )
         }
     ),
     "uvicorn": frozenset({"emulator._server"}),

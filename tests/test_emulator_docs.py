@@ -52,7 +52,7 @@ TESTS = [code for code in _blocks("python") if "def test_" in code]
 
 def test_the_page_has_its_recipes() -> None:
     assert len(SCRIPTS) == 2
-    assert len(TESTS) == 1
+    assert len(TESTS) == 2
     assert len(_blocks("javascript")) == 1
     assert len(_blocks("sh")) >= 3
 
@@ -64,8 +64,9 @@ def test_python_recipes(code: str, tmp_path: Path) -> None:
     _run([sys.executable, str(script)], tmp_path)
 
 
-def test_the_fixture_recipe(tmp_path: Path) -> None:
-    (tmp_path / "test_recipe.py").write_text(TESTS[0], encoding="utf-8")
+@pytest.mark.parametrize("code", TESTS, ids=["management", "authentication"])
+def test_the_fixture_recipes(code: str, tmp_path: Path) -> None:
+    (tmp_path / "test_recipe.py").write_text(code, encoding="utf-8")
     done = _run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_recipe.py"], tmp_path
     )

@@ -14,6 +14,7 @@ from typing import Literal
 
 from starlette.responses import Response
 
+from . import _authentication as authentication
 from . import _controls as controls
 from . import _management as management
 from . import _oauth as oauth
@@ -78,6 +79,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/oauth/token", oauth.token, access="oauth", summary="Get token"),
     Route("GET", "/.well-known/jwks.json", oauth.jwks, access="public"),
     Route("GET", "/.well-known/openid-configuration", oauth.openid_configuration, access="public"),
+    Route("POST", "/dbconnections/signup", authentication.signup, access="public"),
+    Route("POST", "/dbconnections/change_password", authentication.change_password,
+          access="public"),
+    Route("POST", "/passwordless/start", authentication.passwordless_start, access="public"),
     # -- users (the store logs its own sapi for a PATCH)
     _api("GET", "/users", management.list_users, "read:users read:user_idp_tokens",
          "List or Search Users"),
@@ -121,6 +126,8 @@ ROUTES: tuple[Route, ...] = (
     # -- tickets and jobs
     _api("POST", "/tickets/email-verification", management.post_email_verification_ticket,
          "create:user_tickets", "Create an email verification ticket"),
+    _api("POST", "/tickets/password-change", authentication.post_password_change_ticket,
+         "create:user_tickets", "Create a password change ticket"),
     _api("POST", "/jobs/verification-email", management.post_verification_email_job,
          "update:users", "Send an email address verification email"),
     _api("GET", "/jobs/{}", management.get_job, "create:users read:users", "Get a job"),
