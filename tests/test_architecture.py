@@ -130,6 +130,7 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
                 "_controls",
                 "_routes",
                 "_authentication",
+                "_signin",
             )
         }
     ),

@@ -64,7 +64,7 @@ def test_python_recipes(code: str, tmp_path: Path) -> None:
     _run([sys.executable, str(script)], tmp_path)
 
 
-@pytest.mark.parametrize("code", TESTS, ids=["management", "authentication"])
+@pytest.mark.parametrize("code", TESTS, ids=["management", "sign-in"])
 def test_the_fixture_recipes(code: str, tmp_path: Path) -> None:
     (tmp_path / "test_recipe.py").write_text(code, encoding="utf-8")
     done = _run(

@@ -11,7 +11,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from ._errors import OAuthError
+from . import _signin as signin
+from ._errors import OAuthError, grant_not_allowed
 from ._http import Call, json_response
 from ._tenant import Client, ClientGrant
 
@@ -53,7 +54,8 @@ def _text(params: Mapping[str, Any], name: str) -> str:
 
 
 async def token(call: Call) -> Response:
-    """POST /oauth/token, grant ``client_credentials``: a Management API access token."""
+    """POST /oauth/token: ``client_credentials`` gives a Management API access token; the
+    user grants are ``_signin``'s."""
     params = _parameters(await call.form_or_json())
     grant_type = _text(params, "grant_type")
     basic = _basic_credentials(call.request.headers.get("authorization"))
@@ -65,13 +67,10 @@ async def token(call: Call) -> Response:
     call.rate_key = f"token:{client_id}"  # the Authentication API has limits of its own
     call.log_client = client_id
     call.emu.check_rate(call, oauth=True)
+    if grant_type in signin.GRANTS:
+        return await signin.user_token(call, params, grant_type, client_id, secret)
     if grant_type != "client_credentials":
-        raise OAuthError(
-            403,
-            "unauthorized_client",
-            f"Grant type '{grant_type}' not allowed for the client.",
-            error_uri="https://auth0.com/docs/clients/client-grant-types",
-        )
+        raise grant_not_allowed(grant_type)
     if not isinstance(secret, str) or not secret:
         raise OAuthError(401, "access_denied", "Unauthorized")
     tenant = call.emu.tenant
@@ -127,14 +126,18 @@ async def openid_configuration(call: Call) -> Response:
         {
             "issuer": base,
             "token_endpoint": f"{base}oauth/token",
+            "userinfo_endpoint": f"{base}userinfo",
             "jwks_uri": f"{base}.well-known/jwks.json",
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "grant_types_supported": ["client_credentials"],
-            "scopes_supported": list(call.emu.tenant.scopes),
-            "claims_supported": ["aud", "exp", "iat", "iss", "sub", "azp", "gty", "scope"],
+            "grant_types_supported": ["client_credentials", *sorted(signin.GRANTS)],
+            "scopes_supported": ["openid", "profile", "email", "phone", *call.emu.tenant.scopes],
+            "claims_supported": [
+                *("aud", "exp", "iat", "iss", "sub", "azp", "gty", "scope", "nonce"),
+                *sorted(signin.CLAIMS),
+            ],
             "request_uri_parameter_supported": False,
         }
     )

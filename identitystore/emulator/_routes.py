@@ -18,6 +18,7 @@ from . import _authentication as authentication
 from . import _controls as controls
 from . import _management as management
 from . import _oauth as oauth
+from . import _signin as signin
 from ._errors import method_not_allowed, not_found
 from ._http import Call
 
@@ -79,6 +80,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/oauth/token", oauth.token, access="oauth", summary="Get token"),
     Route("GET", "/.well-known/jwks.json", oauth.jwks, access="public"),
     Route("GET", "/.well-known/openid-configuration", oauth.openid_configuration, access="public"),
+    Route("GET", "/userinfo", signin.userinfo, access="public"),
     Route("POST", "/dbconnections/signup", authentication.signup, access="public"),
     Route("POST", "/dbconnections/change_password", authentication.change_password,
           access="public"),
@@ -131,6 +133,11 @@ ROUTES: tuple[Route, ...] = (
     _api("POST", "/jobs/verification-email", management.post_verification_email_job,
          "update:users", "Send an email address verification email"),
     _api("GET", "/jobs/{}", management.get_job, "create:users read:users", "Get a job"),
+    # -- tenant settings (the password grant's default directory)
+    _api("GET", "/tenants/settings", signin.get_tenant_settings, "read:tenant_settings",
+         "Get tenant settings"),
+    _api("PATCH", "/tenants/settings", signin.update_tenant_settings, "update:tenant_settings",
+         "Update tenant settings"),
     # -- clients and client grants
     _api("GET", "/clients", management.list_clients,
          "read:clients read:client_keys read:client_credentials read:client_summary",
