@@ -1,8 +1,8 @@
 """Password hashes made elsewhere: Auth0's ``password_hash`` and ``custom_password_hash``.
 
 Checks their shape with Auth0's error codes and texts, verifies a password against them with
-Node's byte rules (the Auth0 reference, ``BULK-IMPORT-EXPORT.md`` §2), and defines how they are
-kept in the ``password_hash`` column and given back for export.
+Node's byte rules (docs/import-export.md#algorithms), and defines how they are kept in the
+``password_hash`` column and given back for export.
 
 Stored form. A ``password_hash`` (bcrypt ``$2a$10$``/``$2b$10$``) is stored as given: it is an
 ordinary bcrypt hash. A ``custom_password_hash`` object is stored as ``STORED_PREFIX`` followed by

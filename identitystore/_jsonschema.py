@@ -144,12 +144,14 @@ class SchemaProblem(NamedTuple):
     path: str
     description: str | None = None
 
-    def sentence(self) -> str:
-        """The problem as Auth0's request errors word it (``PayloadValidationError.format``)."""
+    def sentence(self, *, patch: bool = False) -> str:
+        """The problem as Auth0's request errors word it (``PayloadValidationError.format``); on
+        ``patch``, an unknown-property problem gets Auth0's PATCH hint."""
+        hint = patch and self.code == "OBJECT_ADDITIONAL_PROPERTIES"
         if not self.path:
-            return PayloadValidationError.format(self.text)
+            return PayloadValidationError.format(self.text, patch_hint=hint)
         description = self.description.rstrip(".") if self.description is not None else None
-        return PayloadValidationError.format(self.text, self.path, description)
+        return PayloadValidationError.format(self.text, self.path, description, patch_hint=hint)
 
 
 def schema_problems(value: object, schema: Schema, path: str = "") -> list[SchemaProblem]:
@@ -159,9 +161,10 @@ def schema_problems(value: object, schema: Schema, path: str = "") -> list[Schem
     return found
 
 
-def problems(value: object, schema: Schema, path: str = "") -> list[str]:
-    """Every problem of ``value`` against ``schema`` as full Auth0 sentences, in Auth0's order."""
-    return [problem.sentence() for problem in schema_problems(value, schema, path)]
+def problems(value: object, schema: Schema, path: str = "", *, patch: bool = False) -> list[str]:
+    """Every problem of ``value`` against ``schema`` as full Auth0 sentences, in Auth0's order
+    (worded for a PATCH body on ``patch``)."""
+    return [problem.sentence(patch=patch) for problem in schema_problems(value, schema, path)]
 
 
 def _report(found: list[SchemaProblem], code: str, text: str, path: str, schema: Schema) -> None:

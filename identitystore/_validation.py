@@ -40,7 +40,6 @@ __all__ = [
     "CONNECTION_OPTIONS_SCHEMA",
     "CREATE_USER_SCHEMA",
     "LENIENT_RULES",
-    "PATCH_HINT",
     "UPDATE_USER_SCHEMA",
     "CreateUserInput",
     "check_connection",
@@ -703,20 +702,11 @@ UPDATE_USER_SCHEMA: Mapping[str, Any] = {
     },
 }
 
-#: What Auth0 appends to unknown-property errors on PATCH.
-PATCH_HINT = (
-    ' (consider storing them in app_metadata or user_metadata. See "Users Metadata" in '
-    "https://auth0.com/docs/api/v2/changes for more details)"
-)
-
 
 def check_update_body(body: Mapping[str, Any], *, lenient: frozenset[str] = frozenset()) -> None:
     """Raise ``PayloadValidationError`` listing every schema and metadata problem of a PATCH."""
-    found = problems(body, _relaxed("update", lenient) if lenient else UPDATE_USER_SCHEMA)
-    found = [
-        f"{p[:-1]}{PATCH_HINT}." if p.startswith("Payload validation error: 'Additional") else p
-        for p in found
-    ]
+    schema = _relaxed("update", lenient) if lenient else UPDATE_USER_SCHEMA
+    found = problems(body, schema, patch=True)
     for key in ("user_metadata", "app_metadata"):
         value = body.get(key)
         if isinstance(value, Mapping):

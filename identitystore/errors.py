@@ -219,17 +219,32 @@ class PayloadValidationError(BadRequestError):
             [cls.format("Give either user_id, or connection_id and email, to name the user")]
         )
 
-    @staticmethod
-    def format(problem: str, prop: str | None = None, description: str | None = None) -> str:
+    #: What Auth0 adds, on PATCH, to a problem about properties the schema does not have.
+    PATCH_HINT: ClassVar[str] = (
+        ' (consider storing them in app_metadata or user_metadata. See "Users Metadata" in '
+        "https://auth0.com/docs/api/v2/changes for more details)"
+    )
+
+    @classmethod
+    def format(
+        cls,
+        problem: str,
+        prop: str | None = None,
+        description: str | None = None,
+        *,
+        patch_hint: bool = False,
+    ) -> str:
         """One problem in Auth0's words: ``Payload validation error: '...' on property x (...).``
 
         Without ``description``: ``... on property x.``; without ``prop`` either: ``... '...'.``
+        With ``patch_hint``, ``PATCH_HINT`` comes before the final period.
         """
+        hint = cls.PATCH_HINT if patch_hint else ""
         if prop is None:
-            return f"Payload validation error: '{problem}'."
+            return f"Payload validation error: '{problem}'{hint}."
         if description is None:
-            return f"Payload validation error: '{problem}' on property {prop}."
-        return f"Payload validation error: '{problem}' on property {prop} ({description})."
+            return f"Payload validation error: '{problem}' on property {prop}{hint}."
+        return f"Payload validation error: '{problem}' on property {prop} ({description}){hint}."
 
 
 def _joined(problems: Sequence[str]) -> str:

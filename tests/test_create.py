@@ -346,7 +346,7 @@ def test_user_id_is_unique_across_database_connections(store: IdentityStore, mem
     assert caught.value.field == "user_id"
 
 
-# -- verification email (CREATE-USER.md section 12) ----------------------------------------------
+# -- verification email (docs/auth0-reference-create.md#the-verification-email) ------------------
 
 
 @pytest.mark.parametrize(

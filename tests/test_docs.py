@@ -24,7 +24,7 @@ from identitystore.testing.helpers import ManualClock, Outbox
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 #: Pages with cog-generated parts.
-GENERATED = ("errors.md", "cli.md", "connections.md", "testing.md")
+GENERATED = ("errors.md", "cli.md", "connections.md", "testing.md", "architecture.md")
 PAGES = sorted([ROOT / "README.md", *DOCS.glob("*.md")])
 
 
@@ -42,6 +42,22 @@ def test_generated_parts_are_current(page: str, capsys: pytest.CaptureFixture[st
 @pytest.mark.parametrize("name", errors.__all__)
 def test_every_error_is_documented(name: str) -> None:
     assert f"`{name}`" in _read(DOCS / "errors.md")
+
+
+def test_the_module_map_names_every_module() -> None:
+    """docs/architecture.md's map has a row per module (cog writes it from the architecture
+    test's rules; ``test_generated_parts_are_current`` keeps the rules and the rows equal)."""
+    package = Path(identitystore.__file__).parent
+    modules = {
+        ".".join(path.relative_to(package).with_suffix("").parts)
+        .removesuffix("__init__")
+        .rstrip(".")
+        for path in package.rglob("*.py")
+    }
+    rows = set(re.findall(r"^\| `([\w.]+)` \|", _read(DOCS / "architecture.md"), re.M))
+    missing = {name or "identitystore" for name in modules} - rows
+    assert len(modules) > 40
+    assert not missing, f"run: cog -r docs/architecture.md ({sorted(missing)})"
 
 
 def test_every_cli_command_is_documented() -> None:
@@ -214,3 +230,31 @@ def test_readme_python_blocks_run_in_order(
     printed = capsys.readouterr().out
     assert "'statusCode': 409" in printed  # the duplicate the first block provokes
     assert "user_metadata" in namespace["page"].users[0].to_dict()
+
+
+# -- no pointers outside the repository -----------------------------------------------------------
+
+#: Names of reference texts that are not in the repository (the sources are named as Auth0's own
+#: pages; what the code relies on is in docs/auth0-reference-*.md).
+_OUTSIDE = re.compile(
+    "|".join(
+        re.escape(name)
+        for name in ("CREATE" + "-USER.md", "HTTP" + "-API.md", "BULK" + "-IMPORT-EXPORT.md")
+    )
+    + "|/work/"
+    + "shared|\u00a7"  # the section sign those texts were cited with
+)
+
+
+@pytest.mark.parametrize("folder", ["identitystore", "tests", "docs", "benchmarks"])
+def test_no_pointers_to_texts_outside_the_repository(folder: str) -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted((ROOT / folder).rglob("*"))
+        if path.suffix in {".py", ".md", ".txt", ".toml"} and ".venv" not in path.parts
+        for number, line in enumerate(_read(path).splitlines(), 1)
+        if _OUTSIDE.search(line)
+    ]
+    if folder == "docs":
+        found += [f"README.md: {m.group()}" for m in _OUTSIDE.finditer(_read(ROOT / "README.md"))]
+    assert not found, "cite docs/ instead:\n" + "\n".join(found)

@@ -180,7 +180,7 @@ def test_discovery_document_names_the_token_endpoint_and_keys(emu: Emulator) -> 
     assert document["jwks_uri"] == f"https://{emu.domain}/.well-known/jwks.json"
 
 
-# -- authentication of the Management API (HTTP-API.md §3.1) ------------------------------------
+# -- authentication of the Management API (docs/auth0-reference-http.md) ------------------------
 
 
 @pytest.mark.parametrize(

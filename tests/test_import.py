@@ -23,7 +23,7 @@ from identitystore.connections import DatabaseStrategy
 from identitystore.testing.helpers import ManualClock
 
 DB = "Username-Password-Authentication"
-#: password "correct horse battery staple" (BULK-IMPORT-EXPORT.md §2.7)
+#: password "correct horse battery staple" (docs/import-export.md#test-vectors)
 BCRYPT = "$2b$10$abcdefghijklmnopqrstuuGGgFFcYeueaAql8Z7U7CnCTRw4DR77W"
 BCRYPT_PASSWORD = "correct horse battery staple"
 #: password "password"

@@ -18,7 +18,7 @@ import pytest
 from identitystore import IdentityStore
 
 DB = "Username-Password-Authentication"
-#: password "correct horse battery staple" (BULK-IMPORT-EXPORT.md §2.7)
+#: password "correct horse battery staple" (docs/import-export.md#test-vectors)
 BCRYPT = "$2b$10$abcdefghijklmnopqrstuuGGgFFcYeueaAql8Z7U7CnCTRw4DR77W"
 MD5 = {  # password "password"
     "algorithm": "md5",

@@ -1,6 +1,7 @@
-"""Imported password hashes (``identitystore._imported_hashes``): every test vector of the Auth0
-reference signs in and wrong passwords do not; every algorithm and parameter against hashes made
-here with hashlib and the algorithms' own packages; every shape error; storage, upgrade, export."""
+"""Imported password hashes (``identitystore._imported_hashes``): every test vector
+(docs/import-export.md#test-vectors) signs in and wrong passwords do not; every algorithm and
+parameter against hashes made here with hashlib and the algorithms' own packages; every shape
+error; storage, upgrade, export."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from identitystore import IdentityStore, PasswordHasher, errors
 from identitystore import _imported_hashes as imported
 from identitystore.hashing import mask_hash
 
-# -- the vectors of BULK-IMPORT-EXPORT.md §2.7, as written there -------------------------------
+# -- the test vectors (docs/import-export.md#test-vectors) ---------------------------------------
 
 #: One user per line: ``pw`` is the password; ``password_hash`` or ``cph`` (custom_password_hash).
 VECTOR_LINES = r"""
@@ -159,7 +160,7 @@ def test_vector_signs_in_and_wrong_passwords_do_not(vector: Vector) -> None:
 
 
 def test_negative_vectors_of_the_reference_are_refused() -> None:
-    """argon2d and v=16 strings fail under libsodium, which Auth0 verifies with (§2.7)."""
+    """argon2d and v=16 strings fail under libsodium, which Auth0 verifies with."""
     argon2id = BY_ID["argon2id"].value["hash"]["value"]
     for bad in (argon2id.replace("$argon2id$", "$argon2d$"), argon2id.replace("v=19", "v=16")):
         cph = {"algorithm": "argon2", "hash": {"value": bad}}

@@ -1,6 +1,6 @@
-"""Property tests of ``create_user`` against CREATE-USER.md, with ``identitystore.strategies`` (and
-the project's own fuzzers in ``tests/fuzz_bodies.py``). One violation per body, for many kinds of
-connections, is ``tests/test_strategies.py``.
+"""Property tests of ``create_user`` against docs/auth0-reference-create.md, with
+``identitystore.strategies`` (and the project's own fuzzers in ``tests/fuzz_bodies.py``). One
+violation per body, for many kinds of connections, is ``tests/test_strategies.py``.
 
 Stores are made inside each example (function-scoped fixtures are not reset between Hypothesis
 examples): in memory, and on a real SQLite file for the persistence property.
@@ -82,7 +82,7 @@ def expected_body(kind: str, body: Mapping[str, Any], user_id: str, stamp: str) 
     if kind == "strict":
         expected["username"] = body["username"].lower()
     expected["name"] = body.get("name", identifier)
-    # sms: the nickname defaults to the phone number (identitystore's choice; section 14 #5).
+    # sms: the nickname defaults to the phone number (identitystore's choice: docs/decisions.md, 5).
     expected["nickname"] = body.get("nickname", nickname)
     for key in ("blocked", "given_name", "family_name", "user_metadata", "app_metadata"):
         if key in body:
@@ -91,7 +91,8 @@ def expected_body(kind: str, body: Mapping[str, Any], user_id: str, stamp: str) 
 
 
 def verification_expected(kind: str, body: Mapping[str, Any]) -> bool:
-    """Section 12: ``verify_email`` decides; otherwise sent unless ``email_verified`` is true."""
+    """``verify_email`` decides; otherwise sent unless ``email_verified`` is true (see
+    docs/auth0-reference-create.md#the-verification-email)."""
     if kind == "sms":
         return False
     if "verify_email" in body:

@@ -34,7 +34,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-#: Headers on every answer (Auth0 sends both, HTTP-API.md §1).
+#: Headers on every answer (Auth0 sends both: docs/auth0-reference-http.md).
 _COMMON_HEADERS = {"cache-control": "no-cache", "x-content-type-options": "nosniff"}
 
 

@@ -1,5 +1,5 @@
-"""The Authentication API's database and passwordless routes (HTTP-API.md §5.4-5.6), and the
-Management API's password change ticket (§2.7), on the store's public methods.
+"""The Authentication API's database and passwordless routes, and the Management API's password
+change ticket, on the store's public methods.
 
 Each route answers in its own Auth0 shape: sign-up errors are ``{name, code, description,
 statusCode}``, the others ``{error, error_description}`` (``OAuthError``). The store's rules stay
@@ -35,7 +35,7 @@ from ._tenant import json_type
 
 __all__ = ["change_password", "passwordless_start", "post_password_change_ticket", "signup"]
 
-#: What ``/dbconnections/signup`` takes (HTTP-API.md §5.4); anything else is refused.
+#: What ``/dbconnections/signup`` takes (Auth0's documented body); anything else is refused.
 _SIGNUP_FIELDS = (
     "client_id",
     "connection",
@@ -54,7 +54,7 @@ _SIGNUP_FIELDS = (
 _ECHOED = ("username", "given_name", "family_name", "name", "nickname", "picture")
 #: Auth0's limits on a sign-up's ``user_metadata``.
 _METADATA_KEYS, _METADATA_NAME, _METADATA_VALUE = 10, 100, 500
-#: What ``/passwordless/start`` takes (§5.6).
+#: What ``/passwordless/start`` takes (Auth0's documented body).
 _PASSWORDLESS_FIELDS = (
     "client_id",
     "client_secret",
@@ -79,7 +79,7 @@ _TICKET_FIELDS = (
     "includeEmailInRedirect",
     "identity",
 )
-#: The answer of ``/dbconnections/change_password``, known email or not (GO-A, §5.5).
+#: The answer of ``/dbconnections/change_password``, known email or not (as recorded).
 RESET_SENT = "We've just sent you an email to reset your password."
 #: The dictionary error's description, as Auth0 words it on sign-up.
 _TOO_COMMON = "Password is not allowed, it might be too common."
@@ -138,7 +138,7 @@ def _signup_error(
     code: str, description: object, *, name: str = "BadRequestError", **extra: object
 ) -> Response:
     """A sign-up refusal: ``{name, code, description, statusCode}`` (and ``message``, ``policy``
-    for a password), always 400 (HTTP-API.md §5.4)."""
+    for a password), always 400."""
     body = {"name": name, **extra, "code": code, "description": description, "statusCode": 400}
     return json_response(body, 400)
 
@@ -252,7 +252,7 @@ async def _connection_exists(call: Call, name: str) -> bool:
 
 async def change_password(call: Call) -> Response:
     """POST /dbconnections/change_password: a reset email to the connection's user with that
-    email; the same 200 text whether or not there is one (HTTP-API.md §5.5)."""
+    email; the same 200 text whether or not there is one."""
     call.emu.check_rate(call, oauth=True)
     params = await _parameters(call)
     if "client_id" in params:

@@ -112,7 +112,7 @@ class OAuthError(Exception):
 
 
 def grant_not_allowed(grant_type: str) -> OAuthError:
-    """A grant the client may not use on ``/oauth/token`` (HTTP-API.md §5.3)."""
+    """A grant the client may not use on ``/oauth/token``."""
     return OAuthError(
         403,
         "unauthorized_client",
@@ -121,33 +121,34 @@ def grant_not_allowed(grant_type: str) -> OAuthError:
     )
 
 
+# The token checks, numbered as in docs/auth0-reference-http.md#authentication-of-the-management-api
 def missing_authentication() -> ApiError:
-    """No ``Authorization`` header (HTTP-API.md §3.1 #1)."""
+    """No ``Authorization`` header (check 1)."""
     return ApiError(401, "Missing authentication")
 
 
 def bad_header() -> ApiError:
-    """An ``Authorization`` header that is not ``Bearer <a>.<b>.<c>`` (§3.1 #2)."""
+    """An ``Authorization`` header that is not ``Bearer <a>.<b>.<c>`` (check 2)."""
     return ApiError(400, "Bad HTTP authentication header format", error_code="Bearer")
 
 
 def invalid_token() -> ApiError:
-    """A token that is not ours: undecodable, wrongly signed, unknown key or issuer (§3.1 #3)."""
+    """A token that is not ours: undecodable, wrongly signed, unknown key or issuer (check 3)."""
     return ApiError(401, "Invalid token", attributes=True)
 
 
 def expired_token() -> ApiError:
-    """A token past its ``exp`` (§3.1 #4)."""
+    """A token past its ``exp`` (check 4)."""
     return ApiError(401, "Expired token received for JSON Web Token validation", attributes=True)
 
 
 def bad_audience(audience: str) -> ApiError:
-    """A token for another API; the text names the token's audience (§3.1 #5)."""
+    """A token for another API; the text names the token's audience (check 5)."""
     return ApiError(401, f"Bad audience: {audience}")
 
 
 def insufficient_scope(expected: tuple[str, ...]) -> ApiError:
-    """A valid token with none of the route's scopes (§3.1 #7)."""
+    """A valid token with none of the route's scopes (check 7)."""
     return ApiError(
         403,
         f"Insufficient scope, expected any of: {','.join(expected)}",
@@ -180,7 +181,7 @@ def query_error(name: str, problem: str) -> ApiError:
 
 
 def too_many_requests(retry_after: int) -> ApiError:
-    """The client's requests per second are used up (HTTP-API.md §4)."""
+    """The client's requests per second are used up (docs/auth0-reference-http.md#rate-limits)."""
     return ApiError(
         429,
         "Global limit has been reached",

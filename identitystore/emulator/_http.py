@@ -26,7 +26,7 @@ __all__ = ["JSON_TYPE", "MAX_BODY", "Call", "empty", "json_response"]
 
 #: Auth0's body limit (1 MB).
 MAX_BODY = 1024 * 1024
-#: The content type of every answer, empty ones included (HTTP-API.md §1).
+#: The content type of every answer, empty ones included (docs/auth0-reference-http.md).
 JSON_TYPE = "application/json; charset=utf-8"
 _T = TypeVar("_T")
 _INTEGER = re.compile(r"-?[0-9]{1,18}")

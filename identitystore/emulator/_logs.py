@@ -1,10 +1,11 @@
-"""What the emulator writes to the store's event log (HTTP-API.md §9), through ``record_event``.
+"""What the emulator writes to the store's event log, through ``record_event``.
 
 The store logs what it does itself (``ss`` for a create, ``sapi`` for a PATCH of a user or a
 deleted connection, ``sdu``, ...); the emulator adds what only the HTTP side sees: ``sapi`` for the
 other Management API writes that succeeded, ``fapi`` for the ones refused, ``seccft``/``feccft``
 for client-credentials exchanges, ``api_limit`` for a 429. Bodies are never logged: they may hold
-passwords. A failure to log is itself logged and never changes the answer.
+passwords. A failure to log is itself logged and never changes the answer. Outcomes and their
+event types: docs/auth0-reference-http.md#log-events.
 """
 
 from __future__ import annotations

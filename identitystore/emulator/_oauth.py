@@ -1,5 +1,6 @@
 """The Authentication API's part the SDKs need: ``/oauth/token`` (client credentials), the JWKS
-and the OpenID discovery document (HTTP-API.md §5.1-5.3, §5.8)."""
+and the OpenID discovery document (docs/auth0-reference-http.md#post-oauthtoken and
+#discovery-and-keys)."""
 
 from __future__ import annotations
 

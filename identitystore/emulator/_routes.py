@@ -2,7 +2,8 @@
 
 Paths are matched on the raw path, split on ``/`` and then percent-decoded segment by segment,
 exactly once: ``/api/v2/users/auth0%7Cabc`` is the user ``auth0|abc``, and ``%2F`` inside an id
-stays inside that one segment (HTTP-API.md §1, §7 #5). Scopes are the OAS ``security`` entries.
+stays inside that one segment (docs/auth0-reference-http.md#what-the-sdks-rely-on, 5). Scopes
+are the OAS ``security`` entries.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class Route:
         scopes: the token needs any one of them (Management API routes).
         access: who may call it.
         summary: Auth0's name of the operation (OAS ``summary``), the description of its logs.
-        logged: whether the emulator logs the call (``sapi`` or ``fapi``, HTTP-API.md §9).
+        logged: whether the emulator logs the call (``sapi`` or ``fapi``; see
+            docs/auth0-reference-http.md#log-events).
     """
 
     method: str

@@ -1,6 +1,6 @@
 """Users signing in through ``/oauth/token``: the ``password``, ``password-realm`` and
 ``passwordless/otp`` grants, their ID and access tokens, ``GET /userinfo``, and the tenant
-setting the ``password`` grant needs (``default_directory``) (HTTP-API.md §5.1-5.3, §5.7, §5.9).
+setting the ``password`` grant needs (``default_directory``); docs/auth0-reference-http.md.
 
 The store checks the credentials (``authenticate``, ``verify_passwordless``): its refusals carry
 Auth0's ``{error, error_description}`` (``to_oauth_dict``), its brute-force protection and its

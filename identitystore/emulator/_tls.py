@@ -1,8 +1,8 @@
 """A throwaway certificate authority and a server certificate it signs, made on start.
 
-The SDKs hard-code ``https://`` (HTTP-API.md §7 #1): a client trusts the emulator by trusting
-``ca.pem`` (``SSL_CERT_FILE`` for httpx, ``REQUESTS_CA_BUNDLE`` for requests,
-``NODE_EXTRA_CA_CERTS`` for Node). The keys live only in a private temporary folder.
+The SDKs hard-code ``https://`` (docs/auth0-reference-http.md#what-the-sdks-rely-on): a client
+trusts the emulator by trusting ``ca.pem`` (``SSL_CERT_FILE`` for httpx, ``REQUESTS_CA_BUNDLE``
+for requests, ``NODE_EXTRA_CA_CERTS`` for Node). The keys live only in a private temporary folder.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 A ``SigningKey`` lives in memory only: its private half never reaches storage. The public halves
 of every key whose tokens may still be alive are kept in the tenant's records, so a restart
-signs with a new key while the tokens issued before it keep working until they expire (HTTP-API.md
-§3.2, §5.8). ``verify`` answers with Auth0's error bodies, in the order of HTTP-API.md §3.1.
+signs with a new key while the tokens issued before it keep working until they expire. ``verify``
+answers with Auth0's error bodies, in the order of its checks. Both are in
+docs/auth0-reference-http.md#authentication-of-the-management-api.
 """
 
 from __future__ import annotations
