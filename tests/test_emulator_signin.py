@@ -402,3 +402,72 @@ def test_userinfo_and_the_management_api_refuse_bad_tokens(emu: Emulator, jane: 
         refused = client.get("/users")
     assert refused.status_code == 401
     assert refused.json()["message"].startswith("Bad audience")
+
+
+# -- refresh tokens and /oauth/revoke ---------------------------------------------------------
+
+
+def test_refresh_tokens_only_with_offline_access(emu: Emulator, jane: str) -> None:
+    assert "refresh_token" not in token(emu, scope="openid email").json()
+    get_token = GetToken(emu.domain, emu.client_id, emu.client_secret, protocol="http")
+    first = get_token.login(
+        "jane@example.com", PASSWORD, realm=DB, scope="openid email offline_access"
+    )
+    refresh = first["refresh_token"]
+    stored = emu.store.backend.list_records("refresh_token")
+    assert len(stored) == 1
+    assert refresh not in str(stored)  # kept as its SHA-256 only
+    again = get_token.refresh_token(refresh)  # auth0-python sends scope "": keep the token's
+    assert again["scope"] == "openid email offline_access"
+    assert "refresh_token" not in again  # no rotation
+    assert claims_of(emu, again["id_token"], emu.client_id)["email"] == "jane@example.com"
+    narrower = get_token.refresh_token(refresh, scope="openid")
+    assert "email" not in claims_of(emu, narrower["id_token"], emu.client_id)
+    with pytest.raises(Auth0Error) as wider:
+        get_token.refresh_token(refresh, scope="openid profile")
+    assert (wider.value.status_code, wider.value.error_code) == (403, "invalid_scope")
+    types = [e.type for e in emu.store.list_events()]
+    assert types.count("sertft") == 2
+    assert types.count("fertft") == 1
+
+
+def test_refresh_token_refusals_and_revocation(emu: Emulator, jane: str) -> None:
+    refresh = token(emu, scope="offline_access").json()["refresh_token"]
+
+    def use(**fields: Any) -> httpx.Response:
+        body = {"grant_type": "refresh_token", "client_id": emu.client_id,
+                "client_secret": emu.client_secret, "refresh_token": refresh, **fields}  # fmt: skip
+        return httpx.post(f"{emu.url}/oauth/token", json=body)
+
+    unknown = {"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."}
+    assert use().status_code == 200
+    assert (use(refresh_token="nope").status_code, use(refresh_token="nope").json()) == (
+        403,
+        unknown,
+    )
+    with api(emu) as client:
+        other = client.post(
+            "/clients", json={"name": "spa", "app_type": "spa", "grant_types": ["refresh_token"]}
+        ).json()
+    assert use(client_id=other["client_id"], client_secret=None).json() == unknown
+    emu.store.update_user(jane, blocked=True)
+    assert use().json() == {"error": "invalid_grant", "error_description": "user is blocked"}
+    emu.store.update_user(jane, blocked=False)
+
+    revoke = {"client_id": emu.client_id, "client_secret": emu.client_secret, "token": refresh}
+    foreign = httpx.post(
+        f"{emu.url}/oauth/revoke", json={**revoke, "client_id": other["client_id"]}
+    )
+    assert foreign.status_code == 401  # a confidential secret of another client
+    revoked = httpx.post(f"{emu.url}/oauth/revoke", json=revoke)
+    assert (revoked.status_code, revoked.content) == (200, b"")
+    assert use().json() == unknown
+    assert httpx.post(f"{emu.url}/oauth/revoke", json=revoke).status_code == 200  # again: fine
+    missing = httpx.post(f"{emu.url}/oauth/revoke", json={**revoke, "token": None})
+    assert missing.json() == {
+        "error": "invalid_request",
+        "error_description": "Missing required parameter: token",
+    }
+    later = token(emu, scope="offline_access").json()["refresh_token"]
+    emu.store.delete_user(jane)
+    assert use(refresh_token=later).json() == unknown

@@ -128,13 +128,17 @@ async def openid_configuration(call: Call) -> Response:
             "issuer": base,
             "token_endpoint": f"{base}oauth/token",
             "userinfo_endpoint": f"{base}userinfo",
+            "revocation_endpoint": f"{base}oauth/revoke",
             "jwks_uri": f"{base}.well-known/jwks.json",
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "grant_types_supported": ["client_credentials", *sorted(signin.GRANTS)],
-            "scopes_supported": ["openid", "profile", "email", "phone", *call.emu.tenant.scopes],
+            "scopes_supported": [
+                *("openid", "profile", "email", "phone", "offline_access"),
+                *call.emu.tenant.scopes,
+            ],
             "claims_supported": [
                 *("aud", "exp", "iat", "iss", "sub", "azp", "gty", "scope", "nonce"),
                 *sorted(signin.CLAIMS),

@@ -82,6 +82,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/oauth/token", oauth.token, access="oauth", summary="Get token"),
     Route("GET", "/.well-known/jwks.json", oauth.jwks, access="public"),
     Route("GET", "/.well-known/openid-configuration", oauth.openid_configuration, access="public"),
+    Route("POST", "/oauth/revoke", signin.revoke, access="public"),
     Route("GET", "/userinfo", signin.userinfo, access="public"),
     Route("POST", "/dbconnections/signup", authentication.signup, access="public"),
     Route("POST", "/dbconnections/change_password", authentication.change_password,

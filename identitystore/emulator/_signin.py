@@ -9,6 +9,9 @@ events. This module names the client, picks the connection, and mints the tokens
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +36,7 @@ __all__ = [
     "ID_TOKEN_LIFETIME",
     "get_tenant_settings",
     "profile_claims",
+    "revoke",
     "update_tenant_settings",
     "user_token",
     "userinfo",
@@ -41,8 +45,18 @@ __all__ = [
 PASSWORD = "password"
 PASSWORD_REALM = "http://auth0.com/oauth/grant-type/password-realm"
 OTP = "http://auth0.com/oauth/grant-type/passwordless/otp"
+REFRESH = "refresh_token"
 #: The user grants this module answers on ``/oauth/token``.
-GRANTS = frozenset({PASSWORD, PASSWORD_REALM, OTP})
+GRANTS = frozenset({PASSWORD, PASSWORD_REALM, OTP, REFRESH})
+#: The log types of each grant's success and failure.
+_LOG_TYPES = {
+    PASSWORD: ("sepft", "fepft"),
+    PASSWORD_REALM: ("sepft", "fepft"),
+    OTP: ("seotpft", "feotpft"),
+    REFRESH: ("sertft", "fertft"),
+}
+#: The record kind refresh tokens are kept under (keyed by their SHA-256).
+_REFRESH_TOKEN = "refresh_token"
 #: Seconds an ID token lives (Auth0's default, 10 hours).
 ID_TOKEN_LIFETIME = 36000
 #: App types whose clients hold a secret and must send it (the others are public clients).
@@ -93,12 +107,15 @@ def _text(params: Mapping[str, Any], name: str) -> str:
     return value
 
 
-async def _client(call: Call, client_id: str, secret: object, grant: str) -> tuple[Client, bool]:
+async def _client(
+    call: Call, client_id: str, secret: object, grant: str | None
+) -> tuple[Client, bool]:
     """The calling client, and whether it proved itself with its secret (constant time).
 
     A confidential client (machine-to-machine, regular web app) must send its secret; a public
     one (SPA, native) may not have one. The emulator's default client (first-party) may use
-    every grant; another client only those in its ``grant_types``.
+    every grant; another client only those in its ``grant_types`` (``grant`` None: no grant
+    is asked, e.g. to revoke a token).
     """
     tenant = call.emu.tenant
     if isinstance(secret, str) and secret:
@@ -115,7 +132,8 @@ async def _client(call: Call, client_id: str, secret: object, grant: str) -> tup
         if client.app_type in _CONFIDENTIAL:
             raise OAuthError(401, "access_denied", "Unauthorized")
         authenticated = False
-    if client.client_id != call.emu.client.client_id and grant not in client.grant_types:
+    first_party = client.client_id == call.emu.client.client_id
+    if grant is not None and not first_party and grant not in client.grant_types:
         raise grant_not_allowed(grant)
     return client, authenticated
 
@@ -165,17 +183,19 @@ async def _sign_in(call: Call, params: Mapping[str, Any], grant: str, ip: str | 
 async def user_token(
     call: Call, params: Mapping[str, Any], grant: str, client_id: str, secret: object
 ) -> Response:
-    """POST /oauth/token for a user grant: ``{access_token, id_token (with openid), scope,
-    expires_in, token_type}``."""
-    call.log_types = ("seotpft", "feotpft") if grant == OTP else ("sepft", "fepft")
+    """POST /oauth/token for a user grant: ``{access_token, id_token (with openid),
+    refresh_token (with offline_access), scope, expires_in, token_type}``."""
+    call.log_types = _LOG_TYPES[grant]
     client, authenticated = await _client(call, client_id, secret, grant)
     scope = params.get("scope", "")
     if not isinstance(scope, str):
         raise OAuthError(400, "invalid_scope", "Scope must be an array or a string")
+    if grant == REFRESH:
+        user, scope = await _refreshed(call, params, client, scope)
+        return json_response(await _tokens(call, client, user, scope), headers=_NO_STORE)
     tenant = call.emu.tenant
-    userinfo_audience = f"{tenant.issuer}userinfo"
     audience = params.get("audience")
-    if audience is not None and audience != userinfo_audience:
+    if audience is not None and audience != f"{tenant.issuer}userinfo":
         raise OAuthError(403, "access_denied", f"Service not enabled within domain: {audience}")
     nonce = params.get("nonce")
     if nonce is not None and not isinstance(nonce, str):
@@ -183,19 +203,30 @@ async def user_token(
     forwarded = call.request.headers.get("auth0-forwarded-for")
     ip = forwarded.split(",")[0].strip() if forwarded and authenticated else call.ip
     user = await _sign_in(call, params, grant, ip)
+    body = await _tokens(call, client, user, scope, nonce=nonce)
+    if "offline_access" in scope.split():
+        body["refresh_token"] = await _new_refresh_token(call, client, user, scope)
+    return json_response(body, headers=_NO_STORE)
+
+
+async def _tokens(
+    call: Call, client: Client, user: User, scope: str, *, nonce: str | None = None
+) -> dict[str, Any]:
+    """The access token of ``user`` for ``/userinfo``, and its ID token if ``scope`` has
+    ``openid``: the token response's body."""
     call.log_user = user.user_id
+    tenant = call.emu.tenant
     scopes = frozenset(scope.split())
     now = call.emu.now()
     access = tenant.key.sign(
         {
             "iss": tenant.issuer,
             "sub": user.user_id,
-            "aud": userinfo_audience,
+            "aud": f"{tenant.issuer}userinfo",
             "iat": now,
             "exp": now + TOKEN_LIFETIME,
             "scope": scope,
             "azp": client.client_id,
-            "gty": "password" if grant != OTP else "passwordless",
         }
     )
     body: dict[str, Any] = {"access_token": access}
@@ -211,7 +242,81 @@ async def user_token(
             claims["nonce"] = nonce
         body["id_token"] = tenant.key.sign(claims)
     body.update({"scope": scope, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer"})
-    return json_response(body, headers=_NO_STORE)
+    return body
+
+
+# -- refresh tokens ---------------------------------------------------------------------------
+
+
+def _refresh_key(token: str) -> str:
+    """What is stored of a refresh token: its SHA-256 (the token is random)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+async def _new_refresh_token(call: Call, client: Client, user: User, scope: str) -> str:
+    """A new refresh token of ``user`` for ``client`` and ``scope`` (kept hashed, no expiry)."""
+    token = secrets.token_urlsafe(48)
+    record = json.dumps({"user_id": user.user_id, "client_id": client.client_id, "scope": scope})
+    backend = call.emu.store.backend
+    await call.off_loop(backend.put_record, _REFRESH_TOKEN, _refresh_key(token), record)
+    return token
+
+
+def _invalid_refresh() -> OAuthError:
+    return OAuthError(403, "invalid_grant", "Unknown or invalid refresh token.")
+
+
+async def _refreshed(
+    call: Call, params: Mapping[str, Any], client: Client, scope: str
+) -> tuple[User, str]:
+    """The user and scope of the request's refresh token: an empty ``scope`` keeps the token's,
+    another must be part of it."""
+    token = params.get("refresh_token")
+    if token is None or token == "":
+        raise _missing("refresh_token")
+    if not isinstance(token, str):
+        raise _invalid_refresh()
+    backend = call.emu.store.backend
+    text = await call.off_loop(backend.get_record, _REFRESH_TOKEN, _refresh_key(token))
+    granted = json.loads(text) if text is not None else None
+    if granted is None or granted["client_id"] != client.client_id:
+        raise _invalid_refresh()
+    allowed = granted["scope"].split()
+    if scope and not set(scope.split()) <= set(allowed):
+        raise OAuthError(403, "invalid_scope", "Scope must be a subset of the refresh token's")
+    try:
+        user: User = await call.store.get_user(granted["user_id"])
+    except IdentityStoreError:
+        raise _invalid_refresh() from None
+    if user.blocked:
+        raise OAuthError(403, "invalid_grant", "user is blocked")
+    return user, scope or granted["scope"]
+
+
+async def revoke(call: Call) -> Response:
+    """POST /oauth/revoke ``{client_id, client_secret?, token}``: the refresh token no longer
+    works; 200 with an empty body, also for a token unknown (RFC 7009)."""
+    call.emu.check_rate(call, oauth=True)
+    try:
+        body = await call.form_or_json()
+    except IdentityStoreError as exc:
+        raise OAuthError(400, "invalid_request", exc.message) from None
+    if not isinstance(body, Mapping):
+        raise OAuthError(400, "invalid_request", "The request body must be a JSON object or a form")
+    params = {k: v for k, v in body.items() if v is not None}
+    client_id = _text(params, "client_id")
+    client, _ = await _client(call, client_id, params.get("client_secret"), None)
+    token = _text(params, "token")
+    backend = call.emu.store.backend
+    key = _refresh_key(token)
+    text = await call.off_loop(backend.get_record, _REFRESH_TOKEN, key)
+    if text is not None:
+        if json.loads(text)["client_id"] != client.client_id:
+            raise OAuthError(
+                400, "invalid_request", "The refresh token was not issued to this client"
+            )
+        await call.off_loop(backend.delete_record, _REFRESH_TOKEN, key)
+    return Response(b"", status_code=200)
 
 
 async def userinfo(call: Call) -> Response:
