@@ -23,6 +23,7 @@ from identitystore.errors import (
     ConnectionNotFoundError,
     IdentityStoreError,
     StorageError,
+    UnknownConnectionError,
 )
 
 from ._errors import ApiError, OAuthError, grant_not_allowed
@@ -168,10 +169,9 @@ async def _sign_in(call: Call, params: Mapping[str, Any], grant: str, ip: str | 
         else:
             connection = await _default_directory(call)
         try:
-            await call.store.get_connection(connection)
-        except ConnectionNotFoundError:
+            return await call.store.authenticate(connection, username, password, ip=ip)
+        except UnknownConnectionError:
             raise OAuthError(400, "invalid_request", f"Unknown realm {connection[:256]}.") from None
-        return await call.store.authenticate(connection, username, password, ip=ip)
     except AuthenticationError as exc:
         raise OAuthError(exc.status_code, str(exc.error_code), exc.message) from None
     except StorageError:
