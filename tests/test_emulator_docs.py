@@ -53,7 +53,7 @@ TESTS = [code for code in _blocks("python") if "def test_" in code]
 def test_the_page_has_its_recipes() -> None:
     assert len(SCRIPTS) == 2
     assert len(TESTS) == 2
-    assert len(_blocks("javascript")) == 1
+    assert len(_blocks("javascript")) == 2
     assert len(_blocks("sh")) >= 3
 
 
@@ -92,8 +92,22 @@ def test_the_curl_recipe(tmp_path: Path) -> None:
 def test_the_node_recipe(tmp_path: Path) -> None:
     _needs("node", "jq")
     modules = node_modules()
-    (app,) = _blocks("javascript")
+    (app,) = [code for code in _blocks("javascript") if "// app.js" in code]
     (tmp_path / "app.js").write_text(app, encoding="utf-8")
     (shell,) = [code for code in _blocks("sh") if "node app.js" in code]
     done = _run(["bash", "-euo", "pipefail", "-c", shell], tmp_path, NODE_PATH=str(modules))
     assert done.stdout.strip().startswith("auth0|")
+
+
+def test_the_node_signin_recipe(tmp_path: Path) -> None:
+    _needs("node", "jq")
+    modules = node_modules()
+    if not (modules / "jose").is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but jose is not installed beside auth0: .ci/run installs it")
+        pytest.skip("no jose package beside auth0 (see .ci/run)")
+    (app,) = [code for code in _blocks("javascript") if "// signin.js" in code]
+    (tmp_path / "signin.js").write_text(app, encoding="utf-8")
+    (shell,) = [code for code in _blocks("sh") if "node signin.js" in code]
+    done = _run(["bash", "-euo", "pipefail", "-c", shell], tmp_path, NODE_PATH=str(modules))
+    assert done.stdout.strip() == "ada@example.com"
