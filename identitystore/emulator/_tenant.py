@@ -250,9 +250,16 @@ class Tenant:
 
     # -- clients ------------------------------------------------------------------------------
 
+    def _client_record(self, client_id: str) -> str | None:
+        """The record of a client, None for an unknown one or an id no record can have (a NUL
+        or a lone surrogate, which PostgreSQL would refuse to look up)."""
+        if "\x00" in client_id or client_id.encode("utf-8", "replace").decode() != client_id:
+            return None
+        return self._records.get_record("client", client_id, now=self.now())
+
     def get_client(self, client_id: str) -> Client:
         """The client, or Auth0's 404."""
-        text = self._records.get_record("client", client_id, now=self.now())
+        text = self._client_record(client_id)
         if text is None:
             raise _client_not_found()
         return Client.from_record(text)
@@ -261,7 +268,7 @@ class Tenant:
         """The client's name, or None for an unknown client (for log entries)."""
         name = self._names.get(client_id)
         if name is None:
-            text = self._records.get_record("client", client_id, now=self.now())
+            text = self._client_record(client_id)
             if text is None:
                 return None
             name = self._names[client_id] = Client.from_record(text).name
@@ -275,7 +282,7 @@ class Tenant:
 
     def authenticate(self, client_id: str, secret: str) -> Client | None:
         """The client if ``secret`` is its secret, else None (in constant time)."""
-        text = self._records.get_record("client", client_id, now=self.now())
+        text = self._client_record(client_id)
         client = Client.from_record(text) if text is not None else None
         expected = client.secret_hash if client is not None else _hash("")
         if not hmac.compare_digest(expected, _hash(secret)) or client is None:
