@@ -131,6 +131,7 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
                 "_routes",
                 "_authentication",
                 "_signin",
+                "_apis",
             )
         }
     ),

@@ -13,9 +13,11 @@ from typing import Any
 from starlette.responses import Response
 
 from . import _signin as signin
+from ._apis import find_api
 from ._errors import OAuthError, grant_not_allowed
 from ._http import Call, json_response
 from ._tenant import Client, ClientGrant
+from ._tokens import TOKEN_LIFETIME
 
 __all__ = ["jwks", "openid_configuration", "token"]
 
@@ -87,8 +89,14 @@ async def token(call: Call) -> Response:
             "access_denied",
             "No audience parameter was provided, and no default audience has been configured",
         )
+    lifetime = TOKEN_LIFETIME
     if audience != tenant.audience:
-        raise OAuthError(403, "access_denied", f"Service not enabled within domain: {audience}")
+        api = None
+        if isinstance(audience, str):
+            api = await call.off_loop(find_api, call.emu.store.backend, audience)
+        if api is None:
+            raise OAuthError(403, "access_denied", f"Service not enabled within domain: {audience}")
+        lifetime = api.token_lifetime
     grant: ClientGrant | None = await call.off_loop(tenant.grant_for, client.client_id, audience)
     if grant is None:
         raise OAuthError(
@@ -105,7 +113,7 @@ async def token(call: Call) -> Response:
         grant = ClientGrant(
             grant.id, grant.client_id, grant.audience, tuple(s for s in grant.scope if s in wanted)
         )
-    access_token, expires_in = tenant.issue(client, grant)
+    access_token, expires_in = tenant.issue(client, grant, lifetime)
     body = {
         "access_token": access_token,
         "scope": " ".join(grant.scope),

@@ -15,6 +15,7 @@ from typing import Literal
 
 from starlette.responses import Response
 
+from . import _apis as apis
 from . import _authentication as authentication
 from . import _controls as controls
 from . import _management as management
@@ -136,6 +137,17 @@ ROUTES: tuple[Route, ...] = (
     _api("POST", "/jobs/verification-email", management.post_verification_email_job,
          "update:users", "Send an email address verification email"),
     _api("GET", "/jobs/{}", management.get_job, "create:users read:users", "Get a job"),
+    # -- APIs of the tenant's own (resource servers)
+    _api("GET", "/resource-servers", apis.list_apis, "read:resource_servers",
+         "Get resource servers"),
+    _api("POST", "/resource-servers", apis.create_api, "create:resource_servers",
+         "Create a resource server"),
+    _api("GET", "/resource-servers/{}", apis.get_api, "read:resource_servers",
+         "Get a resource server"),
+    _api("PATCH", "/resource-servers/{}", apis.update_api, "update:resource_servers",
+         "Update a resource server"),
+    _api("DELETE", "/resource-servers/{}", apis.delete_api, "delete:resource_servers",
+         "Delete a resource server"),
     # -- tenant settings (the password grant's default directory)
     _api("GET", "/tenants/settings", signin.get_tenant_settings, "read:tenant_settings",
          "Get tenant settings"),

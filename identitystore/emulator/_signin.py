@@ -26,6 +26,7 @@ from identitystore.errors import (
     UnknownConnectionError,
 )
 
+from ._apis import Api, find_api
 from ._errors import ApiError, OAuthError, grant_not_allowed
 from ._http import Call, json_response
 from ._tenant import Client
@@ -56,6 +57,8 @@ _LOG_TYPES = {
     OTP: ("seotpft", "feotpft"),
     REFRESH: ("sertft", "fertft"),
 }
+#: The OpenID Connect scopes, which any token of a user may carry.
+_OPENID = frozenset({"openid", "profile", "email", "phone", "offline_access"})
 #: The record kind refresh tokens are kept under (keyed by their SHA-256).
 _REFRESH_TOKEN = "refresh_token"
 #: Seconds an ID token lives (Auth0's default, 10 hours).
@@ -191,40 +194,84 @@ async def user_token(
     if not isinstance(scope, str):
         raise OAuthError(400, "invalid_scope", "Scope must be an array or a string")
     if grant == REFRESH:
-        user, scope = await _refreshed(call, params, client, scope)
-        return json_response(await _tokens(call, client, user, scope), headers=_NO_STORE)
-    tenant = call.emu.tenant
+        user, scope, audience = await _refreshed(call, params, client, scope)
+        api = await _api(call, audience)
+        body = await _tokens(call, client, user, scope, api)
+        return json_response(body, headers=_NO_STORE)
     audience = params.get("audience")
-    if audience is not None and audience != f"{tenant.issuer}userinfo":
-        raise OAuthError(403, "access_denied", f"Service not enabled within domain: {audience}")
+    api = await _api(call, audience)
     nonce = params.get("nonce")
     if nonce is not None and not isinstance(nonce, str):
         raise OAuthError(400, "invalid_request", "Invalid parameter: nonce must be a string")
     forwarded = call.request.headers.get("auth0-forwarded-for")
     ip = forwarded.split(",")[0].strip() if forwarded and authenticated else call.ip
     user = await _sign_in(call, params, grant, ip)
-    body = await _tokens(call, client, user, scope, nonce=nonce)
-    if "offline_access" in scope.split():
-        body["refresh_token"] = await _new_refresh_token(call, client, user, scope)
+    body = await _tokens(call, client, user, scope, api, nonce=nonce)
+    if "offline_access" in body["scope"].split():
+        body["refresh_token"] = await _new_refresh_token(
+            call, client, user, body["scope"], None if api is None else api.identifier
+        )
     return json_response(body, headers=_NO_STORE)
 
 
+async def _api(call: Call, audience: object) -> Api | None:
+    """The API a token is asked for: None for ``/userinfo`` only (no audience, or its own)."""
+    tenant = call.emu.tenant
+    if audience is None or audience == f"{tenant.issuer}userinfo":
+        return None
+    api = None
+    if isinstance(audience, str):
+        api = await call.off_loop(find_api, call.emu.store.backend, audience)
+    if api is None:
+        raise OAuthError(
+            403, "access_denied", f"Service not enabled within domain: {str(audience)[:256]}"
+        )
+    return api
+
+
+def _granted(scope: str, api: Api | None) -> str:
+    """The scopes a user's token gets: the OpenID ones asked for, and those of ``api`` asked
+    for (Auth0 without RBAC); ``offline_access`` only where ``api`` allows it."""
+    asked = scope.split()
+    if api is None:
+        return " ".join(asked)
+    kept = [
+        s
+        for s in asked
+        if (s in _OPENID and (s != "offline_access" or api.allow_offline_access))
+        or s in api.scope_values
+    ]
+    return " ".join(dict.fromkeys(kept))
+
+
 async def _tokens(
-    call: Call, client: Client, user: User, scope: str, *, nonce: str | None = None
+    call: Call,
+    client: Client,
+    user: User,
+    scope: str,
+    api: Api | None,
+    *,
+    nonce: str | None = None,
 ) -> dict[str, Any]:
-    """The access token of ``user`` for ``/userinfo``, and its ID token if ``scope`` has
-    ``openid``: the token response's body."""
+    """The access token of ``user`` (for ``api``, and ``/userinfo`` with ``openid``), and its ID
+    token if ``scope`` has ``openid``: the token response's body."""
     call.log_user = user.user_id
     tenant = call.emu.tenant
+    scope = _granted(scope, api)
     scopes = frozenset(scope.split())
     now = call.emu.now()
+    userinfo = f"{tenant.issuer}userinfo"
+    lifetime = TOKEN_LIFETIME if api is None else api.token_lifetime
+    audience: str | list[str] = userinfo
+    if api is not None:
+        audience = [api.identifier, userinfo] if "openid" in scopes else api.identifier
     access = tenant.key.sign(
         {
             "iss": tenant.issuer,
             "sub": user.user_id,
-            "aud": f"{tenant.issuer}userinfo",
+            "aud": audience,
             "iat": now,
-            "exp": now + TOKEN_LIFETIME,
+            "exp": now + lifetime,
             "scope": scope,
             "azp": client.client_id,
         }
@@ -241,7 +288,7 @@ async def _tokens(
         if nonce is not None:
             claims["nonce"] = nonce
         body["id_token"] = tenant.key.sign(claims)
-    body.update({"scope": scope, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer"})
+    body.update({"scope": scope, "expires_in": lifetime, "token_type": "Bearer"})
     return body
 
 
@@ -253,10 +300,20 @@ def _refresh_key(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-async def _new_refresh_token(call: Call, client: Client, user: User, scope: str) -> str:
-    """A new refresh token of ``user`` for ``client`` and ``scope`` (kept hashed, no expiry)."""
+async def _new_refresh_token(
+    call: Call, client: Client, user: User, scope: str, audience: str | None
+) -> str:
+    """A new refresh token of ``user`` for ``client``, ``scope`` and ``audience`` (None: no API),
+    kept hashed, without expiry."""
     token = secrets.token_urlsafe(48)
-    record = json.dumps({"user_id": user.user_id, "client_id": client.client_id, "scope": scope})
+    record = json.dumps(
+        {
+            "user_id": user.user_id,
+            "client_id": client.client_id,
+            "scope": scope,
+            "audience": audience,
+        }
+    )
     backend = call.emu.store.backend
     await call.off_loop(backend.put_record, _REFRESH_TOKEN, _refresh_key(token), record)
     return token
@@ -268,9 +325,9 @@ def _invalid_refresh() -> OAuthError:
 
 async def _refreshed(
     call: Call, params: Mapping[str, Any], client: Client, scope: str
-) -> tuple[User, str]:
-    """The user and scope of the request's refresh token: an empty ``scope`` keeps the token's,
-    another must be part of it."""
+) -> tuple[User, str, str | None]:
+    """The user, scope and audience of the request's refresh token: an empty ``scope`` keeps
+    the token's, another must be part of it."""
     token = params.get("refresh_token")
     if token is None or token == "":
         raise _missing("refresh_token")
@@ -290,7 +347,7 @@ async def _refreshed(
         raise _invalid_refresh() from None
     if user.blocked:
         raise OAuthError(403, "invalid_grant", "user is blocked")
-    return user, scope or granted["scope"]
+    return user, scope or granted["scope"], granted.get("audience")
 
 
 async def revoke(call: Call) -> Response:

@@ -233,7 +233,9 @@ class Tenant:
                 keys.append(jwk)
         return {"keys": keys}
 
-    def issue(self, client: Client, grant: ClientGrant) -> tuple[str, int]:
+    def issue(
+        self, client: Client, grant: ClientGrant, lifetime: int = TOKEN_LIFETIME
+    ) -> tuple[str, int]:
         """A client-credentials access token for ``grant`` and its lifetime in seconds."""
         now = int(self.clock().timestamp())
         claims = {
@@ -241,12 +243,12 @@ class Tenant:
             "sub": f"{client.client_id}@clients",
             "aud": grant.audience,
             "iat": now,
-            "exp": now + TOKEN_LIFETIME,
+            "exp": now + lifetime,
             "scope": " ".join(grant.scope),
             "gty": "client-credentials",
             "azp": client.client_id,
         }
-        return self.key.sign(claims), TOKEN_LIFETIME
+        return self.key.sign(claims), lifetime
 
     # -- clients ------------------------------------------------------------------------------
 
@@ -420,19 +422,25 @@ class Tenant:
                 "scope": (list, "array"),
             },
         )
-        scope = body["scope"]
-        unknown = [s for s in scope if s not in self.scopes]
+        from ._apis import find_api  # (it reads the tenant's records too)
+
+        scope, audience = body["scope"], body["audience"]
+        known = self.scopes
+        if audience != self.audience:
+            api = find_api(self._records, audience)
+            if api is None:
+                raise ApiError(
+                    404,
+                    f"No resource server found with identifier {audience}",
+                    error_code="inexistent_resource_server",
+                )
+            known = api.scope_values
+        unknown = [s for s in scope if s not in known]
         if unknown:
             raise ApiError(
                 400,
-                f"Invalid scope(s) for {self.audience}: {', '.join(map(str, unknown))}",
+                f"Invalid scope(s) for {audience}: {', '.join(map(str, unknown))}",
                 error_code="invalid_body",
-            )
-        if body["audience"] != self.audience:
-            raise ApiError(
-                404,
-                f"No resource server found with identifier {body['audience']}",
-                error_code="inexistent_resource_server",
             )
         with self._lock:
             self.get_client(body["client_id"])
