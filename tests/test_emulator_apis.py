@@ -167,3 +167,44 @@ def test_user_tokens_for_an_api(emu: Emulator) -> None:
         },
     ).json()
     assert decode(emu, refreshed["access_token"], THINGS)["scope"] == offline["scope"]
+
+
+@pytest.mark.parametrize(
+    ("app_type", "grants"),
+    [
+        ("non_interactive", ["client_credentials"]),
+        ("spa", ["implicit", "authorization_code", "refresh_token"]),
+        ("native", ["implicit", "authorization_code", "refresh_token"]),
+        ("regular_web", ["implicit", "authorization_code", "refresh_token", "client_credentials"]),
+    ],
+)
+def test_a_client_gets_its_app_types_grants(
+    emu: Emulator, app_type: str, grants: list[str]
+) -> None:
+    with api(emu) as client:
+        made = client.post("/clients", json={"name": app_type, "app_type": app_type}).json()
+    assert made["grant_types"] == grants
+    form = {
+        "grant_type": "http://auth0.com/oauth/grant-type/password-realm",
+        "client_id": made["client_id"],
+        "client_secret": made["client_secret"],
+        "realm": DB,
+        "username": "jane@example.com",
+        "password": PASSWORD,
+    }
+    password = httpx.post(f"{emu.url}/oauth/token", data=form)
+    assert (password.status_code, password.json()["error"]) == (403, "unauthorized_client")
+    machine = httpx.post(
+        f"{emu.url}/oauth/token",
+        data={
+            **form,
+            "grant_type": "client_credentials",
+            "audience": f"https://{emu.domain}/api/v2/",
+        },
+    )
+    if "client_credentials" in grants:
+        assert machine.json()["error_description"].endswith(
+            'create a "client-grant" associated to this API.'
+        )
+    else:
+        assert machine.json()["error"] == "unauthorized_client"

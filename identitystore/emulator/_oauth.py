@@ -80,6 +80,8 @@ async def token(call: Call) -> Response:
     client: Client | None = await call.off_loop(tenant.authenticate, client_id, secret)
     if client is None:
         raise OAuthError(401, "access_denied", "Unauthorized")
+    if client.client_id != call.emu.client.client_id and grant_type not in client.grant_types:
+        raise grant_not_allowed(grant_type)
     if "organization" in params:
         raise OAuthError(400, "invalid_request", "Organizations are not supported by the emulator")
     audience = params.get("audience")

@@ -31,6 +31,14 @@ __all__ = ["Client", "ClientGrant", "Tenant", "iso"]
 _ALNUM = string.ascii_letters + string.digits
 #: Auth0's application types.
 APP_TYPES = ("non_interactive", "spa", "native", "regular_web")
+#: The grants of a client made without ``grant_types``, by its ``app_type`` (Auth0's defaults:
+#: the password and passwordless grants must be asked for).
+DEFAULT_GRANT_TYPES: dict[str, tuple[str, ...]] = {
+    "non_interactive": ("client_credentials",),
+    "spa": ("implicit", "authorization_code", "refresh_token"),
+    "native": ("implicit", "authorization_code", "refresh_token"),
+    "regular_web": ("implicit", "authorization_code", "refresh_token", "client_credentials"),
+}
 
 
 def iso(moment: datetime) -> str:
@@ -313,7 +321,7 @@ class Tenant:
         app_type = body.get("app_type", "non_interactive")
         if app_type not in APP_TYPES:
             raise _problem(f"No enum match for: {json.dumps(app_type)}", "app_type", "app_type")
-        grant_types = body.get("grant_types", ["client_credentials"])
+        grant_types = body.get("grant_types", list(DEFAULT_GRANT_TYPES[app_type]))
         if not all(isinstance(g, str) for g in grant_types):
             raise _problem("Expected type string", "grant_types", "grant_types")
         return self._new_client(
