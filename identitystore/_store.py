@@ -418,9 +418,14 @@ class IdentityStore:
 
     def _send_verification(self, user: User, token: str, expires: str) -> str:
         link = _tickets.verification_link(self.tenant_domain, token)
+        self._email_link(user, "verification_email", link, token, expires)
+        return link
+
+    def _email_link(self, user: User, kind: str, link: str, token: str, expires: str) -> None:
+        """Email ``user`` a message of ``kind`` carrying ``link``, which holds ``token``."""
         self._notify(
             Message(
-                kind="verification_email",
+                kind=kind,
                 recipient=str(user.email),
                 user_id=user.user_id,
                 connection=user.connection,
@@ -430,7 +435,6 @@ class IdentityStore:
                 expires_at=expires,
             )
         )
-        return link
 
     def get_user(self, user_id: str) -> User:
         """The user with exactly this ``user_id``. Raises ``UserNotFoundError``."""
@@ -981,18 +985,7 @@ class IdentityStore:
         user = found[0]
         ticket = self._password_change_ticket(user, VERIFICATION_TTL)
         self._record(self._event("scpr", user=user, connection=conn, ip=ip))
-        self._notify(
-            Message(
-                kind="password_reset",
-                recipient=str(user.email),
-                user_id=user.user_id,
-                connection=user.connection,
-                created_at=format_timestamp(self.clock()),
-                link=ticket.url,
-                token=ticket.token,
-                expires_at=ticket.expires_at,
-            )
-        )
+        self._email_link(user, "password_reset", ticket.url, ticket.token, ticket.expires_at)
 
     def create_password_change_ticket(
         self,

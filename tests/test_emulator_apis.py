@@ -16,7 +16,7 @@ from identitystore import IdentityStore
 from identitystore.emulator import Emulator, OffsetClock
 
 from .conftest import FAST
-from .emulator_support import api
+from .emulator_support import api, signin_form
 
 DB = "Username-Password-Authentication"
 PASSWORD = "Corr3ct-horse-battery"
@@ -129,16 +129,8 @@ def test_client_credentials_for_an_api(emu: Emulator) -> None:
 
 def test_user_tokens_for_an_api(emu: Emulator) -> None:
     created = make_api(emu)
-    form = {
-        "grant_type": "http://auth0.com/oauth/grant-type/password-realm",
-        "client_id": emu.client_id,
-        "client_secret": emu.client_secret,
-        "realm": DB,
-        "username": "jane@example.com",
-        "password": PASSWORD,
-        "audience": THINGS,
-        "scope": "openid email read:things write:undefined offline_access",
-    }
+    scope = "openid email read:things write:undefined offline_access"
+    form = signin_form(emu, "jane@example.com", PASSWORD, audience=THINGS, scope=scope)
     body = httpx.post(f"{emu.url}/oauth/token", data=form).json()
     assert body["scope"] == "openid email read:things"  # offline access not allowed by the API
     assert "refresh_token" not in body
@@ -184,14 +176,13 @@ def test_a_client_gets_its_app_types_grants(
     with api(emu) as client:
         made = client.post("/clients", json={"name": app_type, "app_type": app_type}).json()
     assert made["grant_types"] == grants
-    form = {
-        "grant_type": "http://auth0.com/oauth/grant-type/password-realm",
-        "client_id": made["client_id"],
-        "client_secret": made["client_secret"],
-        "realm": DB,
-        "username": "jane@example.com",
-        "password": PASSWORD,
-    }
+    form = signin_form(
+        emu,
+        "jane@example.com",
+        PASSWORD,
+        client_id=made["client_id"],
+        client_secret=made["client_secret"],
+    )
     password = httpx.post(f"{emu.url}/oauth/token", data=form)
     assert (password.status_code, password.json()["error"]) == (403, "unauthorized_client")
     machine = httpx.post(

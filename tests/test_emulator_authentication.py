@@ -16,7 +16,7 @@ from identitystore import IdentityStore
 from identitystore.emulator import Emulator
 from identitystore.testing.helpers import ManualClock, Outbox
 
-from .emulator_support import api
+from .emulator_support import api, token_response
 
 DB = "Username-Password-Authentication"
 PASSWORD = "Corr3ct-horse-battery"
@@ -350,16 +350,7 @@ def test_password_change_ticket_needs_its_scope(emu: Emulator) -> None:
 
 
 def _token_with_scope(emu: Emulator, scope: str) -> str:
-    response = httpx.post(
-        f"{emu.url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "audience": f"https://{emu.domain}/api/v2/",
-            "scope": scope,
-        },
-    )
+    response = token_response(emu, scope=scope)
     token: str = response.json()["access_token"]
     return token
 

@@ -18,7 +18,7 @@ import pytest
 from identitystore import IdentityStore
 from identitystore.emulator import Emulator, OffsetClock
 from tests.conftest import FAST
-from tests.emulator_support import node_modules
+from tests.emulator_support import management_token, node_modules, signin_form
 
 DB = "Username-Password-Authentication"
 PASSWORD = "Corr3ct-horse-battery"
@@ -78,27 +78,11 @@ def verify(modules: Path, tmp_path: Path, config: dict[str, Any]) -> dict[str, A
 
 def test_jose_verifies_id_tokens(emu: Emulator, modules: Path, tmp_path: Path) -> None:
     user = emu.store.create_user(DB, email="jane@example.com", password=PASSWORD)
-    form = {
-        "grant_type": "http://auth0.com/oauth/grant-type/password-realm",
-        "client_id": emu.client_id,
-        "client_secret": emu.client_secret,
-        "realm": DB,
-        "username": "jane@example.com",
-        "password": PASSWORD,
-        "scope": "openid email",
-    }
+    form = signin_form(emu, "jane@example.com", PASSWORD, scope="openid email")
     id_token = httpx.post(f"{emu.url}/oauth/token", data=form).json()["id_token"]
     head, body, signature = id_token.split(".")
     tampered = f"{head}.{body}.{signature[:-4]}AAAA"
-    management = httpx.post(
-        f"{emu.url}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "audience": f"https://{emu.domain}/api/v2/",
-        },
-    ).json()["access_token"]
+    management = management_token(emu)
     result = verify(
         modules,
         tmp_path,

@@ -24,7 +24,7 @@ from identitystore import IdentityStore
 from identitystore.emulator import Emulator, OffsetClock
 
 from .conftest import FAST
-from .emulator_support import api
+from .emulator_support import api, signin_form
 
 DB = "Username-Password-Authentication"
 PASSWORD = "Corr3ct-horse-battery"
@@ -51,15 +51,8 @@ def jane(emu: Emulator) -> str:
 
 
 def token(emu: Emulator, form: bool = False, **fields: Any) -> httpx.Response:
-    body = {
-        "grant_type": REALM,
-        "client_id": emu.client_id,
-        "client_secret": emu.client_secret,
-        "realm": DB,
-        "username": "jane@example.com",
-        "password": PASSWORD,
-        **fields,
-    }
+    """A ``password-realm`` sign-in of jane, as JSON (``fields`` of any type) or a form."""
+    body: dict[str, Any] = {**signin_form(emu, "jane@example.com", PASSWORD), **fields}
     body = {k: v for k, v in body.items() if v is not None}
     if form:
         return httpx.post(f"{emu.url}/oauth/token", data=body)
