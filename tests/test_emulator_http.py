@@ -6,8 +6,10 @@ httpx; what the HTTP side did is checked on the store behind it.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import socket
 import ssl
 import time
 import urllib.parse
@@ -1012,3 +1014,44 @@ def test_deleting_a_database_user_by_email(client: httpx.Client, emu: Emulator) 
     assert sms.status_code == 400
     unknown = client.delete("/connections/con_nothing/users", params={"email": "x@y.z"})
     assert unknown.status_code == 404
+
+
+def test_a_refusal_that_echoes_nul_or_a_lone_surrogate_is_still_logged(
+    client: httpx.Client, emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    audience = f"https://{emu.domain}/api/v2/"
+    body = {"client_id": emu.client_id, "audience": audience, "scope": ["a\x00b\ud800"]}
+    # JSON escapes the lone surrogate (httpx's own encoder would refuse it)
+    refused = client.post(
+        "/client-grants", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
+    assert refused.status_code == 400
+    assert refused.json()["message"] == f"Invalid scope(s) for {audience}: a\x00b\ud800"
+    assert client.delete("/users/auth0%7Cx%00y").status_code == 204
+    with caplog.at_level(logging.WARNING, logger="identitystore.emulator"):
+        events = client.get("/logs", params={"sort": "date:1", "per_page": 100}).json()
+    fapi, sapi = [e for e in events if e["type"] in ("fapi", "sapi")]
+    assert fapi["type"] == "fapi"
+    assert fapi["description"] == f"Invalid scope(s) for {audience}: a\ufffdb\ufffd"
+    assert (sapi["type"], sapi["user_id"]) == ("sapi", "auth0|x\ufffdy")
+    assert not caplog.records
+
+
+def test_a_client_gone_before_its_body_is_whole_leaves_no_error_and_no_log(
+    client: httpx.Client, emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    host, port = emu.domain.rsplit(":", 1)
+    token = client.headers["authorization"]
+    body = b'{"connection": "sms", "phone_number": "+14155550100"}'
+    with caplog.at_level(logging.INFO, logger="identitystore.emulator"):
+        with socket.create_connection((host, int(port)), timeout=10) as gone:
+            gone.sendall(
+                b"POST /api/v2/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Authorization: {token}\r\nContent-Length: {len(body) + 1}\r\n\r\n".encode()
+                + body
+            )
+            time.sleep(0.2)  # the handler is reading the body
+        time.sleep(0.3)  # the server has seen the disconnect
+        assert client.get("/users").json() == []
+    assert emu.store.list_events(type="fapi") == []  # nothing to answer, nothing to log
+    assert not [r for r in caplog.records if r.name == "identitystore.emulator"]

@@ -194,12 +194,13 @@ async def get_api(call: Call) -> Response:
 
 
 async def update_api(call: Call) -> Response:
-    """PATCH /api/v2/resource-servers/{id}: name, scopes (replaced whole), lifetime, offline."""
+    """PATCH /api/v2/resource-servers/{id}: name, scopes (replaced whole), lifetime, offline;
+    201, as Auth0's document gives it."""
     fields = _checked(await call.json(), creating=False)
     backend = call.emu.store.backend
     api = replace(await call.off_loop(_by_id_or_identifier, backend, call.params[0]), **fields)
     await call.off_loop(backend.put_record, _KIND, api.id, api.to_record())
-    return json_response(api.to_dict())
+    return json_response(api.to_dict(), 201)
 
 
 async def delete_api(call: Call) -> Response:

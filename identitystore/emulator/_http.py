@@ -33,7 +33,10 @@ _INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 
 def _dumps(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate echoed from a request: escaped, as it came
+        return json.dumps(data, separators=(",", ":")).encode("ascii")
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

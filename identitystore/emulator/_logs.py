@@ -28,6 +28,17 @@ _MAX_TEXT = 1024
 _USER_ROUTES = ("/api/v2/users/{}", "/api/v2/user-blocks/{}")
 
 
+def _text(value: str | None, limit: int | None = None) -> str | None:
+    """``value`` as the log can hold it: NUL and lone surrogates (which an error may echo from a
+    request) become U+FFFD; cut at ``limit`` characters."""
+    if value is None:
+        return None
+    value = value[:limit].replace("\x00", "\ufffd")
+    if not value.isascii():
+        value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
 def _event_type(route: Route, status: int, types: tuple[str, str] | None) -> str | None:
     if status == 429:
         return "api_limit"
@@ -56,7 +67,7 @@ async def record(call: Call, status: int, error: str | None) -> None:
     details: dict[str, Any] = {
         "request": {
             "method": route.method,
-            "path": call.request.url.path[:_MAX_TEXT],
+            "path": _text(call.request.url.path, _MAX_TEXT),
             "channel": "api",
             "ip": call.ip,
         },
@@ -68,12 +79,12 @@ async def record(call: Call, status: int, error: str | None) -> None:
         )
         await call.store.record_event(
             kind,
-            description=error if status >= 400 else route.summary,
-            user_id=user_id,
+            description=_text(error if status >= 400 else route.summary),
+            user_id=_text(user_id),
             ip=call.ip,
             client_id=client_id,
             client_name=client_name,
-            user_agent=agent[:_MAX_TEXT] if agent else None,
+            user_agent=_text(agent, _MAX_TEXT) if agent else None,
             details=details,
         )
     except IdentityStoreError as exc:

@@ -32,13 +32,13 @@ class Window:
     exceeded: bool
     retry_after: int
 
-    def headers(self) -> dict[str, str]:
-        """The three ``x-ratelimit-*`` headers."""
-        return {
-            "x-ratelimit-limit": str(self.limit),
-            "x-ratelimit-remaining": str(self.remaining),
-            "x-ratelimit-reset": str(self.reset),
-        }
+    def raw_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """The three ``x-ratelimit-*`` headers, as ASGI header pairs."""
+        return (
+            (b"x-ratelimit-limit", b"%d" % self.limit),
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % self.reset),
+        )
 
 
 class RateLimiter:
