@@ -328,6 +328,21 @@ VALID_BODIES: dict[tuple[str, str], Callable[[Known, st.DataObject], dict[str, A
     ("PATCH", "/connections/{}"): _connection_changes,
     ("POST", "/client-grants"): _new_grant,
     ("POST", "/tickets/password-change"): _password_change_ticket,
+    ("POST", "/resource-servers"): lambda known, data: {
+        "identifier": f"https://{data.draw(st.uuids(), label='api').hex}.example.com/",
+        "scopes": [{"value": "read:things", "description": "Read things"}],
+    },
+    ("PATCH", "/resource-servers/{}"): lambda known, data: data.draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "name": st.just("Things"),
+                "token_lifetime": st.integers(min_value=1, max_value=2592000),
+                "allow_offline_access": st.booleans(),
+                "scopes": st.just([{"value": "read:things", "description": "Read things"}]),
+            },
+        )
+    ),
     ("PATCH", "/tenants/settings"): lambda known, data: {
         "default_directory": data.draw(
             st.sampled_from(["Username-Password-Authentication", known.ids["connection_name"]])

@@ -38,6 +38,10 @@ _KIND = "resource_server"
 #: Auth0's bounds on ``token_lifetime`` (seconds).
 _LIFETIME = (1, 2592000)
 _FIELDS = ("name", "identifier", "scopes", "token_lifetime", "allow_offline_access", "signing_alg")
+#: The longest text of each string property, and of a scope's value and description (Auth0's
+#: document).
+_LONGEST = {"name": 200, "identifier": 600, "signing_alg": 16}
+_SCOPE_VALUE, _SCOPE_DESCRIPTION = 280, 500
 
 
 @dataclass(frozen=True)
@@ -102,11 +106,13 @@ def _checked(body: object, *, creating: bool) -> dict[str, Any]:
     if not creating and "identifier" in body:
         raise _problem("Additional properties not allowed: identifier")
     fields: dict[str, Any] = {}
-    for name in ("name", "identifier", "signing_alg"):
+    for name, longest in _LONGEST.items():
         if name in body:
             value = body[name]
             if not isinstance(value, str) or not value or "\x00" in value:
                 raise _problem(f"Expected type string but found type {json_type(value)}", name)
+            if len(value) > longest or (name == "name" and ("<" in value or ">" in value)):
+                raise _problem(f"At most {longest} characters, without < or >", name)
             fields[name] = value
     if fields.get("signing_alg", "RS256") != "RS256":
         raise _problem("The emulator signs with RS256 only", "signing_alg")
@@ -128,13 +134,17 @@ def _checked(body: object, *, creating: bool) -> dict[str, Any]:
         if not isinstance(scopes, list) or not all(
             isinstance(s, Mapping)
             and isinstance(s.get("value"), str)
-            and s["value"]
+            and 0 < len(s["value"]) <= _SCOPE_VALUE
             and " " not in s["value"]
             and isinstance(s.get("description", ""), str)
+            and len(s.get("description", "")) <= _SCOPE_DESCRIPTION
+            and not s.keys() - {"value", "description"}
             for s in scopes
         ):
             raise _problem(
-                "Each scope must be {value, description} with a value of one word", "scopes"
+                "Each scope must be {value, description}: a value of one word of at most "
+                f"{_SCOPE_VALUE} characters, a description of at most {_SCOPE_DESCRIPTION}",
+                "scopes",
             )
         fields["scopes"] = tuple(
             dict.fromkeys((s["value"], s.get("description", "")) for s in scopes)
