@@ -5,11 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from ._models import Connection, Event, EventsPage, Ticket, User, UserBlock, UsersPage
+from ._export import Target
+from ._import import Source
+from ._models import (
+    Connection,
+    Event,
+    EventsPage,
+    ImportResult,
+    Ticket,
+    User,
+    UserBlock,
+    UsersPage,
+)
 from ._store import IdentityStore
 from .connections import ConnectionStrategy
 from .limits import VERIFICATION_TTL
@@ -277,6 +288,50 @@ class AsyncIdentityStore:
     ) -> User:
         """See ``IdentityStore.change_password``."""
         return await self._run(self.store.change_password, ticket_token, new_password, ip=ip)
+
+    async def import_users(
+        self,
+        connection: str,
+        source: Source,
+        *,
+        upsert: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
+        on_error: Callable[[dict[str, Any]], None] | None = None,
+        send_verification_email: bool = False,
+    ) -> ImportResult:
+        """See ``IdentityStore.import_users`` (``progress`` and ``on_error`` run on its thread)."""
+        return await self._run(
+            self.store.import_users,
+            connection,
+            source,
+            upsert=upsert,
+            progress=progress,
+            on_error=on_error,
+            send_verification_email=send_verification_email,
+        )
+
+    async def export_users(
+        self,
+        target: Target,
+        *,
+        connection: str | None = None,
+        format: Literal["json", "csv"] = "json",
+        fields: Sequence[str | Mapping[str, str]] | None = None,
+        limit: int | None = None,
+        include_password_hashes: bool = False,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """See ``IdentityStore.export_users`` (``progress`` runs on its thread)."""
+        return await self._run(
+            self.store.export_users,
+            target,
+            connection=connection,
+            format=format,
+            fields=fields,
+            limit=limit,
+            include_password_hashes=include_password_hashes,
+            progress=progress,
+        )
 
     async def list_events(
         self, *, type: str | None = None, user_id: str | None = None, limit: int = 100

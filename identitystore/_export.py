@@ -1,7 +1,7 @@
 """Bulk export in Auth0's export-file formats: newline-delimited JSON or CSV, fields, gzip.
 
-The users come from one consistent snapshot of the storage (``Backend.export_users``), read as a
-stream, so memory stays flat whatever their number. Each field is a path into Auth0's user body
+The users come from one consistent snapshot of the storage (``BulkBackend.export_users``), read
+as a stream, so memory stays flat whatever their number. Each field is a path into Auth0's user body
 (``user_id``, ``identities[0].connection``, ``user_metadata.consent.given``), written under its
 ``export_as`` name or its own. With ``include_password_hashes`` each line also carries the user's
 hash as the users file takes it back (``_imported_hashes.exported_hash``).
@@ -16,13 +16,14 @@ import operator
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import IO, Any, Literal
 
 from ._imported_hashes import exported_hash
 from ._jsonschema import problems
 from ._models import User, copy_json
 from .errors import BadRequestError, PayloadValidationError, echo
-from .storage import Backend, UserQuery
+from .storage import Backend, BulkBackend, UserQuery
 
 __all__ = [
     "CSV_MAX_FIELDS",
@@ -31,6 +32,7 @@ __all__ = [
     "Format",
     "Target",
     "check_options",
+    "users_of",
     "write_export",
 ]
 
@@ -325,10 +327,14 @@ def _output(target: Target) -> Iterator[IO[bytes]]:
             os.remove(partial)
 
 
-def paged_users(
+def users_of(
     backend: Backend, connection_id: str | None, limit: int | None, *, hashes: bool
-) -> tuple[int, Iterator[tuple[User, str | None]]]:
-    """Every user (with its hash when ``hashes``) read with ``list_users``: no snapshot."""
+) -> AbstractContextManager[tuple[int, Iterator[tuple[User, str | None]]]]:
+    """``with users_of(...) as (count, users)``: the users to export, by creation, with their
+    hashes when ``hashes``: streamed from one snapshot by a ``BulkBackend``, else read at once
+    with ``list_users``."""
+    if isinstance(backend, BulkBackend):
+        return backend.export_users(connection_id, limit=limit, hashes=hashes)
     users, _ = backend.list_users(UserQuery(connection_id=connection_id, limit=limit or 2**62))
 
     def with_hashes() -> Iterator[tuple[User, str | None]]:
@@ -340,4 +346,4 @@ def paged_users(
                 stored = found[1] if found else None
             yield user, stored
 
-    return len(users), with_hashes()
+    return contextlib.nullcontext((len(users), with_hashes()))

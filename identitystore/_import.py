@@ -10,19 +10,22 @@ Each user is checked with Auth0's users-file schema (``users_file_schema``: the 
 carry the create-user rules of ``CREATE_USER_SCHEMA``), its password fields by
 ``_imported_hashes``, its metadata and the connection's own rules by ``_validation``; every
 problem becomes an entry of Auth0's error report and the user is skipped. Valid users are written
-in batches through the backend's ``write_users``, each user whole or not at all.
+in batches (``writer``: the backend's ``write_users``, or user by user), each user whole or not
+at all; a batch is written in a thread of its own while the next one is checked.
 """
 
 from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import gzip
 import io
 import json
 import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
@@ -64,24 +67,22 @@ from .errors import (
     UsernameNotAllowedError,
     echo,
 )
-from .storage import Backend, DuplicateKey, StaleConnection
+from .storage import Backend, BulkBackend, DuplicateKey, StaleConnection, WriteOutcome
 
 __all__ = [
     "MASK",
     "Source",
     "Writer",
-    "WriteOutcome",
     "import_users",
     "masked_user",
     "read_users",
     "users_file_schema",
+    "writer",
 ]
 
 #: A users file: a path, a binary file object, or the users themselves.
 Source = str | os.PathLike[str] | IO[bytes] | io.RawIOBase | Iterable[Mapping[str, Any]]
-#: What writing one user did: inserted, updated, refused by its upsert, or the unique key taken.
-WriteOutcome = str
-#: Writes a batch of users (``Backend.write_users``); raises ``StaleConnection`` if the
+#: Writes a batch of users (``BulkBackend.write_users``); raises ``StaleConnection`` if the
 #: connection is gone.
 Writer = Callable[[Sequence[BulkUser]], Sequence[WriteOutcome]]
 
@@ -722,6 +723,10 @@ class _Import:
         self.seen = {key: _Seen() for key in _UNIQUE_KEYS}
         self.result = ImportResult()
         self.batch: list[tuple[BulkUser, object]] = []
+        self.writer: ThreadPoolExecutor
+        #: The batch being written, and its write.
+        self.pending: tuple[Future[Sequence[WriteOutcome]], list[tuple[BulkUser, object]]] | None
+        self.pending = None
         self.total: int | None = None
         self.progress: Callable[[int, int | None], None] | None = None
         self.reported = 0
@@ -738,21 +743,26 @@ class _Import:
         self.total, self.progress = total, progress
         read = 0
         now = clock()  # one moment a batch: its users' dates and generated ids
-        try:
-            for item in users:
-                self.add(item, now)
-                read += 1
-                if read % batch_size == 0:
-                    self.flush()
-                    now = clock()
-        except ImportFileError as exc:  # from a stream read once: what came before is kept
+        with ThreadPoolExecutor(1, thread_name_prefix="identitystore-import") as self.writer:
+            try:
+                for item in users:
+                    self.add(item, now)
+                    read += 1
+                    if read % batch_size == 0:
+                        self.flush()
+                        now = clock()
+            except ImportFileError as exc:  # from a stream read once: what came before is kept
+                self.flush()
+                self.settle()
+                done = self.result.summary()
+                raise ImportFileError(
+                    f"{exc.message} Users before it: {done['inserted']} inserted, "
+                    f"{done['updated']} updated, {done['failed']} failed."
+                ) from None
+            finally:
+                self.settle()  # the batch being written, whatever happened meanwhile
             self.flush()
-            done = self.result.summary()
-            raise ImportFileError(
-                f"{exc.message} Users before it: {done['inserted']} inserted, "
-                f"{done['updated']} updated, {done['failed']} failed."
-            ) from None
-        self.flush()
+            self.settle()
         return self.result
 
     def add(self, item: object, now: datetime) -> None:
@@ -775,10 +785,21 @@ class _Import:
         self.batch.append((BulkUser(record, changes), item))
 
     def flush(self) -> None:
-        """Write the queued users (one transaction) and count what happened to each."""
+        """Write the queued users (one transaction) in the writer's thread, while the next ones
+        are checked, once the batch before is written and counted."""
         batch, self.batch = self.batch, []
+        self.settle()
+        if batch:
+            self.pending = (self.writer.submit(self.write, [bulk for bulk, _ in batch]), batch)
+
+    def settle(self) -> None:
+        """Wait for the batch being written, and count what happened to each of its users."""
+        if self.pending is None:
+            return
+        (future, batch), self.pending = self.pending, None
+        outcomes: Sequence[str]
         try:
-            outcomes = self.write([bulk for bulk, _ in batch]) if batch else []
+            outcomes = future.result()
         except StaleConnection:  # deleted while the import ran
             outcomes = ["connection"] * len(batch)
         for (bulk, item), outcome in zip(batch, outcomes, strict=True):
@@ -825,11 +846,23 @@ def _first_duplicate(checked: _Checked, seen: Mapping[str, _Seen]) -> str | None
     return found
 
 
-def per_user_writer(backend: Backend, connection_id: str) -> Writer:
-    """A ``Writer`` over the per-user methods of ``backend``: one transaction per user."""
+def writer(backend: Backend, connection: Connection) -> Writer:
+    """How an import writes into ``connection``: a batch a transaction through the backend's
+    ``write_users``, or, for a backend that is no ``BulkBackend``, ``per_user_writer``."""
+    if isinstance(backend, BulkBackend):
+        return functools.partial(backend.write_users, connection.id)
+    return per_user_writer(backend, connection)
+
+
+def per_user_writer(backend: Backend, connection: Connection) -> Writer:
+    """A ``Writer`` over the per-user methods of ``backend``: one transaction per user. A batch
+    whose connection is gone when it starts is refused whole (``StaleConnection``)."""
 
     def write(batch: Sequence[BulkUser]) -> list[WriteOutcome]:
-        return [_write_one(backend, connection_id, bulk) for bulk in batch]
+        stored = backend.get_connection(connection.name)
+        if stored is None or stored.id != connection.id:
+            raise StaleConnection(connection.name)
+        return [_write_one(backend, connection.id, bulk) for bulk in batch]
 
     return write
 
@@ -851,7 +884,7 @@ def _write_one(backend: Backend, connection_id: str, bulk: BulkUser) -> WriteOut
         except DuplicateKey as exc:
             if exc.key == "email" and bulk.upsert is not None:
                 continue  # inserted meanwhile: update it
-            return exc.key
+            return cast(WriteOutcome, exc.key)
         return "inserted"
     return "email"
 

@@ -1184,7 +1184,7 @@ class IdentityStore:
             conn,
             strategy,
             source,
-            write=_import.per_user_writer(self._backend, conn.id),
+            write=_import.writer(self._backend, conn),
             clock=self.clock,
             record=self._record,
             upsert=upsert,
@@ -1228,18 +1228,18 @@ class IdentityStore:
         connection_id = None
         if connection is not None:
             connection_id = self._connection_and_strategy(connection)[0].id
-        total, users = _export.paged_users(
+        with _export.users_of(
             self._backend, connection_id, limit, hashes=include_password_hashes
-        )
-        return _export.write_export(
-            target,
-            users,
-            format=format,
-            fields=names,
-            include_password_hashes=include_password_hashes,
-            total=total,
-            progress=progress,
-        )
+        ) as (total, users):
+            return _export.write_export(
+                target,
+                users,
+                format=format,
+                fields=names,
+                include_password_hashes=include_password_hashes,
+                total=total,
+                progress=progress,
+            )
 
     # -- events ---------------------------------------------------------------------------------
 

@@ -79,7 +79,9 @@ ALLOWED: dict[str, frozenset[str]] = {
         {"_models", "errors", "storage", "storage._rows", "storage._sql"}
     ),
     # The asyncio face of the store: the store and the types its methods take and return.
-    "_async": frozenset({"_models", "_store", "connections", "limits", "notify", "passwords"}),
+    "_async": frozenset(
+        {"_models", "_store", "connections", "limits", "notify", "passwords", "_import", "_export"}
+    ),
     # The CLI: the public package, identitystore.errors and the emulator (for `serve`).
     "cli": frozenset({"", "errors", "emulator"}),
     # `python -m identitystore` runs the CLI: the one module allowed to import it.
@@ -132,6 +134,7 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
                 "_authentication",
                 "_signin",
                 "_apis",
+                "_jobs",
             )
         }
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 import threading
 import time
 from collections.abc import Callable
@@ -147,3 +148,21 @@ def test_close_and_async_context_manager_close_the_store() -> None:
     asyncio.run(scenario())
     with pytest.raises(Exception):  # noqa: B017, PT011 - any use of a closed store fails
         store.list_connections()
+
+
+def test_import_and_export_as_awaitables(identity_store: IdentityStore) -> None:
+    async def scenario() -> None:
+        astore = AsyncIdentityStore(identity_store)
+        seen: list[tuple[int, int | None]] = []
+        result = await astore.import_users(
+            "Username-Password-Authentication",
+            [{"email": "a@example.com"}, {"email": "not an email"}],
+            progress=lambda done, total: seen.append((done, total)),
+        )
+        assert result.summary() == {"failed": 1, "updated": 0, "inserted": 1, "total": 2}
+        assert seen == [(2, 2)]
+        out = io.BytesIO()
+        assert await astore.export_users(out, fields=["email"]) == 1
+        assert out.getvalue() == b'{"email":"a@example.com"}\n'
+
+    asyncio.run(scenario())

@@ -83,10 +83,21 @@ def _needs(*tools: str) -> None:
 
 def test_the_curl_recipe(tmp_path: Path) -> None:
     _needs("curl", "jq")
-    (curl,) = [code for code in _blocks("sh") if "curl -s" in code]
+    (curl,) = [code for code in _blocks("sh") if "curl -s" in code and "jobs/" not in code]
     done = _run(["bash", "-euo", "pipefail", "-c", curl], tmp_path)
     assert '"phone_number":"+14155550100"' in done.stdout
     assert done.stdout.count("sms|") >= 2  # created, then found
+
+
+def test_the_jobs_curl_recipe(tmp_path: Path) -> None:
+    _needs("curl", "jq", "gunzip")
+    (curl,) = [code for code in _blocks("sh") if "jobs/users-imports" in code]
+    done = _run(["bash", "-euo", "pipefail", "-c", curl], tmp_path)
+    summary, code, header, line = done.stdout.splitlines()
+    assert summary == '{"failed":1,"updated":0,"inserted":1,"total":2}'
+    assert code == '"INVALID_FORMAT"'
+    assert header == "email,id"
+    assert line.startswith('"\'ann@example.com","\'auth0|')
 
 
 def test_the_node_recipe(tmp_path: Path) -> None:
@@ -97,6 +108,16 @@ def test_the_node_recipe(tmp_path: Path) -> None:
     (shell,) = [code for code in _blocks("sh") if "node app.js" in code]
     done = _run(["bash", "-euo", "pipefail", "-c", shell], tmp_path, NODE_PATH=str(modules))
     assert done.stdout.strip().startswith("auth0|")
+
+
+def test_the_emulator_recipe_of_import_export_md(tmp_path: Path) -> None:
+    page = (ROOT / "docs" / "import-export.md").read_text(encoding="utf-8")
+    (code,) = [c for lang, c in _BLOCK.findall(page) if lang == "python" and "Emulator(" in c]
+    (tmp_path / "users.json").write_text('[{"email": "a@example.com"}, {"email": "nope"}]')
+    (tmp_path / "recipe.py").write_text(code, encoding="utf-8")
+    done = _run([sys.executable, "recipe.py"], tmp_path)
+    assert done.stdout.startswith("failed=1 updated=0 inserted=1 total=2 [")
+    assert "INVALID_FORMAT" in done.stdout
 
 
 def test_the_node_signin_recipe(tmp_path: Path) -> None:

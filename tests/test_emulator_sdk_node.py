@@ -27,7 +27,10 @@ DB = "Username-Password-Authentication"
 
 #: Runs the steps named on the command line; prints {step: {"ok": value} | {"error": {...}}}.
 SCRIPT = r"""
+const fs = require("fs");
+const zlib = require("zlib");
 const { ManagementClient } = require("auth0");
+const legacy = require("auth0/legacy");
 const config = JSON.parse(process.argv[2]);
 const client = (id, secret) =>
   new ManagementClient({ domain: config.domain, clientId: id, clientSecret: secret });
@@ -38,6 +41,19 @@ const all = async (pager) => {
   return items;
 };
 const state = {};
+const until = async (read) => {  // a job once neither pending nor processing (within 20 s)
+  const deadline = Date.now() + 20000;
+  let job = await read();
+  while (["pending", "processing"].includes(job.status) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    job = await read();
+  }
+  return job;
+};
+const download = async (location) =>
+  zlib.gunzipSync(Buffer.from(await (await fetch(location)).arrayBuffer())).toString();
+const database = async () =>
+  (await all(await m.connections.list({ name: "Username-Password-Authentication" })))[0];
 const steps = {
   create: async () => (state.user = await m.users.create({
     connection: "Username-Password-Authentication", email: "Nora@Example.com",
@@ -92,6 +108,34 @@ const steps = {
     await m.connections.users.deleteByEmail(database.id, { email: "bo@example.com" });
     return m.users.listUsersByEmail({ email: "bo@example.com" });
   },
+  importJob: async () => {
+    const db = await database();
+    const created = await m.jobs.usersImports.create({
+      users: fs.createReadStream(config.users_file), connection_id: db.id, upsert: true,
+      external_id: "node-1" });
+    const done = await until(() => m.jobs.get(created.id));
+    return { created, done, errors: await m.jobs.errors.get(created.id) };
+  },
+  exportJob: async () => {
+    const created = await m.jobs.usersExports.create({
+      format: "json", fields: [{ name: "email" }, { name: "given_name", export_as: "first" }] });
+    const done = await until(() => m.jobs.get(created.id));
+    return { created, done, file: await download(done.location) };
+  },
+  legacyJobs: async () => {
+    const l = new legacy.ManagementClient({
+      domain: config.domain, clientId: config.client_id, clientSecret: config.client_secret });
+    const db = await database();
+    const users = new Blob([JSON.stringify([{ email: "leg@example.com" }])],
+      { type: "application/json" });
+    const created = (await l.jobs.importUsers({ users, connection_id: db.id })).data;
+    const done = await until(async () => (await l.jobs.get({ id: created.id })).data);
+    const errors = await l.jobs.getErrors({ id: created.id });
+    const exported = (await l.jobs.exportUsers({ connection_id: db.id, format: "csv",
+      fields: [{ name: "email" }] })).data;
+    const finished = await until(async () => (await l.jobs.get({ id: exported.id })).data);
+    return { done, errorsStatus: errors.status, file: await download(finished.location) };
+  },
   delete: () => m.users.delete(state.user.user_id),
   getDeleted: () => m.users.get(state.user.user_id),
 };
@@ -127,8 +171,17 @@ def run_node(node: str, identity_store: IdentityStore, tmp_path: Path) -> Iterat
     script.write_text(SCRIPT, encoding="utf-8")
     with Emulator(identity_store, tls=True) as emu:
         assert emu.ca_file is not None
+        users_file = tmp_path / "users.json"
+        users_file.write_text(
+            json.dumps([{"email": "una@example.com", "given_name": "Una"}, {"email": "bad"}])
+        )
         config = json.dumps(
-            {"domain": emu.domain, "client_id": emu.client_id, "client_secret": emu.client_secret}
+            {
+                "domain": emu.domain,
+                "client_id": emu.client_id,
+                "client_secret": emu.client_secret,
+                "users_file": str(users_file),
+            }
         )
         env = {**os.environ, "NODE_EXTRA_CA_CERTS": emu.ca_file, "NODE_PATH": str(modules)}
 
@@ -236,3 +289,33 @@ def test_logs_blocks_and_deleting_by_email_through_the_node_sdk(run_node: Any) -
     assert out["getLog"]["ok"]["log_id"]
     assert out["deleteByEmail"]["ok"] == []
     assert emu.store.get_users_by_email("bo@example.com") == []
+
+
+def test_import_and_export_jobs_through_the_node_sdk(run_node: Any) -> None:
+    """7.x's ``jobs.usersImports.create`` (a file stream: its name, ``application/octet-stream``)
+    and ``jobs.usersExports.create``, ``jobs.get``, ``jobs.errors.get``."""
+    emu: Emulator = run_node.emu
+    out = run_node("importJob", "exportJob")
+    imported = out["importJob"]["ok"]
+    assert imported["created"]["status"] == "pending"
+    assert imported["created"]["external_id"] == "node-1"
+    assert imported["done"]["status"] == "completed"
+    assert imported["done"]["summary"] == {"failed": 1, "updated": 0, "inserted": 1, "total": 2}
+    assert [e["user"] for e in imported["errors"]] == [{"email": "bad"}]
+    assert imported["errors"][0]["errors"][0]["code"] == "INVALID_FORMAT"
+    assert emu.store.get_users_by_email("una@example.com")[0].given_name == "Una"
+    exported = out["exportJob"]["ok"]
+    assert exported["created"]["type"] == "users_export"
+    assert exported["done"]["status"] == "completed"
+    assert exported["file"] == '{"email":"una@example.com","first":"Una"}\n'
+
+
+def test_import_and_export_jobs_through_the_node_sdks_legacy_client(run_node: Any) -> None:
+    """``auth0/legacy`` (the 4.x API the package still ships): ``jobs.importUsers`` with a Blob
+    (named ``blob``), ``jobs.get``, ``jobs.getErrors`` (204: no body), ``jobs.exportUsers``."""
+    emu: Emulator = run_node.emu
+    out = run_node("legacyJobs")["legacyJobs"]["ok"]
+    assert out["done"]["summary"] == {"failed": 0, "updated": 0, "inserted": 1, "total": 1}
+    assert out["errorsStatus"] == 204
+    assert out["file"] == 'email\n"\'leg@example.com"\n'
+    assert emu.store.get_users_by_email("leg@example.com") != []

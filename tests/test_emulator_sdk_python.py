@@ -4,7 +4,12 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import ssl
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -247,3 +252,69 @@ def test_logs_blocks_and_deleting_by_email(management: ManagementClient, emu: Em
     database = emu.store.get_connection(DB)
     management.connections.users.delete_by_email(database.id, email="l@example.com")
     assert emu.store.get_users_by_email("l@example.com") == []
+
+
+def _until_done(management: ManagementClient, job_id: str) -> Any:
+    """The job once neither pending nor processing (within 20 s)."""
+    deadline = time.monotonic() + 20
+    job = management.jobs.get(job_id)
+    while job.status in ("pending", "processing") and time.monotonic() < deadline:
+        time.sleep(0.02)
+        job = management.jobs.get(job_id)
+    return job
+
+
+def test_import_and_export_jobs(
+    management: ManagementClient, emu: Emulator, tmp_path: Path
+) -> None:
+    """The SDK's own encodings: a file object (its name, ``application/json``), a bare
+    ``bytes`` upload (``upload``, ``application/octet-stream``), booleans as ``true``/``false``."""
+    db = emu.store.get_connection(DB)
+    users_file = tmp_path / "users.json"
+    users_file.write_text(
+        json.dumps([{"email": "ivy@example.com", "given_name": "Ivy"}, {"email": "nope"}])
+    )
+    with users_file.open("rb") as users:
+        created = management.jobs.users_imports.create(
+            users=users, connection_id=db.id, external_id="batch-1", send_completion_email=False
+        )
+    assert (created.type, created.status, created.connection) == ("users_import", "pending", DB)
+    assert created.external_id == "batch-1"
+    job = _until_done(management, created.id)
+    assert job.status == "completed"
+    assert job.summary is not None
+    assert (job.summary.inserted, job.summary.failed, job.summary.total) == (1, 1, 2)
+    errors = management.jobs.errors.get(created.id)
+    assert isinstance(errors, list)
+    assert [e.user for e in errors] == [{"email": "nope"}]
+    assert errors[0].errors is not None
+    assert errors[0].errors[0].code == "INVALID_FORMAT"
+
+    upsert = management.jobs.users_imports.create(
+        users=b'[{"email": "ivy@example.com", "given_name": "Ivy Rose"}]',
+        connection_id=db.id,
+        upsert=True,
+    )
+    assert _until_done(management, upsert.id).summary.updated == 1
+    assert management.jobs.errors.get(upsert.id) is None  # 204
+    assert emu.store.get_users_by_email("ivy@example.com")[0].given_name == "Ivy Rose"
+
+    fields: Any = [{"name": "email"}, {"name": "given_name", "export_as": "First name"}]
+    export = management.jobs.users_exports.create(connection_id=db.id, format="csv", fields=fields)
+    assert (export.type, export.status, export.format) == ("users_export", "pending", "csv")
+    done = _until_done(management, export.id)
+    assert done.location is not None
+    assert emu.ca_file is not None
+    downloaded = httpx.get(done.location, verify=ssl.create_default_context(cafile=emu.ca_file))
+    assert (
+        gzip.decompress(downloaded.content)
+        == b'email,First name\n"\'ivy@example.com","\'Ivy Rose"\n'
+    )
+
+    with pytest.raises(BadRequestError) as refused:
+        management.jobs.users_imports.create(
+            users=b"[]", connection_id=emu.store.get_connection("sms").id, request_options=NO_RETRY
+        )
+    assert refused.value.body["message"] == "Connection must be a database connection."
+    with pytest.raises(NotFoundError):
+        management.jobs.errors.get("job_AAAAAAAAAAAAAAAA", request_options=NO_RETRY)

@@ -19,6 +19,7 @@ from identitystore import AsyncIdentityStore, IdentityStore, IdentityStoreError
 from ._controls import Controls, OffsetClock
 from ._errors import ApiError, OAuthError, internal_error, too_many_requests
 from ._http import Call, json_response
+from ._jobs import Jobs
 from ._logs import record
 from ._ratelimit import RateLimiter
 from ._routes import MANAGEMENT_SCOPES, Router
@@ -76,6 +77,7 @@ class Emulation:
         )
         self.limiter = RateLimiter(rate_limit)
         self.controls = Controls(store)
+        self.jobs = Jobs(self.tenant, self.astore)
         self.router = Router()
 
     def now(self) -> int:
@@ -124,7 +126,7 @@ class EmulatorApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self.emulation.jobs.close)
             return
         if scope["type"] != "http":  # websockets: not served
             return
@@ -188,12 +190,15 @@ def _set_headers(response: Response, headers: tuple[tuple[bytes, bytes], ...]) -
     raw.extend(headers)
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(
+    receive: Receive, send: Send, on_shutdown: Callable[[], Awaitable[None]]
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await on_shutdown()  # running jobs end, their files are removed
             await send({"type": "lifespan.shutdown.complete"})
             return
 

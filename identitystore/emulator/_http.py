@@ -118,18 +118,18 @@ class Call:
         """``func(*args, **kwargs)`` on a worker thread (the tenant's records are blocking I/O)."""
         return await asyncio.to_thread(func, *args, **kwargs)
 
-    async def body(self) -> bytes:
-        """The raw body, at most ``MAX_BODY`` bytes (413 beyond, read no further)."""
+    async def body(self, limit: int = MAX_BODY) -> bytes:
+        """The raw body, at most ``limit`` bytes (413 beyond, read no further)."""
         if self._body is None:
             declared = self.request.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_BODY:
-                raise body_too_large(MAX_BODY)
+            if declared.isdigit() and int(declared) > limit:
+                raise body_too_large(limit)
             chunks: list[bytes] = []
             size = 0
             async for chunk in self.request.stream():
                 size += len(chunk)
-                if size > MAX_BODY:
-                    raise body_too_large(MAX_BODY)
+                if size > limit:
+                    raise body_too_large(limit)
                 chunks.append(chunk)
             self._body = b"".join(chunks)
         return self._body

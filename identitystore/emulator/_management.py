@@ -22,6 +22,8 @@ from ._http import Call, empty, json_response
 from ._tenant import json_type, random_id
 
 __all__ = [
+    "as_object",
+    "only",
     "user_logs",
     "unblock_user",
     "unblock_by_identifier",
@@ -41,7 +43,6 @@ __all__ = [
     "get_client",
     "get_client_grant",
     "get_connection",
-    "get_job",
     "get_user",
     "list_client_grants",
     "list_clients",
@@ -63,7 +64,11 @@ MAX_TAKE = 100
 
 async def _object_body(call: Call) -> dict[str, Any]:
     """The JSON body, which must be an object (z-schema's error otherwise)."""
-    body = await call.json()
+    return as_object(await call.json())
+
+
+def as_object(body: Any) -> dict[str, Any]:
+    """``body``, which must be an object (z-schema's error otherwise)."""
     if not isinstance(body, dict):
         raise PayloadValidationError(
             [
@@ -75,7 +80,7 @@ async def _object_body(call: Call) -> dict[str, Any]:
     return body
 
 
-def _only(body: Mapping[str, Any], allowed: Sequence[str]) -> None:
+def only(body: Mapping[str, Any], allowed: Sequence[str]) -> None:
     """Refuse properties outside ``allowed`` (Auth0's ``additionalProperties: false``)."""
     extra = [k for k in body if k not in allowed]
     if extra:
@@ -264,7 +269,7 @@ async def get_connection(call: Call) -> Response:
 async def create_connection(call: Call) -> Response:
     """POST /api/v2/connections (201)."""
     body = await _object_body(call)
-    _only(body, ("name", "strategy", "options", *_IGNORED_CONNECTION_FIELDS))
+    only(body, ("name", "strategy", "options", *_IGNORED_CONNECTION_FIELDS))
     _required(body, "name", "strategy")
     connection = await call.store.create_connection(
         body["name"], strategy=body["strategy"], options=body.get("options")
@@ -275,7 +280,7 @@ async def create_connection(call: Call) -> Response:
 async def update_connection(call: Call) -> Response:
     """PATCH /api/v2/connections/{id}: ``options`` replaces the whole options object."""
     body = await _object_body(call)
-    _only(body, ("options", *_IGNORED_CONNECTION_FIELDS))
+    only(body, ("options", *_IGNORED_CONNECTION_FIELDS))
     connection = await call.store.get_connection_by_id(call.params[0])
     if "options" in body:
         connection = await call.store.update_connection(connection.name, options=body["options"])
@@ -387,7 +392,7 @@ _TICKET_FIELDS = (
 async def post_email_verification_ticket(call: Call) -> Response:
     """POST /api/v2/tickets/email-verification (201 ``{"ticket": url}``)."""
     body = await _object_body(call)
-    _only(body, _TICKET_FIELDS)
+    only(body, _TICKET_FIELDS)
     _required(body, "user_id")
     ticket = await call.store.create_email_verification_ticket(
         body["user_id"], ttl_sec=body.get("ttl_sec") or 0
@@ -398,7 +403,7 @@ async def post_email_verification_ticket(call: Call) -> Response:
 async def post_verification_email_job(call: Call) -> Response:
     """POST /api/v2/jobs/verification-email: the email is sent at once; the job is completed."""
     body = await _object_body(call)
-    _only(body, ("user_id", "client_id", "identity", "organization_id"))
+    only(body, ("user_id", "client_id", "identity", "organization_id"))
     _required(body, "user_id")
     await call.store.create_email_verification_ticket(body["user_id"], send=True)
     job = {
@@ -409,11 +414,6 @@ async def post_verification_email_job(call: Call) -> Response:
     }
     await call.off_loop(call.emu.tenant.add_job, job)
     return json_response(job, 201)
-
-
-async def get_job(call: Call) -> Response:
-    """GET /api/v2/jobs/{id}."""
-    return json_response(await call.off_loop(call.emu.tenant.get_job, call.params[0]))
 
 
 # -- clients and client grants ------------------------------------------------------------------

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from . import _apis as apis
 from . import _authentication as authentication
 from . import _controls as controls
+from . import _jobs as jobs
 from . import _management as management
 from . import _oauth as oauth
 from . import _signin as signin
@@ -136,7 +137,13 @@ ROUTES: tuple[Route, ...] = (
          "create:user_tickets", "Create a password change ticket"),
     _api("POST", "/jobs/verification-email", management.post_verification_email_job,
          "update:users", "Send an email address verification email"),
-    _api("GET", "/jobs/{}", management.get_job, "create:users read:users", "Get a job"),
+    _api("POST", "/jobs/users-imports", jobs.post_users_import, "create:users",
+         "Create import users job"),
+    _api("POST", "/jobs/users-exports", jobs.post_users_export, "read:users",
+         "Create export users job"),
+    _api("GET", "/jobs/{}", jobs.get_job, "create:users read:users", "Get a job"),
+    _api("GET", "/jobs/{}/errors", jobs.get_job_errors, "create:users read:users",
+         "Get job error details"),
     # -- APIs of the tenant's own (resource servers)
     _api("GET", "/resource-servers", apis.list_apis, "read:resource_servers",
          "Get resource servers"),
@@ -179,6 +186,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/emulator/v1/faults", controls.list_faults, access="control"),
     Route("POST", "/emulator/v1/faults", controls.add_fault, access="control"),
     Route("DELETE", "/emulator/v1/faults", controls.clear_faults, access="control"),
+    # -- export files: a signed link is the credential, as Auth0's pre-signed URLs
+    Route("GET", "/emulator/v1/exports/{}/{}", jobs.download_export, access="public"),
 )
 # fmt: on
 

@@ -228,6 +228,8 @@ class Emulator:
 
     def _release(self) -> None:
         self._socket.close()
+        if hasattr(self, "app"):
+            self.app.emulation.jobs.release()  # uploads and export files
         if self._owns_store and hasattr(self, "app"):
             self.app.store.close()
         if self._tmp is not None:

@@ -471,9 +471,32 @@ class Tenant:
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def add_job(self, job: Mapping[str, Any]) -> None:
-        """Keep a job's body under its ``id``."""
-        self._records.put_record("job", str(job["id"]), json.dumps(dict(job)))
+    def add_job(self, job: Mapping[str, Any], *, expires_at: str | None = None) -> None:
+        """Keep (or replace) a job's body under its ``id``, until ``expires_at`` if given."""
+        self._records.put_record(
+            "job", str(job["id"]), json.dumps(dict(job)), expires_at=expires_at
+        )
+
+    def list_jobs(self) -> list[dict[str, Any]]:
+        """Every live job's body, oldest first."""
+        return [json.loads(t) for _, t in self._records.list_records("job", now=self.now())]
+
+    def forget_job(self, job_id: str) -> None:
+        """Delete a job and its error report."""
+        self._records.delete_record("job", job_id)
+        self._records.delete_record("job_errors", job_id)
+
+    def put_job_errors(
+        self, job_id: str, errors: list[dict[str, Any]], *, expires_at: str | None = None
+    ) -> None:
+        """Keep an import job's per-user error entries (already masked by the store)."""
+        self._records.put_record("job_errors", job_id, json.dumps(errors), expires_at=expires_at)
+
+    def get_job_errors(self, job_id: str) -> list[dict[str, Any]]:
+        """An import job's error entries; empty when it has none (or none yet)."""
+        text = self._records.get_record("job_errors", job_id, now=self.now())
+        entries: list[dict[str, Any]] = json.loads(text) if text is not None else []
+        return entries
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         """A job's body, or a 404."""

@@ -6,18 +6,21 @@ collisions, never a read before the write.
 
 ``Backend`` is a supported extension point: any object with its methods can be passed to
 ``IdentityStore``; ``identitystore.testing.backend_suite`` holds the tests it must pass
-(docs/storage.md). The built-in backends are ``SQLiteBackend`` and ``PostgresBackend`` (loaded on
-first use, so that neither SQLite's migrations nor psycopg load before they are needed).
+(docs/storage.md). A backend may also be a ``BulkBackend``, which imports write through in
+batches and exports read from as a stream. The built-in backends are ``SQLiteBackend`` and
+``PostgresBackend`` (loaded on first use, so that neither SQLite's migrations nor psycopg load
+before they are needed); both are ``BulkBackend``s.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from .._models import Connection, Event, NewUserRecord, User
+from .._models import BulkUser, Connection, Event, NewUserRecord, User
 
 if TYPE_CHECKING:
     from ._postgres import PostgresBackend
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Backend",
+    "BulkUser",
+    "BulkBackend",
     "CodeOutcome",
     "DuplicateKey",
     "Durability",
@@ -38,6 +43,7 @@ __all__ = [
     "StaleConnection",
     "TicketUse",
     "UserQuery",
+    "WriteOutcome",
     "open_backend",
 ]
 
@@ -46,6 +52,11 @@ Durability = Literal["full", "normal"]
 CodeOutcome = Literal["ok", "wrong", "expired", "exhausted", "missing"]
 #: What using a ticket found: the outcome, and the ticket's user id and email when ``ok``.
 TicketUse = tuple[Literal["ok", "missing", "used", "expired"], str | None, str | None]
+#: What a bulk write did with one user: inserted it, updated the user of its email (an upsert),
+#: refused that update (its ``upsert`` said no), or the unique key that another user holds.
+WriteOutcome = Literal[
+    "inserted", "updated", "refused", "email", "username", "phone_number", "user_id"
+]
 #: User columns a query may filter or sort on (metadata paths are ``user_metadata.<key>``).
 QUERY_FIELDS = frozenset(
     {
@@ -367,6 +378,47 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release every resource; the backend is unusable afterwards."""
+        ...
+
+
+@runtime_checkable
+class BulkBackend(Protocol):
+    """A backend that imports and exports users in bulk: optional.
+
+    ``IdentityStore.import_users`` writes through ``write_users`` when its backend has it, else
+    user by user with ``find_user``, ``insert_user`` and ``update_user``, to the same effect.
+    ``IdentityStore.export_users`` reads through ``export_users``, else with one ``list_users``
+    (every user in memory at once).
+    """
+
+    def write_users(
+        self, connection_id: str, users: Sequence[BulkUser], *, events: Sequence[Event] = ()
+    ) -> list[WriteOutcome]:
+        """Write ``users`` (and ``events``) in one transaction, in order, as if one by one; one
+        outcome a user, each user whole or not at all.
+
+        A user with ``upsert`` whose email the connection has (written earlier in the batch
+        too) is not inserted: ``upsert(current, current_hash)`` gives the columns to set and a
+        new hash (the old one is then dropped, with the user's password history and login
+        failures, as ``update_user`` does), ``updated``; or None, ``refused``. Another user is
+        inserted with its record's columns (and verification ticket), ``inserted``; or it is
+        the key another user holds (``DuplicateKey``'s), which fails that user alone.
+
+        Raises:
+            StaleConnection: no connection has ``connection_id`` (nothing is written).
+        """
+        ...
+
+    def export_users(
+        self, connection_id: str | None, *, limit: int | None = None, hashes: bool = False
+    ) -> AbstractContextManager[tuple[int, Iterator[tuple[User, str | None]]]]:
+        """``with backend.export_users(...) as (count, users)``: the users of ``connection_id``
+        (of every connection: None) by ``created_at``, then ``user_id``, the first ``limit``,
+        each with its password hash if ``hashes`` (else None), and how many they are.
+
+        All of them as they were at one moment, read as a stream while the block runs, so
+        that memory does not grow with their number; writes go on meanwhile.
+        """
         ...
 
 

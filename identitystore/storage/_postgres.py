@@ -15,12 +15,13 @@ commits (never half of one).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._models import Connection, Event, NewUserRecord
@@ -57,6 +58,15 @@ _CONNECTION_SHARED = POSTGRES(SELECT_CONNECTION + " WHERE id = ? FOR SHARE")
 _INSERT_USER = POSTGRES(
     f"INSERT INTO users ({', '.join(USER_COLUMNS)}) VALUES ({', '.join('?' for _ in USER_COLUMNS)})"
 )
+#: A bulk write's users: straight into ``users``, or, when a key is taken, into a temporary
+#: table like ``users`` (with the batch's order), then inserted where no key is taken.
+_BULK_TABLE = "CREATE TEMPORARY TABLE bulk_users (LIKE users, n integer) ON COMMIT DROP"
+_USERS_COPY = f"COPY users ({', '.join(USER_COLUMNS)}) FROM STDIN"
+_BULK_COPY = f"COPY bulk_users ({', '.join(USER_COLUMNS)}, n) FROM STDIN"
+_BULK_INSERT = (
+    f"INSERT INTO users ({', '.join(USER_COLUMNS)}) SELECT {', '.join(USER_COLUMNS)} "
+    "FROM bulk_users ORDER BY n ON CONFLICT DO NOTHING RETURNING user_id"
+)
 _BOOLEANS = frozenset({"blocked", "email_verified", "phone_verified"})
 #: The unique constraints and indexes, by the key ``DuplicateKey`` reports.
 _UNIQUE = {
@@ -69,6 +79,8 @@ _UNIQUE = {
     "connections_name_key": "name",
     "records_key": "key",
 }
+#: Rows fetched at a time by a long read (an export).
+_FETCH = 2000
 #: How often a transaction that hit a serialization failure or a deadlock is tried in all.
 _ATTEMPTS = 5
 #: The advisory lock every migration takes (one per database): "identity" in ASCII.
@@ -582,6 +594,66 @@ class PostgresBackend(SQLBackend):
                 self._check_current(None, expected)  # the connection is gone: stale
 
         self._write(insert)
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[psycopg.Connection[Any]]:
+        """A ``REPEATABLE READ, READ ONLY`` transaction on a pooled connection of its own."""
+        import psycopg
+
+        try:
+            with self._pool().connection() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield conn
+        except psycopg.Error as exc:
+            raise _storage_error(exc) from exc
+
+    def _stream(
+        self, db: psycopg.Connection[Any], sql: str, params: Sequence[Any]
+    ) -> Iterator[Sequence[Any]]:
+        with db.cursor(name="export_users") as cursor:  # server-side: rows as they are read
+            cursor.itersize = _FETCH
+            cursor.execute(sql, params)
+            yield from cursor
+
+    def _insert_rows(
+        self, cur: psycopg.Cursor[Any], records: Sequence[NewUserRecord]
+    ) -> list[bool]:
+        """One ``COPY`` into ``users`` in a savepoint; if a key is taken, undone and done again
+        through a temporary table: ``COPY`` into it, then one ``INSERT ... SELECT ... ON
+        CONFLICT DO NOTHING`` in the batch's order, which returns the ids it inserted."""
+        import psycopg
+
+        if not records:
+            return []
+        try:
+            with cur.connection.transaction(), cur.copy(_USERS_COPY) as copy:
+                for record in records:
+                    copy.write_row(user_values(record))
+        except psycopg.errors.UniqueViolation:
+            pass  # rolled back to the savepoint
+        else:
+            return [True] * len(records)
+        cur.execute(_BULK_TABLE)
+        with cur.copy(_BULK_COPY) as copy:
+            for n, record in enumerate(records):
+                copy.write_row((*user_values(record), n))
+        inserted = {user_id for (user_id,) in cur.execute(_BULK_INSERT).fetchall()}
+        done = []
+        for record in records:  # of two rows with one id, the first was inserted
+            user_id = record.user.user_id
+            done.append(user_id in inserted)
+            inserted.discard(user_id)
+        return done
+
+    def _insert_row(self, cur: psycopg.Cursor[Any], record: NewUserRecord) -> str | None:
+        import psycopg
+
+        try:
+            with cur.connection.transaction():  # a savepoint: a refused row changes nothing
+                cur.execute(_INSERT_USER, user_values(record))
+        except psycopg.errors.UniqueViolation as exc:
+            return _duplicate_key(exc).key
+        return None
 
     def _check_current(self, row: Sequence[Any] | None, expected: Connection) -> None:
         """Raise ``StaleConnection`` unless ``row`` (the stored connection) is ``expected``."""

@@ -52,8 +52,13 @@ USER_COLUMNS = (
     "password_hash",
     "created_at",
     "updated_at",
+    "last_login",
+    "last_ip",
+    "logins_count",
+    "last_password_reset",
 )
-#: Columns a change may set: everything stored but the user's identity and creation.
+#: Columns a change may set: everything stored but the user's identity and creation, and the
+#: sign-in counters (``record_login`` keeps those).
 UPDATABLE = frozenset(USER_COLUMNS) - {
     "user_id",
     "user_id_key",
@@ -61,7 +66,10 @@ UPDATABLE = frozenset(USER_COLUMNS) - {
     "connection",
     "provider",
     "created_at",
-} | {"last_password_reset"}
+    "last_login",
+    "last_ip",
+    "logins_count",
+}
 #: A connection's columns in the order ``connection_from_row`` reads them.
 SELECT_CONNECTION = "SELECT id, name, strategy, options FROM connections"
 
@@ -211,6 +219,10 @@ def user_values(record: NewUserRecord) -> tuple[Any, ...]:
         record.password_hash,
         user.created_at,
         user.updated_at,
+        user.last_login,
+        user.last_ip,
+        user.logins_count,
+        user.last_password_reset,
     )
 
 

@@ -10,14 +10,24 @@ truly differs: opening and migrating, reading connections, inserting users, user
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
-from .._models import Connection, Event, User
-from . import EVENT_QUERY_FIELDS, CodeOutcome, EventQuery, Filter, TicketUse, UserQuery
+from .._models import BulkUser, Connection, Event, NewUserRecord, User
+from . import (
+    EVENT_QUERY_FIELDS,
+    CodeOutcome,
+    EventQuery,
+    Filter,
+    StaleConnection,
+    TicketUse,
+    UserQuery,
+    WriteOutcome,
+)
 from ._rows import (
     EVENT_COLUMNS,
     SELECT_CONNECTION,
@@ -29,6 +39,7 @@ from ._rows import (
     json_text,
     updatable_column,
     user_from_row,
+    verification_ticket,
     where_clause,
 )
 
@@ -93,6 +104,9 @@ INSERT_EVENT = (
     f"INSERT INTO events ({EVENT_COLUMNS}) "
     f"VALUES ({', '.join('?' for _ in EVENT_COLUMNS.split(','))})"
 )
+_CONNECTION_LOCKED = "SELECT id FROM connections WHERE id = ? FOR SHARE"
+#: The most values of one ``IN (...)`` list (SQLite allows 32,766 parameters a statement).
+_IN_LIMIT = 500
 _DELETE_CODE = "DELETE FROM one_time_codes WHERE connection_id = ? AND identifier = ?"
 _LIVE = " AND (expires_at IS NULL OR expires_at > ?)"
 
@@ -255,24 +269,164 @@ class SQLBackend:
             ).fetchone()
             if row is None:
                 return None
-            values = {k: column_value(k, v) for k, v in changes(user_from_row(row)).items()}
-            if password_hash is not None:
-                values["password_hash"] = password_hash
-            if values:
-                assignments = ", ".join(f"{updatable_column(k)} = ?" for k in values)
-                db.execute(
-                    self._sql(f"UPDATE users SET {assignments} WHERE user_id = ?"),
-                    (*values.values(), user_id),
-                )
-            if password_hash is not None:
-                db.execute(self._sql("DELETE FROM login_failures WHERE user_id = ?"), (user_id,))
-                if row[-1] is not None:
-                    self._remember_password(db, user_id, row[-1], row[4], history_size)
+            self._change(db, row, changes(user_from_row(row)), password_hash, history_size)
             self._insert_events(db, events)
             updated = db.execute(self._sql(SELECT_USER + " WHERE user_id = ?"), (user_id,))
             return user_from_row(updated.fetchone())
 
         return self._write(update)
+
+    def _change(
+        self,
+        db: Any,
+        row: Sequence[Any],
+        changes: Mapping[str, Any],
+        password_hash: str | None,
+        history_size: int,
+    ) -> None:
+        """Set ``changes`` (and ``password_hash``) on the user of ``row`` (``SELECT_USER_AND_HASH``,
+        locked): a new hash clears the login failures and keeps the old one in the history."""
+        user_id = row[0]
+        values = {k: column_value(k, v) for k, v in changes.items()}
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if values:
+            assignments = ", ".join(f"{updatable_column(k)} = ?" for k in values)
+            db.execute(
+                self._sql(f"UPDATE users SET {assignments} WHERE user_id = ?"),
+                (*values.values(), user_id),
+            )
+        if password_hash is not None:
+            db.execute(self._sql("DELETE FROM login_failures WHERE user_id = ?"), (user_id,))
+            if row[-1] is not None:
+                self._remember_password(db, user_id, row[-1], row[4], history_size)
+
+    # -- bulk writes ----------------------------------------------------------------------------
+
+    def _insert_rows(self, db: Any, records: Sequence[NewUserRecord]) -> list[bool]:
+        """Insert the users of ``records`` that take no key another holds (the first of the batch
+        wins), in the transaction; which were inserted. Each user is one row."""
+        raise NotImplementedError
+
+    def _insert_row(self, db: Any, record: NewUserRecord) -> str | None:
+        """Insert one user's row, or change nothing: None, or the key another user holds."""
+        raise NotImplementedError
+
+    def write_users(
+        self, connection_id: str, users: Sequence[BulkUser], *, events: Sequence[Event] = ()
+    ) -> list[WriteOutcome]:
+        """Write ``users`` in one transaction, as one by one (see ``BulkBackend``): the upserts of
+        emails already stored are looked up together, the other users inserted together, and a
+        user refused there is written alone (it may be an upsert of a user the batch inserted)."""
+
+        def write(db: Any) -> list[WriteOutcome]:
+            if db.execute(self._sql(_CONNECTION_LOCKED), (connection_id,)).fetchone() is None:
+                raise StaleConnection(connection_id)
+            outcomes: list[WriteOutcome | None] = [None] * len(users)
+            self._upsert_stored(db, connection_id, users, outcomes)
+            pending = [i for i, outcome in enumerate(outcomes) if outcome is None]
+            inserted = self._insert_rows(db, [users[i].record for i in pending])
+            for i, done in zip(pending, inserted, strict=True):
+                outcomes[i] = "inserted" if done else self._write_alone(db, connection_id, users[i])
+            tickets = [
+                ticket
+                for bulk, outcome in zip(users, outcomes, strict=True)
+                if outcome == "inserted" and (ticket := verification_ticket(bulk.record))
+            ]
+            if tickets:
+                db.executemany(self._sql(INSERT_TICKET), tickets)
+            self._insert_events(db, events)
+            return [outcome or "inserted" for outcome in outcomes]  # each one is set by now
+
+        return self._write(write)
+
+    def _upsert_stored(
+        self,
+        db: Any,
+        connection_id: str,
+        users: Sequence[BulkUser],
+        outcomes: list[WriteOutcome | None],
+    ) -> None:
+        """Update the stored users the upserts of ``users`` name by email (rows locked), setting
+        their outcomes."""
+        upserts = {
+            bulk.record.user.email: i
+            for i, bulk in reversed(list(enumerate(users)))  # the first of an email, as one by one
+            if bulk.upsert is not None and bulk.record.user.email is not None
+        }
+        emails = list(upserts)
+        for start in range(0, len(emails), _IN_LIMIT):
+            chunk = emails[start : start + _IN_LIMIT]
+            marks = ", ".join("?" for _ in chunk)
+            rows = db.execute(
+                self._sql(
+                    f"{SELECT_USER_AND_HASH} WHERE connection_id = ? AND email IN ({marks}) "
+                    "ORDER BY user_id FOR UPDATE"
+                ),
+                (connection_id, *chunk),
+            ).fetchall()
+            for row in rows:
+                i = upserts[row[6]]
+                outcomes[i] = self._upsert_row(db, users[i], row)
+
+    def _upsert_row(self, db: Any, bulk: BulkUser, row: Sequence[Any]) -> WriteOutcome:
+        """The upsert of ``bulk`` over the stored user of ``row`` (locked)."""
+        assert bulk.upsert is not None
+        decided = bulk.upsert(user_from_row(row), row[-1])
+        if decided is None:
+            return "refused"
+        self._change(db, row, *decided, history_size=0)
+        return "updated"
+
+    def _write_alone(self, db: Any, connection_id: str, bulk: BulkUser) -> WriteOutcome:
+        """``bulk`` written by itself: its upsert if its email is stored, else its insert."""
+        email = bulk.record.user.email
+        for _ in range(3):  # an email taken between the look-up and the insert: look again
+            if bulk.upsert is not None and email is not None:
+                row = db.execute(
+                    self._sql(
+                        SELECT_USER_AND_HASH + " WHERE connection_id = ? AND email = ? FOR UPDATE"
+                    ),
+                    (connection_id, email),
+                ).fetchone()
+                if row is not None:
+                    return self._upsert_row(db, bulk, row)
+            taken = self._insert_row(db, bulk.record)
+            if taken is None:
+                return "inserted"
+            if taken != "email" or bulk.upsert is None:
+                return cast(WriteOutcome, taken)
+        return "email"
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[Any]:
+        """A read-only transaction of its own that sees one moment, for a long read."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def _stream(self, db: Any, sql: str, params: Sequence[Any]) -> Iterator[Sequence[Any]]:
+        """The rows of ``sql`` in the snapshot ``db``, fetched a few thousand at a time."""
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def export_users(
+        self, connection_id: str | None, *, limit: int | None = None, hashes: bool = False
+    ) -> Iterator[tuple[int, Iterator[tuple[User, str | None]]]]:
+        """The users of one snapshot by creation, streamed (see ``BulkBackend``)."""
+        where, params = (
+            ("", []) if connection_id is None else (" WHERE connection_id = ?", [connection_id])
+        )
+        select = (SELECT_USER_AND_HASH if hashes else SELECT_USER) + where
+        select += " ORDER BY created_at, user_id"
+        if limit is not None:
+            select += f" LIMIT {int(limit)}"
+        with self._snapshot() as db:
+            (count,) = db.execute(
+                self._sql("SELECT count(*) FROM users" + where), params
+            ).fetchone()
+            count = int(count) if limit is None else min(int(count), limit)
+            rows = self._stream(db, self._sql(select), params)
+            yield count, ((user_from_row(r), r[-1] if hashes else None) for r in rows)
 
     def _remember_password(self, db: Any, user_id: str, old: str, date: str, keep: int) -> None:
         """Keep ``old`` in the history, trimmed to the newest ``keep - 1`` (the new hash is the

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from .._models import Connection, Event, NewUserRecord
@@ -43,6 +43,8 @@ __all__ = ["SQLiteBackend"]
 _T = TypeVar("_T")
 
 _BUSY_TIMEOUT_MS = 60_000
+#: Rows fetched at a time by a long read (an export).
+_FETCH = 2000
 #: A user's row: the shared columns, then the log_id of its signup event kept in the row.
 _ROW_COLUMNS = (*USER_COLUMNS, "signup_log_id")
 _INSERT_USER = (
@@ -688,6 +690,64 @@ class SQLiteBackend(SQLBackend):
                 self._insert_events(conn, events)
             except sqlite3.Error as exc:
                 raise _write_error(exc) from exc
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction on a connection of its own (WAL: writers go on meanwhile); in
+        memory, the shared connection, which other threads wait for meanwhile (``_stream``
+        reads every row at once there, so that this thread may write)."""
+        if self._shared is not None:
+            with self._session() as conn:
+                yield conn
+            return
+        if self._closed:
+            raise StorageError("The store is closed.")
+        conn = self._connect()
+        try:
+            self._guard(lambda: conn.execute("BEGIN"))
+            yield conn
+        finally:
+            conn.close()
+
+    def _stream(
+        self, db: sqlite3.Connection, sql: str, params: Sequence[Any]
+    ) -> Iterator[Sequence[Any]]:
+        if self._shared is not None:
+            return iter(self._guard(lambda: db.execute(sql, params).fetchall()))
+        return self._fetched(db, sql, params)
+
+    @staticmethod
+    def _fetched(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Iterator[Any]:
+        try:
+            cursor = db.execute(sql, params)
+            while rows := cursor.fetchmany(_FETCH):
+                yield from rows
+        except sqlite3.Error as exc:
+            raise _storage_error(exc) from exc
+
+    def _insert_rows(self, db: sqlite3.Connection, records: Sequence[NewUserRecord]) -> list[bool]:
+        """One ``executemany`` in a savepoint; if a key is taken, undone and done row by row
+        (a refused statement changes nothing)."""
+        rows = [(*user_values(record), None) for record in records]
+        db.execute("SAVEPOINT bulk_insert")
+        try:
+            db.executemany(_INSERT_USER, rows)
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK TO bulk_insert")
+            return [self._insert_row(db, record) is None for record in records]
+        finally:
+            db.execute("RELEASE bulk_insert")
+        return [True] * len(rows)
+
+    def _insert_row(self, db: sqlite3.Connection, record: NewUserRecord) -> str | None:
+        try:
+            db.execute(_INSERT_USER, (*user_values(record), None))
+        except sqlite3.IntegrityError as exc:
+            taken = _duplicate_key(exc)
+            if taken is None:
+                raise
+            return taken.key
+        return None
 
     def copy(self) -> SQLiteBackend:
         """A new in-memory backend holding a copy of this database (SQLite's backup API).

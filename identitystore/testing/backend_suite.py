@@ -19,6 +19,8 @@ directly, then through an ``IdentityStore`` opened on the backend.
 
 from __future__ import annotations
 
+import io
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -28,8 +30,16 @@ from typing import Any
 import pytest
 
 from .. import IdentityStore, PasswordHasher, errors
-from .._models import Connection, Event, NewUserRecord, User
-from ..storage import Backend, DuplicateKey, EventQuery, Filter, StaleConnection, UserQuery
+from .._models import BulkUser, Connection, Event, NewUserRecord, UpsertChanges, User
+from ..storage import (
+    Backend,
+    BulkBackend,
+    DuplicateKey,
+    EventQuery,
+    Filter,
+    StaleConnection,
+    UserQuery,
+)
 
 __all__ = ["BackendSuite"]
 
@@ -203,6 +213,10 @@ class BackendSuite:
             blocked=False,
             user_metadata={"plan": "pro", "n": 3, "f": 2.5, "ok": True, "none": None, "l": [1]},
             app_metadata={"roles": ["admin"], "nested": {"deep": {"er": "x"}}},
+            last_login=_LATER,  # an imported user comes with these
+            last_ip="10.0.0.1",
+            logins_count=7,
+            last_password_reset=_NOW,
         )
         connected.insert_user(record, events=[_event(1, user_id=record.user.user_id)])
         assert connected.get_user(record.user.user_id) == record.user
@@ -339,6 +353,148 @@ class BackendSuite:
             )
         assert caught.value.key == "email"
         assert connected.get_user(second.user.user_id) == second.user
+
+    # -- bulk writes (a ``BulkBackend``; imports go user by user through the others) -------------
+
+    @staticmethod
+    def _bulk(backend: Backend) -> BulkBackend:
+        if not isinstance(backend, BulkBackend):
+            pytest.skip("not a BulkBackend: imports and exports use the other methods (see store)")
+        return backend
+
+    def test_a_bulk_write_inserts_each_user_whole_or_reports_its_key(
+        self, connected: Backend
+    ) -> None:
+        bulk = self._bulk(connected)
+        stored = _user(1, email="a@x.io", username="ann", phone="+14155550101", user_id="auth0|a")
+        connected.insert_user(stored)
+        new = [
+            _user(2, email="b@x.io", last_login=_LATER, last_ip="10.0.0.2", logins_count=3),
+            _user(3, email="A@x.io".lower()),  # stored's email
+            _user(4, user_id="AUTH0|A"),  # stored's id, in another case
+            _user(5, username="ann"),
+            _user(6, phone="+14155550101"),
+            _user(7, email="b@x.io"),  # the batch's second b@x.io
+            _user(8, email="a@x.io", connection="c2"),  # another connection: no collision
+            _user(9, user_id="auth0|nine", connection="c2", last_password_reset=_NOW),
+        ]
+        signup = _event(20, user_id=new[0].user.user_id)
+        outcomes = bulk.write_users("con_c1", [BulkUser(r) for r in new[:6]], events=[signup])
+        assert outcomes == ["inserted", "email", "user_id", "username", "phone_number", "email"]
+        assert bulk.write_users("con_c2", [BulkUser(new[6]), BulkUser(new[7])]) == [
+            "inserted",
+            "inserted",
+        ]
+        for record in (stored, new[0], new[6], new[7]):
+            assert connected.get_user(record.user.user_id) == record.user  # every column
+        assert connected.find_user("con_c1", "email", "b@x.io") == (new[0].user, "hash-2")
+        assert connected.count_users() == 4
+        assert connected.list_users(UserQuery(with_total=True))[1] == 4
+        assert connected.list_events() == [signup]
+        assert bulk.write_users("con_c1", []) == []
+
+    def test_a_bulk_write_upserts_by_email_as_one_by_one(self, connected: Backend) -> None:
+        bulk = self._bulk(connected)
+        kept, refused = _user(1, email="a@x.io"), _user(2, email="b@x.io")
+        for record in (kept, refused):
+            connected.insert_user(record)
+        uid = kept.user.user_id
+        connected.update_user(uid, lambda u: {}, password_hash="hash-1b", history_size=3)
+        connected.record_failure(
+            uid, ip="10.0.0.9", block_after=0, blocked_until=_LATER, event=_event(9, type="f")
+        )
+        seen: list[tuple[str, str | None]] = []
+
+        def upsert(name: str, new_hash: str | None) -> UpsertChanges:
+            def changes(
+                current: User, current_hash: str | None
+            ) -> tuple[dict[str, Any], str | None]:
+                seen.append((current.user_id, current_hash))
+                return {"name": name, "user_metadata": {"n": name}}, new_hash
+
+            return changes
+
+        batch = [
+            BulkUser(_user(3, email="a@x.io"), upsert("one", "hash-new")),
+            BulkUser(_user(4, email="b@x.io"), lambda current, current_hash: None),
+            BulkUser(_user(5, email="c@x.io"), upsert("unused", None)),  # new: inserted
+            BulkUser(_user(6, email="c@x.io"), upsert("six", None)),  # the one just inserted
+            BulkUser(_user(7, username="ann"), upsert("no email", None)),  # inserted
+        ]
+        outcomes = bulk.write_users("con_c1", batch)
+        assert outcomes == ["updated", "refused", "inserted", "updated", "inserted"]
+        inserted = batch[2].record.user
+        assert seen == [(uid, "hash-1b"), (inserted.user_id, "hash-5")]
+        got = connected.get_user(uid)
+        assert got is not None
+        assert (got.name, got.user_metadata) == ("one", {"n": "one"})
+        assert got.created_at == kept.user.created_at
+        assert connected.password_history(uid, 5) == ["hash-new"]  # the old hashes dropped
+        assert (
+            connected.record_failure(
+                uid, ip="10.0.0.9", block_after=0, blocked_until=_LATER, event=_event(10, type="f")
+            )
+            == 1
+        )  # the failures before were cleared
+        assert connected.get_user(refused.user.user_id) == refused.user
+        assert connected.get_user(batch[1].record.user.user_id) is None
+        got = connected.get_user(inserted.user_id)
+        assert got is not None
+        assert (got.name, got.user_metadata) == ("six", {"n": "six"})
+        assert connected.get_user(batch[3].record.user.user_id) is None
+        assert connected.count_users() == 4
+
+    def test_a_bulk_write_into_a_deleted_connection_writes_nothing(
+        self, connected: Backend
+    ) -> None:
+        bulk = self._bulk(connected)
+        connected.delete_connection("con_c2")
+        batch = [BulkUser(_user(1, connection="c2")), BulkUser(_user(2, connection="c2"))]
+        with pytest.raises(StaleConnection):
+            bulk.write_users("con_c2", batch, events=[_event(1)])
+        assert connected.count_users() == 0
+        assert connected.list_events() == []
+
+    def test_a_bulk_write_stores_the_inserted_users_tickets(self, connected: Backend) -> None:
+        bulk = self._bulk(connected)
+        connected.insert_user(_user(1, email="a@x.io"))
+        batch = [
+            replace(
+                _user(n, email=email),
+                verification_token_hash=f"t{n}",
+                verification_expires_at=_LATER,
+            )
+            for n, email in ((2, "a@x.io"), (3, "c@x.io"))
+        ]
+        assert bulk.write_users("con_c1", [BulkUser(r) for r in batch]) == ["email", "inserted"]
+        assert connected.use_ticket("t2", kind="email_verification", now=_NOW)[0] == "missing"
+        assert connected.use_ticket("t3", kind="email_verification", now=_NOW) == (
+            "ok",
+            batch[1].user.user_id,
+            "c@x.io",
+        )
+
+    def test_a_bulk_export_streams_one_snapshot_by_creation(self, connected: Backend) -> None:
+        bulk = self._bulk(connected)
+        records = [
+            _user(n, email=f"u{n}@x.io", connection="c2" if n == 3 else "c1", created_at=date)
+            for n, date in ((1, _LATER), (2, _NOW), (3, _NOW), (4, _NOW))
+        ]
+        for record in records:
+            connected.insert_user(record)
+        with bulk.export_users(None) as (count, users):
+            assert count == 4
+            first = next(users)
+            connected.delete_user(records[0].user.user_id)  # after the snapshot: still read
+            connected.insert_user(_user(5, email="u5@x.io"))  # not read
+            rest = list(users)
+        assert [first, *rest] == [(r.user, None) for r in (records[1:] + records[:1])]
+        with bulk.export_users("con_c1", limit=1, hashes=True) as (count, users):
+            assert (count, list(users)) == (1, [(records[1].user, "hash-2")])
+        with bulk.export_users("con_c2", hashes=True) as (count, users):
+            assert (count, list(users)) == (1, [(records[2].user, "hash-3")])
+        with bulk.export_users("con_missing") as (count, users):
+            assert (count, list(users)) == (0, [])
 
     def test_password_history_keeps_the_newest(self, connected: Backend) -> None:
         record = _user(1)
@@ -921,6 +1077,46 @@ class BackendSuite:
         types = [e.type for e in store.list_events()]
         assert types[0] == "ss"
         assert types[-1] == "sdu"
+
+    def test_store_import_batches_keep_users_whole(self, store: IdentityStore) -> None:
+        """In batches (a ``BulkBackend``) or user by user, an import gives the same users."""
+        taken = store.create_user(_DB, email="taken@example.com", password="Correct-Horse-9")
+        digest = {"value": "5f4dcc3b5aa765d61d8327deb882cf99", "encoding": "hex"}
+        md5 = {"algorithm": "md5", "hash": digest}
+        ann: dict[str, Any] = {
+            "email": "ann@example.com",
+            "user_id": "auth0|ann",
+            "created_at": "2020-01-02T03:04:05.000Z",
+            "last_login": "2021-01-02T03:04:05.000Z",
+            "last_ip": "10.0.0.1",
+            "logins_count": 4,
+            "user_metadata": {"plan": "pro"},
+            "custom_password_hash": md5,
+        }
+        users: list[dict[str, Any]] = [
+            ann,
+            {"email": "taken@example.com"},
+            {"email": "bob@example.com"},
+        ]
+        result = store.import_users(_DB, [*users, {"email": "c@example.com"}], upsert=False)
+        assert (result.inserted, result.updated, result.failed) == (3, 0, 1)
+        assert [e["errors"][0]["code"] for e in result.errors] == ["DUPLICATED_USER"]
+        got = store.get_user("auth0|ann").to_dict()
+        for key in ("created_at", "last_login", "last_ip", "logins_count", "user_metadata"):
+            assert got[key] == ann[key]
+        assert store.authenticate(_DB, "ann@example.com", "password").logins_count == 5
+        changed = [{"email": "taken@example.com", "given_name": "T"}, {"email": "d@example.com"}]
+        result = store.import_users(_DB, changed, upsert=True)
+        assert (result.inserted, result.updated, result.failed) == (1, 1, 0)
+        assert store.get_user(taken.user_id).given_name == "T"
+        assert store.list_users(include_totals=True).total == 5
+        out = io.BytesIO()
+        assert store.export_users(out, fields=["email", "logins_count"], limit=4) == 4
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert lines[:2] == [
+            {"email": "ann@example.com", "logins_count": 5},
+            {"email": "taken@example.com"},
+        ]
 
     def test_store_passwordless_and_connections(self, store: IdentityStore) -> None:
         code = store.start_passwordless("email", email="Sam@Example.com").token
