@@ -40,7 +40,11 @@ class AsyncIdentityStore:
 
     Each call runs the store's blocking method on the event loop's default thread pool, at most
     ``max_threads`` of them at once; the others wait their turn without blocking the loop. A
-    cancelled call keeps its place until its thread finishes, so the bound holds.
+    cancelled call keeps its place until its thread finishes, so the bound holds. Reads of one
+    row by key (``get_user``, ``get_users_by_email``, ``get_connection``,
+    ``get_connection_by_id``, ``get_event``) run on the loop itself when the backend's reads
+    never wait for a writer (``inline_reads``: a SQLite file in WAL mode), as a thread would cost
+    more than the read.
 
     Examples:
         >>> async def main():  # doctest: +SKIP
@@ -60,6 +64,9 @@ class AsyncIdentityStore:
         self.store = store
         self.max_threads = max_threads
         self._slots: asyncio.Semaphore | None = None
+        #: Whether reads of one row by key run on the event loop, without a thread: when the
+        #: backend says its reads never wait (``quick_reads``: a SQLite file in WAL mode).
+        self.inline_reads = getattr(store.backend, "quick_reads", False) is True
 
     def __repr__(self) -> str:
         return f"AsyncIdentityStore({self.store!r}, max_threads={self.max_threads})"
@@ -77,6 +84,12 @@ class AsyncIdentityStore:
             except asyncio.CancelledError:
                 await asyncio.wait({running})  # the thread goes on: keep its slot until it ends
                 raise
+
+    async def _read(self, func: Callable[..., _T], /, *args: Any) -> _T:
+        """A read of one row by key: on the loop when ``inline_reads``, else as ``_run``."""
+        if self.inline_reads:
+            return func(*args)
+        return await self._run(func, *args)
 
     async def __aenter__(self) -> AsyncIdentityStore:
         return self
@@ -109,11 +122,11 @@ class AsyncIdentityStore:
 
     async def get_connection(self, name: str) -> Connection:
         """See ``IdentityStore.get_connection``."""
-        return await self._run(self.store.get_connection, name)
+        return await self._read(self.store.get_connection, name)
 
     async def get_connection_by_id(self, connection_id: str) -> Connection:
         """See ``IdentityStore.get_connection_by_id``."""
-        return await self._run(self.store.get_connection_by_id, connection_id)
+        return await self._read(self.store.get_connection_by_id, connection_id)
 
     async def list_connections(self) -> list[Connection]:
         """See ``IdentityStore.list_connections``."""
@@ -141,11 +154,11 @@ class AsyncIdentityStore:
 
     async def get_user(self, user_id: str) -> User:
         """See ``IdentityStore.get_user``."""
-        return await self._run(self.store.get_user, user_id)
+        return await self._read(self.store.get_user, user_id)
 
     async def get_users_by_email(self, email: str) -> list[User]:
         """See ``IdentityStore.get_users_by_email``."""
-        return await self._run(self.store.get_users_by_email, email)
+        return await self._read(self.store.get_users_by_email, email)
 
     async def list_users(
         self,
@@ -256,6 +269,39 @@ class AsyncIdentityStore:
         """See ``IdentityStore.verify_email``."""
         return await self._run(self.store.verify_email, ticket_token)
 
+    async def request_password_reset(
+        self, connection: str, email: str, *, ip: str | None = None
+    ) -> None:
+        """See ``IdentityStore.request_password_reset``."""
+        await self._run(self.store.request_password_reset, connection, email, ip=ip)
+
+    async def create_password_change_ticket(
+        self,
+        *,
+        user_id: str | None = None,
+        connection: str | None = None,
+        email: str | None = None,
+        result_url: str | None = None,
+        ttl_sec: int | None = None,
+        mark_email_as_verified: bool = False,
+    ) -> Ticket:
+        """See ``IdentityStore.create_password_change_ticket``."""
+        return await self._run(
+            self.store.create_password_change_ticket,
+            user_id=user_id,
+            connection=connection,
+            email=email,
+            result_url=result_url,
+            ttl_sec=ttl_sec,
+            mark_email_as_verified=mark_email_as_verified,
+        )
+
+    async def change_password(
+        self, ticket_token: str, new_password: str, *, ip: str | None = None
+    ) -> User:
+        """See ``IdentityStore.change_password``."""
+        return await self._run(self.store.change_password, ticket_token, new_password, ip=ip)
+
     async def import_users(
         self,
         connection: str,
@@ -335,7 +381,7 @@ class AsyncIdentityStore:
 
     async def get_event(self, log_id: str) -> Event:
         """See ``IdentityStore.get_event``."""
-        return await self._run(self.store.get_event, log_id)
+        return await self._read(self.store.get_event, log_id)
 
     async def record_event(
         self,

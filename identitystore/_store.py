@@ -418,9 +418,14 @@ class IdentityStore:
 
     def _send_verification(self, user: User, token: str, expires: str) -> str:
         link = _tickets.verification_link(self.tenant_domain, token)
+        self._email_link(user, "verification_email", link, token, expires)
+        return link
+
+    def _email_link(self, user: User, kind: str, link: str, token: str, expires: str) -> None:
+        """Email ``user`` a message of ``kind`` carrying ``link``, which holds ``token``."""
         self._notify(
             Message(
-                kind="verification_email",
+                kind=kind,
                 recipient=str(user.email),
                 user_id=user.user_id,
                 connection=user.connection,
@@ -430,7 +435,6 @@ class IdentityStore:
                 expires_at=expires,
             )
         )
-        return link
 
     def get_user(self, user_id: str) -> User:
         """The user with exactly this ``user_id``. Raises ``UserNotFoundError``."""
@@ -503,17 +507,8 @@ class IdentityStore:
         history = 0
         events: list[Event] = []
         if password is not None:
-            policy = self.password_policy(conn)
             profile = _patch.profile_after(current, changes)
-            policy.enforce(password, profile=profile)
-            secret = policy.secret_for_hashing(password)
-            history = policy.history_size
-            if history and any(
-                self.hasher.verify(secret, old)
-                for old in self._backend.password_history(current.user_id, history)
-            ):
-                raise PasswordHistoryError(rules=("history",))
-            password_hash = self.hasher.hash(secret)
+            password_hash, history = self._new_password_hash(conn, current, password, profile)
             events.append(self._event("scp", user=current, connection=conn))
         now = self.clock()
         stamp = format_timestamp(now)
@@ -550,6 +545,27 @@ class IdentityStore:
         if fields.get("verify_email") is True and updated.email is not None:
             self.create_email_verification_ticket(updated.user_id, send=True)
         return updated
+
+    def _new_password_hash(
+        self, conn: Connection, user: User, password: str, profile: ProfileData
+    ) -> tuple[str, int]:
+        """The hash of ``user``'s new password and the history size to keep, once the password
+        passes the connection's policy (checked against ``profile``) and password history.
+
+        Raises:
+            PasswordPolicyError: a subclass for the rule it breaks; ``PasswordHistoryError`` for
+                a recent password.
+        """
+        policy = self.password_policy(conn)
+        policy.enforce(password, profile=profile)
+        secret = policy.secret_for_hashing(password)
+        history = policy.history_size
+        if history and any(
+            self.hasher.verify(secret, old)
+            for old in self._backend.password_history(user.user_id, history)
+        ):
+            raise PasswordHistoryError(rules=("history",))
+        return self.hasher.hash(secret), history
 
     def delete_user(self, user_id: str) -> None:
         """Delete a user and everything attached to it.
@@ -929,6 +945,210 @@ class IdentityStore:
         if updated is None:
             raise InvalidTicketError()
         return updated
+
+    # -- password reset -------------------------------------------------------------------------
+
+    def request_password_reset(self, connection: str, email: str, *, ip: str | None = None) -> None:
+        """Email a password reset link, like Auth0's ``POST /dbconnections/change_password``.
+
+        The user of the database ``connection`` with this email (compared case-insensitively)
+        gets a ``password_reset`` message through the notifier, carrying a password change
+        ticket (``change_password``) of the default lifetime. The answer is the same whether or
+        not such a user exists; for an unknown one nothing is sent (an ``fcpr`` event is logged
+        instead of ``scpr``).
+
+        Raises:
+            UnknownConnectionError: no such connection.
+            UnsupportedStrategyError: not a database (password) connection.
+            BadRequestError: ``email`` or ``ip`` not a string.
+        """
+        conn, strategy = self._connection_and_strategy(connection)
+        if not strategy.takes_password:
+            raise UnsupportedStrategyError.no_password_change()
+        if not isinstance(email, str):
+            raise BadRequestError("email must be a string")
+        _check_ip(ip)
+        found = (
+            self._backend.find_user(conn.id, "email", email.lower()) if _storable(email) else None
+        )
+        if found is None:
+            self._record(
+                self._event(
+                    "fcpr",
+                    connection=conn,
+                    ip=ip,
+                    user_name=echo(email) if _storable(email) else None,
+                    description=UserNotFoundError.default_message,
+                )
+            )
+            return
+        user = found[0]
+        ticket = self._password_change_ticket(user, VERIFICATION_TTL)
+        self._record(self._event("scpr", user=user, connection=conn, ip=ip))
+        self._email_link(user, "password_reset", ticket.url, ticket.token, ticket.expires_at)
+
+    def create_password_change_ticket(
+        self,
+        *,
+        user_id: str | None = None,
+        connection: str | None = None,
+        email: str | None = None,
+        result_url: str | None = None,
+        ttl_sec: int | None = None,
+        mark_email_as_verified: bool = False,
+    ) -> Ticket:
+        """A single-use, expiring link to set a user's password, like Auth0's ``POST
+        /api/v2/tickets/password-change``; use it with ``change_password``.
+
+        The user is named by ``user_id``, or by the name of its database ``connection`` and its
+        ``email``. ``ttl_sec`` is at most 30 days; None or 0 means the 5-day default. With
+        ``mark_email_as_verified`` the change verifies the email too. ``result_url`` (where a
+        reset page sends the user afterwards) is kept with the ticket. Nothing is sent.
+
+        Raises:
+            PayloadValidationError: arguments of the wrong type or format, or a user named both
+                ways or neither.
+            UserNotFoundError: no such user.
+            UnknownConnectionError: no such connection.
+            UnsupportedStrategyError: the user's connection has no passwords.
+        """
+        given = {
+            "user_id": user_id,
+            "connection": connection,
+            "email": email,
+            "result_url": result_url,
+            "ttl_sec": ttl_sec,
+            "mark_email_as_verified": mark_email_as_verified,
+        }
+        _tickets.check_password_change_request({k: v for k, v in given.items() if v is not None})
+        lifetime = _tickets.ticket_lifetime(ttl_sec or 0)
+        if user_id is not None:
+            user = self.get_user(user_id)
+            if not self._connection_and_strategy(user.connection)[1].takes_password:
+                raise UnsupportedStrategyError.no_password_change()
+        else:
+            conn, strategy = self._connection_and_strategy(connection)
+            if not strategy.takes_password:
+                raise UnsupportedStrategyError.no_password_change()
+            found = (
+                self._backend.find_user(conn.id, "email", email.lower())
+                if _storable(email)
+                else None
+            )
+            if found is None:
+                raise UserNotFoundError()
+            user = found[0]
+        return self._password_change_ticket(
+            user,
+            lifetime,
+            result_url=result_url,
+            mark_email_as_verified=mark_email_as_verified,
+        )
+
+    def _password_change_ticket(
+        self,
+        user: User,
+        lifetime: timedelta,
+        *,
+        result_url: str | None = None,
+        mark_email_as_verified: bool = False,
+    ) -> Ticket:
+        """Store a new password change ticket for ``user`` (its token's digest only)."""
+        token = _tickets.new_token()
+        now = self.clock()
+        expires = now + lifetime
+        ticket = _tickets.PasswordChange(
+            user_id=user.user_id,
+            email=user.email,
+            expires_at=format_timestamp(expires),
+            mark_email_as_verified=mark_email_as_verified,
+            result_url=result_url,
+        )
+        self._backend.put_record(
+            _tickets.PASSWORD_CHANGE,
+            _tickets.token_digest(token),
+            ticket.to_record(),
+            expires_at=format_timestamp(expires + _tickets.KEPT_AFTER_EXPIRY),
+            now=format_timestamp(now),  # purges the tickets long expired
+        )
+        url = _tickets.reset_link(self.tenant_domain, token)
+        return Ticket(user_id=user.user_id, expires_at=ticket.expires_at, url=url, token=token)
+
+    def change_password(
+        self, ticket_token: str, new_password: str, *, ip: str | None = None
+    ) -> User:
+        """Set a user's password with a password change ticket: the user's reset page.
+
+        The password follows the connection's policy and password history; a refused password
+        leaves the ticket usable. Once changed, the ticket is used up, ``last_password_reset``
+        and ``updated_at`` move to now, brute-force blocks are lifted, and the email is verified
+        if the ticket said so. Logs ``scp``, or ``fcp`` for a refusal.
+
+        Raises:
+            InvalidTicketError: unknown, used or expired ticket, or one for an email the user no
+                longer has.
+            PasswordPolicyError: a subclass for the rule the password breaks.
+        """
+        _check_ip(ip)
+        now = self.clock()
+        stamp = format_timestamp(now)
+        digest = (
+            _tickets.token_digest(ticket_token)
+            if isinstance(ticket_token, str) and ticket_token.isascii()
+            else None
+        )
+        text = self._backend.get_record(_tickets.PASSWORD_CHANGE, digest) if digest else None
+        ticket = _tickets.PasswordChange.from_record(text) if text is not None else None
+        user = self._backend.get_user(ticket.user_id) if ticket is not None else None
+        outcome = "ok"
+        if ticket is None or user is None or user.email != ticket.email:
+            outcome = "missing"
+        elif self._backend.get_record(_tickets.PASSWORD_CHANGE_USED, str(digest)) is not None:
+            outcome = "used"
+        elif ticket.expires_at <= stamp:
+            outcome = "expired"
+        if outcome != "ok" or ticket is None or user is None or digest is None:
+            self._refuse_change(user, ip, InvalidTicketError.because(outcome))
+        conn = self._backend.get_connection(user.connection)
+        if conn is None:
+            self._refuse_change(user, ip, InvalidTicketError())
+        try:
+            password_hash, history = self._new_password_hash(
+                conn, user, new_password, _patch.profile_after(user, {})
+            )
+        except IdentityStoreError as exc:
+            self._refuse_change(user, ip, exc)
+        try:  # the ticket is used up here, once: two changes at once cannot both claim it
+            self._backend.put_record(
+                _tickets.PASSWORD_CHANGE_USED,
+                digest,
+                stamp,
+                replace=False,
+                expires_at=format_timestamp(now + _tickets.KEPT_AFTER_EXPIRY),
+                now=stamp,
+            )
+        except DuplicateKey:
+            self._refuse_change(user, ip, InvalidTicketError.because("used"))
+        changes: dict[str, Any] = {"last_password_reset": stamp, "updated_at": stamp}
+        if ticket.mark_email_as_verified:
+            changes["email_verified"] = True
+        updated = self._backend.update_user(
+            user.user_id,
+            lambda current: changes,
+            password_hash=password_hash,
+            history_size=history,
+            events=[self._event("scp", user=user, connection=conn, ip=ip, date=stamp)],
+        )
+        if updated is None:
+            self._refuse_change(None, ip, InvalidTicketError())
+        return updated
+
+    def _refuse_change(
+        self, user: User | None, ip: str | None, error: IdentityStoreError
+    ) -> NoReturn:
+        """Log a refused password change (``fcp``) and raise ``error``."""
+        self._record(self._event("fcp", user=user, ip=ip, description=error.message))
+        raise error
 
     # -- import and export ----------------------------------------------------------------------
 

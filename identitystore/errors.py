@@ -211,6 +211,14 @@ class PayloadValidationError(BadRequestError):
         self.errors = tuple(_sendable(error, MESSAGE_MAX_LENGTH - 80) for error in errors)
         super().__init__(_joined(self.errors))
 
+    @classmethod
+    def ticket_user(cls) -> PayloadValidationError:
+        """A password change ticket asked for a user named by ``user_id`` and by connection and
+        email at once, or by neither."""
+        return cls(
+            [cls.format("Give either user_id, or connection_id and email, to name the user")]
+        )
+
     #: What Auth0 adds, on PATCH, to a problem about properties the schema does not have.
     PATCH_HINT: ClassVar[str] = (
         ' (consider storing them in app_metadata or user_metadata. See "Users Metadata" in '
@@ -294,7 +302,7 @@ class UnknownConnectionError(BadRequestError, LookupError):
 
 class UnsupportedStrategyError(BadRequestError):
     """The connection's strategy cannot create users in this store, or cannot do what was asked
-    (``no_password``, ``not_database``, ``not_passwordless``)."""
+    (``no_password``, ``no_password_change``, ``not_database``, ``not_passwordless``)."""
 
     default_message = (
         "Connection does not support user creation through the API. "
@@ -310,6 +318,11 @@ class UnsupportedStrategyError(BadRequestError):
     def not_database(cls) -> UnsupportedStrategyError:
         """An operation only database (password) connections have."""
         return cls("Connection must be a database connection.")
+
+    @classmethod
+    def no_password_change(cls) -> UnsupportedStrategyError:
+        """A password change (ticket or reset) for a user of a connection without passwords."""
+        return cls("The user's main connection does not support this operation.")
 
     @classmethod
     def not_passwordless(cls) -> UnsupportedStrategyError:

@@ -27,6 +27,23 @@ def token_form(emu: Emulator, **changes: str | None) -> dict[str, str]:
     return {k: v for k, v in form.items() if v is not None}
 
 
+def signin_form(
+    emu: Emulator, username: str, password: str, **changes: str | None
+) -> dict[str, str]:
+    """A ``password-realm`` sign-in of ``username`` on the default database connection with the
+    emulator's default client; ``changes`` replace fields (None drops one)."""
+    form: dict[str, str | None] = {
+        "grant_type": "http://auth0.com/oauth/grant-type/password-realm",
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+        "realm": "Username-Password-Authentication",
+        "username": username,
+        "password": password,
+        **changes,
+    }
+    return {k: v for k, v in form.items() if v is not None}
+
+
 def token_response(emu: Emulator, **changes: str | None) -> httpx.Response:
     """``POST /oauth/token`` with ``token_form(emu, **changes)``."""
     return httpx.post(f"{emu.url}/oauth/token", data=token_form(emu, **changes))

@@ -50,7 +50,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     # The store's rules, each next to its kind: PATCH, one-time codes, tickets.
     "_patch": frozenset({"_models", "errors", "passwords"}),
     "_passwordless": frozenset({"limits"}),
-    "_tickets": frozenset({"errors", "limits"}),
+    "_tickets": frozenset({"_jsonschema", "errors", "limits"}),
     # Bulk import and export: the users file's rules over the validation and hash layers; the
     # storage protocol only (rows are the backends').
     "_import": frozenset(
@@ -124,7 +124,18 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "starlette": frozenset(
         {
             f"emulator.{m}"
-            for m in ("_app", "_http", "_management", "_oauth", "_controls", "_routes", "_jobs")
+            for m in (
+                "_app",
+                "_http",
+                "_management",
+                "_oauth",
+                "_controls",
+                "_routes",
+                "_authentication",
+                "_signin",
+                "_apis",
+                "_jobs",
+            )
         }
     ),
     "uvicorn": frozenset({"emulator._server"}),

@@ -8,10 +8,12 @@ import io
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from identitystore import AsyncIdentityStore, IdentityStore
+from identitystore import AsyncIdentityStore, IdentityStore, PasswordHasher, User, UsersPage
 from identitystore.errors import UserExistsError, UserNotFoundError
 
 
@@ -166,3 +168,42 @@ def test_import_and_export_as_awaitables(identity_store: IdentityStore) -> None:
         assert out.getvalue() == b'{"email":"a@example.com"}\n'
 
     asyncio.run(scenario())
+
+
+class _ThreadRecordingStore(IdentityStore):
+    """Records the thread each ``get_user`` and ``list_users`` ran on."""
+
+    threads: list[tuple[str, int]]
+
+    def get_user(self, user_id: str) -> User:
+        self.threads.append(("get_user", threading.get_ident()))
+        return super().get_user(user_id)
+
+    def list_users(self, *args: Any, **kwargs: Any) -> UsersPage:
+        self.threads.append(("list_users", threading.get_ident()))
+        return super().list_users(*args, **kwargs)
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_reads_by_key_run_on_the_loop_only_where_reads_never_wait(
+    tmp_path: Path, where: str
+) -> None:
+    database = str(tmp_path / "users.db") if where == "file" else ":memory:"
+    store = _ThreadRecordingStore(database, hasher=PasswordHasher.fast_for_tests())
+    store.threads = []
+    user = store.create_user("sms", phone_number="+14155550100")
+
+    async def main() -> int:
+        astore = AsyncIdentityStore(store)
+        assert astore.inline_reads is (where == "file")
+        assert await astore.get_user(user.user_id) == user
+        with pytest.raises(UserNotFoundError):
+            await astore.get_user("sms|nobody")
+        assert [u.user_id for u in await astore.list_users()] == [user.user_id]
+        await astore.close()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    on_loop = [(name, thread == loop_thread) for name, thread in store.threads]
+    inline = where == "file"
+    assert on_loop == [("get_user", inline), ("get_user", inline), ("list_users", False)]

@@ -103,6 +103,13 @@ def test_outbox_finds_codes_links_and_tickets(
     assert identity_store.verify_email(ticket).email_verified is True
     assert [m.kind for m in identity_outbox.filter(to="+14155550100")] == ["passwordless_code"] * 2
     assert [m.user_id for m in identity_outbox.filter(kind="verification_email")] == [user.user_id]
+    identity_store.request_password_reset(DB, "jane@example.com")
+    reset = identity_outbox.reset_link(to="Jane@example.com")
+    assert reset.startswith("https://identitystore.local/u/reset-password?ticket=")
+    changed = identity_store.change_password(
+        identity_outbox.reset_ticket(to="jane@example.com"), "N3w-staple-battery"
+    )
+    assert changed.last_password_reset is not None
     identity_outbox.clear()
     assert list(identity_outbox) == []
 

@@ -18,6 +18,7 @@ __all__ = [
     "bad_header",
     "body_too_large",
     "expired_token",
+    "grant_not_allowed",
     "insufficient_scope",
     "internal_error",
     "invalid_token",
@@ -108,6 +109,16 @@ class OAuthError(Exception):
     def to_dict(self) -> dict[str, Any]:
         """The JSON body."""
         return {"error": self.error, "error_description": self.description, **self.extra}
+
+
+def grant_not_allowed(grant_type: str) -> OAuthError:
+    """A grant the client may not use on ``/oauth/token``."""
+    return OAuthError(
+        403,
+        "unauthorized_client",
+        f"Grant type '{grant_type[:256]}' not allowed for the client.",
+        error_uri="https://auth0.com/docs/clients/client-grant-types",
+    )
 
 
 # The token checks, numbered as in docs/auth0-reference-http.md#authentication-of-the-management-api

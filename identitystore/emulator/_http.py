@@ -66,6 +66,8 @@ class Call:
         route: the route it matched, once routed.
         log_client, log_user: the client and user its log entry names, where the handler knows
             them better than the token and the path (a token request; a created user).
+        log_types: the log types of its success and of its failure, where the handler knows
+            them better than the route (a user's sign-in on ``/oauth/token``).
     """
 
     __slots__ = (
@@ -73,6 +75,7 @@ class Call:
         "claims",
         "emu",
         "log_client",
+        "log_types",
         "log_user",
         "params",
         "rate_key",
@@ -92,6 +95,7 @@ class Call:
         self.route: Route | None = None
         self.log_client: str | None = None
         self.log_user: str | None = None
+        self.log_types: tuple[str, str] | None = None
         self._body: bytes | None = None
 
     @property

@@ -39,9 +39,11 @@ def _text(value: str | None, limit: int | None = None) -> str | None:
     return value
 
 
-def _event_type(route: Route, status: int) -> str | None:
+def _event_type(route: Route, status: int, types: tuple[str, str] | None) -> str | None:
     if status == 429:
         return "api_limit"
+    if types is not None:
+        return types[0] if status < 400 else types[1]
     if route.access == "oauth":
         return "seccft" if status < 400 else "feccft"
     if route.logged:
@@ -54,7 +56,7 @@ async def record(call: Call, status: int, error: str | None) -> None:
     route = call.route
     if route is None:
         return
-    kind = _event_type(route, status)
+    kind = _event_type(route, status, call.log_types)
     if kind is None:
         return
     client_id = call.client_id or call.log_client

@@ -12,9 +12,12 @@ from typing import Any
 
 from starlette.responses import Response
 
-from ._errors import OAuthError
+from . import _signin as signin
+from ._apis import find_api
+from ._errors import OAuthError, grant_not_allowed
 from ._http import Call, json_response
 from ._tenant import Client, ClientGrant
+from ._tokens import TOKEN_LIFETIME
 
 __all__ = ["jwks", "openid_configuration", "token"]
 
@@ -54,7 +57,8 @@ def _text(params: Mapping[str, Any], name: str) -> str:
 
 
 async def token(call: Call) -> Response:
-    """POST /oauth/token, grant ``client_credentials``: a Management API access token."""
+    """POST /oauth/token: ``client_credentials`` gives a Management API access token; the
+    user grants are ``_signin``'s."""
     params = _parameters(await call.form_or_json())
     grant_type = _text(params, "grant_type")
     basic = _basic_credentials(call.request.headers.get("authorization"))
@@ -66,19 +70,18 @@ async def token(call: Call) -> Response:
     call.rate_key = f"token:{client_id}"  # the Authentication API has limits of its own
     call.log_client = client_id
     call.emu.check_rate(call, oauth=True)
+    if grant_type in signin.GRANTS:
+        return await signin.user_token(call, params, grant_type, client_id, secret)
     if grant_type != "client_credentials":
-        raise OAuthError(
-            403,
-            "unauthorized_client",
-            f"Grant type '{grant_type}' not allowed for the client.",
-            error_uri="https://auth0.com/docs/clients/client-grant-types",
-        )
+        raise grant_not_allowed(grant_type)
     if not isinstance(secret, str) or not secret:
         raise OAuthError(401, "access_denied", "Unauthorized")
     tenant = call.emu.tenant
     client: Client | None = await call.off_loop(tenant.authenticate, client_id, secret)
     if client is None:
         raise OAuthError(401, "access_denied", "Unauthorized")
+    if client.client_id != call.emu.client.client_id and grant_type not in client.grant_types:
+        raise grant_not_allowed(grant_type)
     if "organization" in params:
         raise OAuthError(400, "invalid_request", "Organizations are not supported by the emulator")
     audience = params.get("audience")
@@ -88,8 +91,14 @@ async def token(call: Call) -> Response:
             "access_denied",
             "No audience parameter was provided, and no default audience has been configured",
         )
+    lifetime = TOKEN_LIFETIME
     if audience != tenant.audience:
-        raise OAuthError(403, "access_denied", f"Service not enabled within domain: {audience}")
+        api = None
+        if isinstance(audience, str):
+            api = await call.off_loop(find_api, call.emu.store.backend, audience)
+        if api is None:
+            raise OAuthError(403, "access_denied", f"Service not enabled within domain: {audience}")
+        lifetime = api.token_lifetime
     grant: ClientGrant | None = await call.off_loop(tenant.grant_for, client.client_id, audience)
     if grant is None:
         raise OAuthError(
@@ -106,7 +115,7 @@ async def token(call: Call) -> Response:
         grant = ClientGrant(
             grant.id, grant.client_id, grant.audience, tuple(s for s in grant.scope if s in wanted)
         )
-    access_token, expires_in = tenant.issue(client, grant)
+    access_token, expires_in = tenant.issue(client, grant, lifetime)
     body = {
         "access_token": access_token,
         "scope": " ".join(grant.scope),
@@ -128,14 +137,22 @@ async def openid_configuration(call: Call) -> Response:
         {
             "issuer": base,
             "token_endpoint": f"{base}oauth/token",
+            "userinfo_endpoint": f"{base}userinfo",
+            "revocation_endpoint": f"{base}oauth/revoke",
             "jwks_uri": f"{base}.well-known/jwks.json",
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "grant_types_supported": ["client_credentials"],
-            "scopes_supported": list(call.emu.tenant.scopes),
-            "claims_supported": ["aud", "exp", "iat", "iss", "sub", "azp", "gty", "scope"],
+            "grant_types_supported": ["client_credentials", *sorted(signin.GRANTS)],
+            "scopes_supported": [
+                *("openid", "profile", "email", "phone", "offline_access"),
+                *call.emu.tenant.scopes,
+            ],
+            "claims_supported": [
+                *("aud", "exp", "iat", "iss", "sub", "azp", "gty", "scope", "nonce"),
+                *sorted(signin.CLAIMS),
+            ],
             "request_uri_parameter_supported": False,
         }
     )

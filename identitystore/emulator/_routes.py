@@ -15,10 +15,13 @@ from typing import Literal
 
 from starlette.responses import Response
 
+from . import _apis as apis
+from . import _authentication as authentication
 from . import _controls as controls
 from . import _jobs as jobs
 from . import _management as management
 from . import _oauth as oauth
+from . import _signin as signin
 from ._errors import method_not_allowed, not_found
 from ._http import Call
 
@@ -81,6 +84,12 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/oauth/token", oauth.token, access="oauth", summary="Get token"),
     Route("GET", "/.well-known/jwks.json", oauth.jwks, access="public"),
     Route("GET", "/.well-known/openid-configuration", oauth.openid_configuration, access="public"),
+    Route("POST", "/oauth/revoke", signin.revoke, access="public"),
+    Route("GET", "/userinfo", signin.userinfo, access="public"),
+    Route("POST", "/dbconnections/signup", authentication.signup, access="public"),
+    Route("POST", "/dbconnections/change_password", authentication.change_password,
+          access="public"),
+    Route("POST", "/passwordless/start", authentication.passwordless_start, access="public"),
     # -- users (the store logs its own sapi for a PATCH)
     _api("GET", "/users", management.list_users, "read:users read:user_idp_tokens",
          "List or Search Users"),
@@ -124,6 +133,8 @@ ROUTES: tuple[Route, ...] = (
     # -- tickets and jobs
     _api("POST", "/tickets/email-verification", management.post_email_verification_ticket,
          "create:user_tickets", "Create an email verification ticket"),
+    _api("POST", "/tickets/password-change", authentication.post_password_change_ticket,
+         "create:user_tickets", "Create a password change ticket"),
     _api("POST", "/jobs/verification-email", management.post_verification_email_job,
          "update:users", "Send an email address verification email"),
     _api("POST", "/jobs/users-imports", jobs.post_users_import, "create:users",
@@ -133,6 +144,22 @@ ROUTES: tuple[Route, ...] = (
     _api("GET", "/jobs/{}", jobs.get_job, "create:users read:users", "Get a job"),
     _api("GET", "/jobs/{}/errors", jobs.get_job_errors, "create:users read:users",
          "Get job error details"),
+    # -- APIs of the tenant's own (resource servers)
+    _api("GET", "/resource-servers", apis.list_apis, "read:resource_servers",
+         "Get resource servers"),
+    _api("POST", "/resource-servers", apis.create_api, "create:resource_servers",
+         "Create a resource server"),
+    _api("GET", "/resource-servers/{}", apis.get_api, "read:resource_servers",
+         "Get a resource server"),
+    _api("PATCH", "/resource-servers/{}", apis.update_api, "update:resource_servers",
+         "Update a resource server"),
+    _api("DELETE", "/resource-servers/{}", apis.delete_api, "delete:resource_servers",
+         "Delete a resource server"),
+    # -- tenant settings (the password grant's default directory)
+    _api("GET", "/tenants/settings", signin.get_tenant_settings, "read:tenant_settings",
+         "Get tenant settings"),
+    _api("PATCH", "/tenants/settings", signin.update_tenant_settings, "update:tenant_settings",
+         "Update tenant settings"),
     # -- clients and client grants
     _api("GET", "/clients", management.list_clients,
          "read:clients read:client_keys read:client_credentials read:client_summary",

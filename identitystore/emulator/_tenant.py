@@ -31,6 +31,14 @@ __all__ = ["Client", "ClientGrant", "Tenant", "iso"]
 _ALNUM = string.ascii_letters + string.digits
 #: Auth0's application types.
 APP_TYPES = ("non_interactive", "spa", "native", "regular_web")
+#: The grants of a client made without ``grant_types``, by its ``app_type`` (Auth0's defaults:
+#: the password and passwordless grants must be asked for).
+DEFAULT_GRANT_TYPES: dict[str, tuple[str, ...]] = {
+    "non_interactive": ("client_credentials",),
+    "spa": ("implicit", "authorization_code", "refresh_token"),
+    "native": ("implicit", "authorization_code", "refresh_token"),
+    "regular_web": ("implicit", "authorization_code", "refresh_token", "client_credentials"),
+}
 
 
 def iso(moment: datetime) -> str:
@@ -233,7 +241,9 @@ class Tenant:
                 keys.append(jwk)
         return {"keys": keys}
 
-    def issue(self, client: Client, grant: ClientGrant) -> tuple[str, int]:
+    def issue(
+        self, client: Client, grant: ClientGrant, lifetime: int = TOKEN_LIFETIME
+    ) -> tuple[str, int]:
         """A client-credentials access token for ``grant`` and its lifetime in seconds."""
         now = int(self.clock().timestamp())
         claims = {
@@ -241,18 +251,25 @@ class Tenant:
             "sub": f"{client.client_id}@clients",
             "aud": grant.audience,
             "iat": now,
-            "exp": now + TOKEN_LIFETIME,
+            "exp": now + lifetime,
             "scope": " ".join(grant.scope),
             "gty": "client-credentials",
             "azp": client.client_id,
         }
-        return self.key.sign(claims), TOKEN_LIFETIME
+        return self.key.sign(claims), lifetime
 
     # -- clients ------------------------------------------------------------------------------
 
+    def _client_record(self, client_id: str) -> str | None:
+        """The record of a client, None for an unknown one or an id no record can have (a NUL
+        or a lone surrogate, which PostgreSQL would refuse to look up)."""
+        if "\x00" in client_id or client_id.encode("utf-8", "replace").decode() != client_id:
+            return None
+        return self._records.get_record("client", client_id, now=self.now())
+
     def get_client(self, client_id: str) -> Client:
         """The client, or Auth0's 404."""
-        text = self._records.get_record("client", client_id, now=self.now())
+        text = self._client_record(client_id)
         if text is None:
             raise _client_not_found()
         return Client.from_record(text)
@@ -261,7 +278,7 @@ class Tenant:
         """The client's name, or None for an unknown client (for log entries)."""
         name = self._names.get(client_id)
         if name is None:
-            text = self._records.get_record("client", client_id, now=self.now())
+            text = self._client_record(client_id)
             if text is None:
                 return None
             name = self._names[client_id] = Client.from_record(text).name
@@ -275,7 +292,7 @@ class Tenant:
 
     def authenticate(self, client_id: str, secret: str) -> Client | None:
         """The client if ``secret`` is its secret, else None (in constant time)."""
-        text = self._records.get_record("client", client_id, now=self.now())
+        text = self._client_record(client_id)
         client = Client.from_record(text) if text is not None else None
         expected = client.secret_hash if client is not None else _hash("")
         if not hmac.compare_digest(expected, _hash(secret)) or client is None:
@@ -304,7 +321,7 @@ class Tenant:
         app_type = body.get("app_type", "non_interactive")
         if app_type not in APP_TYPES:
             raise _problem(f"No enum match for: {json.dumps(app_type)}", "app_type", "app_type")
-        grant_types = body.get("grant_types", ["client_credentials"])
+        grant_types = body.get("grant_types", list(DEFAULT_GRANT_TYPES[app_type]))
         if not all(isinstance(g, str) for g in grant_types):
             raise _problem("Expected type string", "grant_types", "grant_types")
         return self._new_client(
@@ -413,19 +430,25 @@ class Tenant:
                 "scope": (list, "array"),
             },
         )
-        scope = body["scope"]
-        unknown = [s for s in scope if s not in self.scopes]
+        from ._apis import find_api  # (it reads the tenant's records too)
+
+        scope, audience = body["scope"], body["audience"]
+        known = self.scopes
+        if audience != self.audience:
+            api = find_api(self._records, audience)
+            if api is None:
+                raise ApiError(
+                    404,
+                    f"No resource server found with identifier {audience}",
+                    error_code="inexistent_resource_server",
+                )
+            known = api.scope_values
+        unknown = [s for s in scope if s not in known]
         if unknown:
             raise ApiError(
                 400,
-                f"Invalid scope(s) for {self.audience}: {', '.join(map(str, unknown))}",
+                f"Invalid scope(s) for {audience}: {', '.join(map(str, unknown))}",
                 error_code="invalid_body",
-            )
-        if body["audience"] != self.audience:
-            raise ApiError(
-                404,
-                f"No resource server found with identifier {body['audience']}",
-                error_code="inexistent_resource_server",
             )
         with self._lock:
             self.get_client(body["client_id"])

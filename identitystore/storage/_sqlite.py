@@ -428,6 +428,10 @@ class SQLiteBackend(SQLBackend):
                     if self.memory and _spares.settings is None:
                         _spares.page_count = conn.execute("PRAGMA page_count").fetchone()[0]
                         _spares.settings = list(conn.execute(_SETTINGS).fetchone())
+            if not self.memory:
+                with self._session() as conn:
+                    mode = self._guard(lambda: conn.execute("PRAGMA journal_mode").fetchone())
+                self.quick_reads = mode[0] == "wal"
         except BaseException:
             self.close()
             raise
@@ -438,6 +442,10 @@ class SQLiteBackend(SQLBackend):
         self.path = os.fspath(path)
         self.durability = durability
         self.memory = self.path == ":memory:"
+        #: Whether a read never waits for a writer (a file in WAL mode, a connection per
+        #: thread): ``AsyncIdentityStore`` then runs single-row reads on the event loop.
+        #: An in-memory database shares one locked connection, so its reads may wait.
+        self.quick_reads = False
         self._local = threading.local()
         # Open handles; a thread's handle goes (and closes its connection) when the thread ends.
         self._handles: weakref.WeakSet[_Handle] = weakref.WeakSet()

@@ -79,7 +79,8 @@ class ManualClock:
 class Outbox:
     """The messages stores sent, with look-ups by recipient and kind.
 
-    Kinds are ``verification_email``, ``passwordless_code`` and ``passwordless_link``. Recipients
+    Kinds are ``verification_email``, ``password_reset``, ``passwordless_code`` and
+    ``passwordless_link``. Recipients
     compare case-insensitively. Give ``notifier`` to the stores: ``IdentityStore(notifier=...)``.
     It keeps the newest ``InMemoryNotifier.DEFAULT_MAX_MESSAGES`` messages; for more, pass
     ``InMemoryNotifier(max_messages=None)``.
@@ -138,6 +139,14 @@ class Outbox:
     def verification_ticket(self, *, to: str) -> str:
         """The ticket inside that link: what ``IdentityStore.verify_email()`` takes."""
         return str(self.last(to=to, kind="verification_email").token)
+
+    def reset_link(self, *, to: str) -> str:
+        """The link of the newest password reset email sent to ``to``."""
+        return str(self.last(to=to, kind="password_reset").link)
+
+    def reset_ticket(self, *, to: str) -> str:
+        """The ticket inside that link: what ``IdentityStore.change_password()`` takes."""
+        return str(self.last(to=to, kind="password_reset").token)
 
     def clear(self) -> None:
         """Forget every message sent so far."""
