@@ -57,7 +57,12 @@ for i in range(100000):
 
 def _run_and_kill(database: str, run: int, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
     """Start a writer, kill it at a random point, return the states it acknowledged, in order."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    name = f"identitystore-crash-{os.getpid()}-{run}"  # the child's sessions, on PostgreSQL
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "PGAPPNAME": name,
+    }
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, database, str(run)],
         stdout=subprocess.PIPE,
@@ -71,8 +76,26 @@ def _run_and_kill(database: str, run: int, rng: random.Random) -> list[tuple[str
     output = child.stdout.read()  # not communicate(): it would skip what readline() buffered
     child.stdout.close()
     assert child.wait(timeout=30) == -signal.SIGKILL
+    if database.startswith("postgresql"):
+        _wait_for_sessions_to_end(database, name)
     lines = (first + output).split("\n")[:-1]  # the last piece may be cut: not acknowledged
     return [(line[0], json.loads(line[2:])) for line in lines]
+
+
+def _wait_for_sessions_to_end(url: str, name: str) -> None:
+    """Wait (10 s at most) until the server has ended the killed client's sessions: a COMMIT
+    sent just before the kill may still complete there, and it is the state to check."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(200):
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (name,)
+            ).fetchone()
+            if row is not None and row[0] == 0:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"the killed client's sessions ({name}) did not end")
 
 
 def _verifies(password: str, hashed: str | None) -> bool:
