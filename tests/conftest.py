@@ -61,17 +61,26 @@ def schema_url(server_url: str, schema: str) -> str:
     return f"{server_url}{separator}options=-csearch_path%3D{schema}"
 
 
+@contextlib.contextmanager
+def new_schema(server_url: str, prefix: str = "test") -> Iterator[str]:
+    """A URL whose tables live in a fresh, empty schema of ``server_url`` (dropped after)."""
+    import psycopg
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield schema_url(server_url, schema)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture
 def pg_url(postgres_url: str) -> Iterator[str]:
     """A URL whose tables live in a fresh, empty schema of the test server (dropped after)."""
-    import psycopg
-
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    yield schema_url(postgres_url, schema)
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+    with new_schema(postgres_url) as url:
+        yield url
 
 
 class MigratedSchemas:

@@ -10,12 +10,10 @@ import json
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +21,7 @@ from hypothesis import strategies as st
 from identitystore import IdentityStore, User, errors
 from identitystore.strategies import create_user_bodies
 from identitystore.testing.helpers import ManualClock
-from tests.conftest import FAST
+from tests.conftest import FAST, new_schema
 
 DB = "Username-Password-Authentication"
 MEMBERS = {
@@ -40,19 +38,6 @@ def sqlite_database() -> Iterator[str]:
         yield str(Path(folder) / "users.db")
 
 
-@contextlib.contextmanager
-def postgres_database(url: str) -> Iterator[str]:
-    schema = f"roundtrip_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        separator = "&" if "?" in url else "?"
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def databases(
     request: pytest.FixtureRequest,
@@ -60,7 +45,7 @@ def databases(
     """Makes a fresh, empty database for each call (and so for each Hypothesis example)."""
     if request.param == "postgres":
         url = request.getfixturevalue("postgres_url")
-        return lambda: postgres_database(url)
+        return lambda: new_schema(url, "roundtrip")
     return sqlite_database
 
 

@@ -22,6 +22,8 @@ from hypothesis.stateful import invariant, precondition, rule
 from identitystore import IdentityStore, PasswordHasher
 from identitystore.testing.stateful import IdentityStoreMachine, steps
 
+from .conftest import schema_url
+
 FAST = PasswordHasher.fast_for_tests()
 
 
@@ -81,8 +83,7 @@ class PostgresMachine(ReopeningMachine):
         self.schema = f"machine_{uuid.uuid4().hex[:16]}"
         with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
             admin.execute(f"CREATE SCHEMA {self.schema}")
-        separator = "&" if "?" in POSTGRES_URL else "?"
-        self.url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{self.schema}"
+        self.url = schema_url(POSTGRES_URL, self.schema)
         super().__init__()
 
     def open_store(self) -> IdentityStore:
