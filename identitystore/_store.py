@@ -219,7 +219,10 @@ class IdentityStore:
         """
         options = {} if options is None else options
         check_connection(name, strategy, options)
-        options = dict(options)
+        return self._add_connection(name, strategy, dict(options))
+
+    def _add_connection(self, name: str, strategy: str, options: dict[str, Any]) -> Connection:
+        """Store a connection whose name and options are checked already."""
         if strategy not in self._strategies:
             raise PayloadValidationError(
                 [
@@ -259,10 +262,10 @@ class IdentityStore:
         if self._backend.get_setting("default_connections") is not None:
             return
         existing = {c.name for c in self._backend.list_connections()}
-        for name, strategy, options in DEFAULT_CONNECTIONS:
+        for name, strategy, options in _checked_default_connections():
             if name not in existing:
                 try:
-                    self.create_connection(name, strategy=strategy, options=options)
+                    self._add_connection(name, strategy, dict(options))
                 except ConnectionExistsError:
                     pass  # another process created it first
         self._backend.put_setting("default_connections", "created")
@@ -1433,6 +1436,14 @@ def _lenient_rules(names: Iterable[str]) -> frozenset[str]:
             f"the rules are {', '.join(sorted(LENIENT_RULES))}"
         )
     return rules
+
+
+@functools.cache
+def _checked_default_connections() -> tuple[tuple[str, str, Mapping[str, Any]], ...]:
+    """``DEFAULT_CONNECTIONS``, checked as ``create_connection`` checks (once per process)."""
+    for name, strategy, options in DEFAULT_CONNECTIONS:
+        check_connection(name, strategy, options)
+    return DEFAULT_CONNECTIONS
 
 
 def _key_bytes(key: str | bytes | None) -> bytes | None:
