@@ -393,6 +393,34 @@ class BackendSuite:
         assert connected.list_events() == [signup]
         assert bulk.write_users("con_c1", []) == []
 
+    def test_a_large_bulk_write_refuses_taken_keys_anywhere_in_it(
+        self, connected: Backend
+    ) -> None:
+        bulk = self._bulk(connected)
+        connected.insert_user(_user(0, email="stored@x.io", username="stored"))
+        size = 1234  # more than one statement's rows on any backend that writes in parts
+        taken = {
+            3: {"email": "stored@x.io"},
+            500: {"email": "u499@x.io"},  # the batch's own user before it
+            999: {"username": "stored"},
+            1000: {"user_id": "AUTH0|" + f"{1:024x}"},  # another case of the batch's first id
+            1150: {"email": "u1149@x.io"},
+            1233: {"email": "u1232@x.io"},  # the very last
+        }
+        records = [
+            _user(n, **taken.get(n, {"email": f"u{n}@x.io"}), user_metadata={"n": n})
+            for n in range(1, size + 1)
+        ]
+        outcomes = bulk.write_users("con_c1", [BulkUser(r) for r in records])
+        expected = ["inserted"] * size
+        for n, key in taken.items():
+            expected[n - 1] = "user_id" if "user_id" in key else next(iter(key))
+        assert outcomes == expected
+        assert connected.count_users() == 1 + size - len(taken)
+        for record, outcome in zip(records, outcomes, strict=True):
+            stored = connected.get_user(record.user.user_id)
+            assert stored == (record.user if outcome == "inserted" else None)
+
     def test_a_bulk_write_upserts_by_email_as_one_by_one(self, connected: Backend) -> None:
         bulk = self._bulk(connected)
         kept, refused = _user(1, email="a@x.io"), _user(2, email="b@x.io")
