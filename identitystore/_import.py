@@ -23,7 +23,7 @@ import gzip
 import io
 import json
 import os
-from array import array
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -603,42 +603,58 @@ def _connection_problems(exc: IdentityStoreError) -> list[Entry]:
 
 
 class _Seen:
-    """A set of strings kept as 64-bit fingerprints in one array: 16 bytes a key at most, where
-    a ``set`` of the strings would take over 100. Two keys of a file sharing a fingerprint (odds
-    about 1 in 10^12 per pair) would make the second a false duplicate."""
+    """The unique keys of the users seen so far (``_UNIQUE_KEYS``), each kept as its 64-bit
+    fingerprint in a private temporary SQLite database on disk, so that memory does not grow
+    with the file (SQLite's page cache is bounded). Two keys of a file sharing a fingerprint
+    (odds about 1 in 10^19 per pair) would make the second a false duplicate."""
 
     def __init__(self) -> None:
-        self._slots = array("q", bytes(8 * 1024))
-        self._count = 0
+        # "": a temporary file of its own, deleted on close; nothing of it needs to last
+        self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode = OFF")
+        for key in _UNIQUE_KEYS:
+            self._db.execute(f"CREATE TABLE {key} (fingerprint INTEGER PRIMARY KEY)")
+        self._db.execute("BEGIN")  # never committed: pages go to the file as the cache fills
 
-    def add(self, key: str) -> bool:
-        """Add ``key``; False if it was there already."""
-        fingerprint = hash(key) or 1  # 0 marks an empty slot
-        slots = self._slots
-        mask = len(slots) - 1
-        index = fingerprint & mask
-        while True:
-            held = slots[index]
-            if held == 0:
-                slots[index] = fingerprint
-                self._count += 1
-                if self._count * 2 > len(slots):
-                    self._grow()
-                return True
-            if held == fingerprint:
-                return False
-            index = (index + 1) & mask
+    def first_duplicates(self, users: Sequence[Sequence[str | None]]) -> list[str | None]:
+        """For each user's keys (in ``_UNIQUE_KEYS`` order, None for none), the first that a
+        user before it had (here or in an earlier call), or None; every key is recorded."""
+        prints = [[None if v is None else hash(v) for v in keys] for keys in users]
+        columns: list[set[int]] = [set() for _ in _UNIQUE_KEYS]
+        for user in prints:
+            for column, fingerprint in zip(columns, user, strict=True):
+                if fingerprint is not None:
+                    column.add(fingerprint)
+        earlier = [self._recorded(k, c) for k, c in zip(_UNIQUE_KEYS, columns, strict=True)]
+        found: list[str | None] = []
+        for user in prints:
+            first = None
+            for key, fingerprint, known in zip(_UNIQUE_KEYS, user, earlier, strict=True):
+                if fingerprint is None:
+                    continue
+                if fingerprint in known:
+                    first = first or key
+                else:
+                    known.add(fingerprint)
+            found.append(first)
+        return found
 
-    def _grow(self) -> None:
-        old = self._slots
-        self._slots = array("q", bytes(16 * len(old)))
-        mask = len(self._slots) - 1
-        for fingerprint in old:
-            if fingerprint:
-                index = fingerprint & mask
-                while self._slots[index]:
-                    index = (index + 1) & mask
-                self._slots[index] = fingerprint
+    def _recorded(self, key: str, fingerprints: set[int]) -> set[int]:
+        """Which of ``fingerprints`` the table of ``key`` holds; it then holds them all. Each
+        is one statement (SQLite lets other threads run meanwhile), in order for locality."""
+        if not fingerprints:
+            return set()
+        values = json.dumps(sorted(fingerprints))
+        found = self._db.execute(
+            f"SELECT fingerprint FROM {key} WHERE fingerprint IN (SELECT value FROM json_each(?))",
+            (values,),
+        )
+        held = {fingerprint for (fingerprint,) in found}
+        self._db.execute(f"INSERT OR IGNORE INTO {key} SELECT value FROM json_each(?)", (values,))
+        return held
+
+    def close(self) -> None:
+        self._db.close()
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -718,6 +734,11 @@ def import_users(
     return result
 
 
+#: A user as read: the file's value, then the user to write and its unique keys
+#: (``_UNIQUE_KEYS``' order), or the problems of a user that failed a check and None.
+_Read = tuple[object, "BulkUser | list[Entry]", "tuple[str | None, ...] | None"]
+
+
 class _Import:
     """One import: checks, the file's keys seen so far, the batch being filled, the result."""
 
@@ -737,12 +758,13 @@ class _Import:
         self.upsert = upsert
         self.on_error = on_error
         self.verify = verify
-        self.seen = {key: _Seen() for key in _UNIQUE_KEYS}
+        self.seen: _Seen
         self.result = ImportResult()
-        self.batch: list[tuple[BulkUser, object]] = []
+        #: The users read since the last batch, in order.
+        self.read: list[_Read] = []
         self.writer: ThreadPoolExecutor
-        #: The batch being written, and its write.
-        self.pending: tuple[Future[Sequence[WriteOutcome]], list[tuple[BulkUser, object]]] | None
+        #: The batch being written, and what became of its users.
+        self.pending: tuple[Future[list[list[Entry] | WriteOutcome]], list[_Read]] | None
         self.pending = None
         self.total: int | None = None
         self.progress: Callable[[int, int | None], None] | None = None
@@ -760,7 +782,10 @@ class _Import:
         self.total, self.progress = total, progress
         read = 0
         now = clock()  # one moment a batch: its users' dates and generated ids
-        with ThreadPoolExecutor(1, thread_name_prefix="identitystore-import") as self.writer:
+        with (
+            contextlib.closing(_Seen()) as self.seen,
+            ThreadPoolExecutor(1, thread_name_prefix="identitystore-import") as self.writer,
+        ):
             try:
                 for item in users:
                     self.add(item, now)
@@ -783,50 +808,72 @@ class _Import:
         return self.result
 
     def add(self, item: object, now: datetime) -> None:
-        """Check ``item`` and queue it for writing, or report why not."""
+        """Check ``item`` and queue it for the duplicate check and writing, or with its
+        problems."""
         checked = self.checker.check(item, now)
         if isinstance(checked, list):
-            self.fail(item, checked)
-            return
-        duplicate = _first_duplicate(checked, self.seen)
-        if duplicate is not None:
-            text = f"A user with this {duplicate} was already provided."
-            self.fail(item, [_entry("DUPLICATED_USER", text, None)])
+            self.read.append((item, checked, None))
             return
         record = build_record(  # NewUserRecord's fields in order
             checked.user, self.connection.id, checked.password_hash, None, None, None
         )
         changes = _upsert(checked, format_timestamp(now)) if self.upsert else None
-        self.batch.append((build_bulk_user(record, changes), item))
+        self.read.append((item, build_bulk_user(record, changes), _keys(checked)))
 
     def flush(self) -> None:
-        """Write the queued users (one transaction) in the writer's thread, while the next ones
-        are checked, once the batch before is written and counted."""
-        batch, self.batch = self.batch, []
+        """Hand the users read since the last batch to the writer's thread, once the batch
+        before is written and counted: the next ones are checked meanwhile."""
+        read, self.read = self.read, []
         self.settle()
-        if batch:
-            self.pending = (self.writer.submit(self.write, [bulk for bulk, _ in batch]), batch)
+        if read:
+            self.pending = (self.writer.submit(self.verdicts, read), read)
+
+    def verdicts(self, read: list[_Read]) -> list[list[Entry] | WriteOutcome]:
+        """What became of each user of ``read`` (in the writer's thread): the problems of one
+        that failed a check or repeats a key of a user before it, else the outcome of writing
+        it (the others in one transaction)."""
+        verdicts: list[list[Entry] | None] = []  # None: to write
+        unique = [keys for _, _, keys in read if keys is not None]
+        duplicates = iter(self.seen.first_duplicates(unique))
+        batch: list[BulkUser] = []
+        for _, checked, keys in read:
+            if keys is None:
+                assert isinstance(checked, list)
+                verdicts.append(checked)
+            elif (duplicate := next(duplicates)) is not None:
+                text = f"A user with this {duplicate} was already provided."
+                verdicts.append([_entry("DUPLICATED_USER", text, None)])
+            else:
+                assert isinstance(checked, BulkUser)
+                verdicts.append(None)
+                batch.append(checked)
+        outcomes: Sequence[WriteOutcome]
+        try:
+            outcomes = self.write(batch) if batch else []
+        except StaleConnection:  # deleted while the import ran
+            outcomes = ["connection"] * len(batch)  # type: ignore[list-item]
+        written = iter(outcomes)
+        return [next(written) if v is None else v for v in verdicts]
 
     def settle(self) -> None:
-        """Wait for the batch being written, and count what happened to each of its users."""
+        """Wait for the batch being written, and count what became of each of its users, in
+        the order they were read."""
         if self.pending is None:
             return
-        (future, batch), self.pending = self.pending, None
-        outcomes: Sequence[str]
-        try:
-            outcomes = future.result()
-        except StaleConnection:  # deleted while the import ran
-            outcomes = ["connection"] * len(batch)
-        for (bulk, item), outcome in zip(batch, outcomes, strict=True):
-            if outcome == "inserted":
+        (future, read), self.pending = self.pending, None
+        for (item, checked, _), verdict in zip(read, future.result(), strict=True):
+            if verdict == "inserted":
                 self.result.inserted += 1
-                user = bulk.record.user
+                assert isinstance(checked, BulkUser)
+                user = checked.record.user
                 if self.verify is not None and user.email and not user.email_verified:
                     self.verify(user)
-            elif outcome == "updated":
+            elif verdict == "updated":
                 self.result.updated += 1
+            elif isinstance(verdict, list):
+                self.fail(item, verdict)
             else:
-                self.fail(item, [_write_problem(outcome, upsert=self.upsert)])
+                self.fail(item, [_write_problem(verdict, upsert=self.upsert)])
         self.report()
 
     def report(self) -> None:
@@ -844,20 +891,15 @@ class _Import:
             self.result.errors.append(report)
 
 
-def _first_duplicate(checked: _Checked, seen: Mapping[str, _Seen]) -> str | None:
-    """The first unique key of a user that an earlier user of the file had; all are recorded."""
+def _keys(checked: _Checked) -> tuple[str | None, ...]:
+    """The unique keys of a user, in ``_UNIQUE_KEYS``' order (None for those it has not)."""
     user = checked.user
-    values = (
+    return (
         user.email,
         user.username,
         user.user_id.lower() if "user_id" in checked.fields else None,
         user.phone_number,
-    )  # in _UNIQUE_KEYS' order
-    found = None
-    for key, value in zip(_UNIQUE_KEYS, values, strict=True):
-        if value is not None and not seen[key].add(value) and found is None:
-            found = key
-    return found
+    )
 
 
 def writer(backend: Backend, connection: Connection) -> Writer:
