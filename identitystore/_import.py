@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
-from typing import IO, Any, NamedTuple, cast
+from typing import IO, Any, ClassVar, NamedTuple, cast
 
 from . import _imported_hashes
 from ._jsonschema import js_regex, json_type, schema_problems
@@ -91,7 +91,7 @@ Writer = Callable[[Sequence[BulkUser]], Sequence[WriteOutcome]]
 #: How hash values, HMAC keys and passwords appear in error entries (as Auth0 shows them).
 MASK = "*****"
 #: Users written in one transaction.
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 #: Bytes read from a file at a time.
 _CHUNK = 1 << 16
 #: The most characters one user of a JSON array may have (Auth0's whole file is 500 KB).
@@ -602,56 +602,61 @@ def _connection_problems(exc: IdentityStoreError) -> list[Entry]:
     raise exc
 
 
+_ADD_SEEN = "INSERT OR IGNORE INTO seen SELECT value FROM json_each(?)"
+_FIND_SEEN = "SELECT fingerprint FROM seen WHERE fingerprint IN (SELECT value FROM json_each(?))"
+
+
 class _Seen:
-    """The unique keys of the users seen so far (``_UNIQUE_KEYS``), each kept as its 64-bit
-    fingerprint in a private temporary SQLite database on disk, so that memory does not grow
-    with the file (SQLite's page cache is bounded). Two keys of a file sharing a fingerprint
-    (odds about 1 in 10^19 per pair) would make the second a false duplicate."""
+    """The unique keys of the users seen so far (``_UNIQUE_KEYS``), each kept as a 64-bit
+    fingerprint (its hash, told apart by kind) in a private temporary SQLite database on disk,
+    so that memory does not grow with the file (SQLite's page cache is bounded). Two keys of a
+    file sharing a fingerprint (odds about 1 in 10^19 a pair) would make the second a false
+    duplicate."""
+
+    #: Whether SQLite has ``RETURNING`` (3.35): then a call looks each key up once.
+    returning: ClassVar[bool] = sqlite3.sqlite_version_info >= (3, 35)
 
     def __init__(self) -> None:
         # "": a temporary file of its own, deleted on close; nothing of it needs to last
         self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode = OFF")
-        for key in _UNIQUE_KEYS:
-            self._db.execute(f"CREATE TABLE {key} (fingerprint INTEGER PRIMARY KEY)")
+        self._db.execute("CREATE TABLE seen (fingerprint INTEGER PRIMARY KEY)")
         self._db.execute("BEGIN")  # never committed: pages go to the file as the cache fills
+        #: What sets each kind of key apart, XORed with its hash.
+        self._kinds = [int.from_bytes(os.urandom(8), "big", signed=True) for _ in _UNIQUE_KEYS]
 
     def first_duplicates(self, users: Sequence[Sequence[str | None]]) -> list[str | None]:
         """For each user's keys (in ``_UNIQUE_KEYS`` order, None for none), the first that a
-        user before it had (here or in an earlier call), or None; every key is recorded."""
-        prints = [[None if v is None else hash(v) for v in keys] for keys in users]
-        columns: list[set[int]] = [set() for _ in _UNIQUE_KEYS]
-        for user in prints:
-            for column, fingerprint in zip(columns, user, strict=True):
-                if fingerprint is not None:
-                    column.add(fingerprint)
-        earlier = [self._recorded(k, c) for k, c in zip(_UNIQUE_KEYS, columns, strict=True)]
-        found: list[str | None] = []
+        user before it had (here or in an earlier call), or None; every key is recorded.
+
+        One or two statements a call, whatever its size: SQLite lets other threads run
+        meanwhile."""
+        kinds = self._kinds
+        prints = [
+            [None if v is None else hash(v) ^ kind for v, kind in zip(keys, kinds, strict=True)]
+            for keys in users
+        ]
+        batch = {f for user in prints for f in user if f is not None}
+        values = json.dumps(sorted(batch))  # in the index's order: fewer pages to visit
+        if self.returning:  # one pass over the index
+            added = self._db.execute(_ADD_SEEN + " RETURNING fingerprint", (values,))
+            known = batch.difference(fingerprint for (fingerprint,) in added)
+        else:
+            found = self._db.execute(_FIND_SEEN, (values,))
+            known = {fingerprint for (fingerprint,) in found}
+            self._db.execute(_ADD_SEEN, (values,))
+        duplicates: list[str | None] = []
         for user in prints:
             first = None
-            for key, fingerprint, known in zip(_UNIQUE_KEYS, user, earlier, strict=True):
+            for key, fingerprint in zip(_UNIQUE_KEYS, user, strict=True):
                 if fingerprint is None:
                     continue
                 if fingerprint in known:
                     first = first or key
                 else:
                     known.add(fingerprint)
-            found.append(first)
-        return found
-
-    def _recorded(self, key: str, fingerprints: set[int]) -> set[int]:
-        """Which of ``fingerprints`` the table of ``key`` holds; it then holds them all. Each
-        is one statement (SQLite lets other threads run meanwhile), in order for locality."""
-        if not fingerprints:
-            return set()
-        values = json.dumps(sorted(fingerprints))
-        found = self._db.execute(
-            f"SELECT fingerprint FROM {key} WHERE fingerprint IN (SELECT value FROM json_each(?))",
-            (values,),
-        )
-        held = {fingerprint for (fingerprint,) in found}
-        self._db.execute(f"INSERT OR IGNORE INTO {key} SELECT value FROM json_each(?)", (values,))
-        return held
+            duplicates.append(first)
+        return duplicates
 
     def close(self) -> None:
         self._db.close()

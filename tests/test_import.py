@@ -579,6 +579,48 @@ def test_a_username_connection_requires_and_checks_usernames(store: IdentityStor
 # -- duplicates ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("returning", [True, False], ids=["sqlite-returning", "older-sqlite"])
+def test_duplicates_are_found_across_batches(
+    store: IdentityStore, monkeypatch: pytest.MonkeyPatch, returning: bool
+) -> None:
+    monkeypatch.setattr(_import._Seen, "returning", returning)
+    count = 2 * _import.BATCH_SIZE + 7
+    users: list[dict[str, Any]] = [
+        {"email": f"u{n}@example.com", "user_id": f"id-{n}"} for n in range(count)
+    ]
+    repeats = {  # position: (the user, the key reported)
+        _import.BATCH_SIZE - 1: ({"email": "u3@example.com"}, "email"),  # the first batch's
+        _import.BATCH_SIZE: ({"email": "u0@example.com", "user_id": "x"}, "email"),
+        _import.BATCH_SIZE + 1: ({"email": "new@example.com", "user_id": "ID-2"}, "user_id"),
+        count - 1: ({"email": "u1@EXAMPLE.com", "user_id": "id-1"}, "email"),
+    }
+    for position, (user, _) in repeats.items():
+        users[position] = user
+    users.insert(_import.BATCH_SIZE + 2, {"email": "x"})  # fails a check: its keys not kept
+    users.insert(_import.BATCH_SIZE + 3, {"email": "x@example.com"})
+    result = store.import_users(DB, users)
+    assert [(e["user"], e["errors"][0]["message"]) for e in result.errors] == [
+        (users[_import.BATCH_SIZE - 1], "A user with this email was already provided."),
+        (users[_import.BATCH_SIZE], "A user with this email was already provided."),
+        (users[_import.BATCH_SIZE + 1], "A user with this user_id was already provided."),
+        (
+            {"email": "x"},
+            error_in(
+                "identities[0].profileData.email",
+                "Object didn't pass validation for format email: x",
+            ),
+        ),
+        (users[-1], "A user with this email was already provided."),
+    ]
+    assert result.summary() == {
+        "inserted": len(users) - 5,
+        "updated": 0,
+        "failed": 5,
+        "total": len(users),
+    }
+    assert store.get_users_by_email("x@example.com")
+
+
 def test_duplicates_in_the_file_are_reported_like_auth0(store: IdentityStore) -> None:
     store.create_connection("members", strategy="auth0", options={"requires_username": True})
     users = [
