@@ -879,12 +879,14 @@ def test_no_verification_email_unless_asked(store: IdentityStore) -> None:
 
 def test_progress_is_reported_as_batches_are_written(store: IdentityStore, tmp_path: Path) -> None:
     path = tmp_path / "users.ndjson"
-    people = [{"email": "bad"}] + [{"email": f"p{n}@example.com"} for n in range(2500)]
+    batch = _import.BATCH_SIZE
+    count = 2 * batch + batch // 2
+    people = [{"email": "bad"}] + [{"email": f"p{n}@example.com"} for n in range(count)]
     path.write_bytes(ndjson(people))
     calls: list[tuple[int, int | None]] = []
     result = store.import_users(DB, path, progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(1000, 2501), (2000, 2501), (2501, 2501)]
-    assert result.inserted == 2500
+    assert calls == [(batch, count + 1), (2 * batch, count + 1), (count + 1, count + 1)]
+    assert result.inserted == count
     calls.clear()
     store.import_users(
         DB, iter(people[:10]), progress=lambda d, t: calls.append((d, t)), upsert=True

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from identitystore import IdentityStore, errors
+from identitystore import IdentityStore, _import, errors
 from identitystore.storage import BulkBackend, BulkUser, WriteOutcome
 
 DB = "Username-Password-Authentication"
+BATCH = _import.BATCH_SIZE
 
 
 def people(count: int, start: int = 0) -> list[dict[str, Any]]:
@@ -31,11 +32,11 @@ def test_a_connection_deleted_during_an_import_fails_the_users_after(
     store.create_connection(other, strategy="auth0")
 
     def delete_after_first(done: int, total: int | None) -> None:
-        if done == 1000:
+        if done == BATCH:
             store.delete_connection(other)
 
-    result = store.import_users(other, people(2500), progress=delete_after_first)
-    assert (result.inserted, result.updated, result.failed) == (1000, 0, 1500)
+    result = store.import_users(other, people(2 * BATCH + BATCH // 2), progress=delete_after_first)
+    assert (result.inserted, result.updated, result.failed) == (BATCH, 0, BATCH + BATCH // 2)
     assert {e["errors"][0]["code"] for e in result.errors} == {"CONNECTION_NOT_FOUND"}
     assert store.list_users(include_totals=True).total == 0  # deleted with the connection
 
@@ -59,11 +60,11 @@ def test_a_failed_write_stops_the_import_and_keeps_the_batches_before(
     monkeypatch.setattr(backend, "write_users", fail_the_second)
     done: list[int] = []
     with pytest.raises(errors.StorageFullError):
-        store.import_users(DB, people(3500), progress=lambda n, total: done.append(n))
-    assert calls == [1000, 1000]  # nothing written after the failure
-    assert done == [1000]
-    assert store.list_users(include_totals=True).total == 1000
-    assert store.get_user("auth0|p999").email == "p999@example.com"
+        store.import_users(DB, people(3 * BATCH + 1), progress=lambda n, total: done.append(n))
+    assert calls == [BATCH, BATCH]  # nothing written after the failure
+    assert done == [BATCH]
+    assert store.list_users(include_totals=True).total == BATCH
+    assert store.get_user(f"auth0|p{BATCH - 1}").email == f"p{BATCH - 1}@example.com"
     assert [e.type for e in store.list_events(type="sui")] == []
 
 
