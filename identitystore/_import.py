@@ -63,6 +63,7 @@ from .errors import (
     IdentityStoreError,
     InvalidUsernameError,
     PayloadValidationError,
+    StorageError,
     UnsupportedStrategyError,
     UserExistsError,
     UsernameInUseError,
@@ -637,14 +638,7 @@ class _Seen:
             for keys in users
         ]
         batch = {f for user in prints for f in user if f is not None}
-        values = json.dumps(sorted(batch))  # in the index's order: fewer pages to visit
-        if self.returning:  # one pass over the index
-            added = self._db.execute(_ADD_SEEN + " RETURNING fingerprint", (values,))
-            known = batch.difference(fingerprint for (fingerprint,) in added)
-        else:
-            found = self._db.execute(_FIND_SEEN, (values,))
-            known = {fingerprint for (fingerprint,) in found}
-            self._db.execute(_ADD_SEEN, (values,))
+        known = self._known(batch)
         duplicates: list[str | None] = []
         for user in prints:
             first = None
@@ -657,6 +651,25 @@ class _Seen:
                     known.add(fingerprint)
             duplicates.append(first)
         return duplicates
+
+    def _known(self, batch: set[int]) -> set[int]:
+        """Which of ``batch`` were recorded before; all of them are now.
+
+        Raises:
+            StorageError: the temporary file cannot be written (no space in the temporary
+                directory, or no access to it).
+        """
+        values = json.dumps(sorted(batch))  # in the index's order: fewer pages to visit
+        try:
+            if self.returning:  # one pass over the index
+                added = self._db.execute(_ADD_SEEN + " RETURNING fingerprint", (values,))
+                return batch.difference(fingerprint for (fingerprint,) in added)
+            found = self._db.execute(_FIND_SEEN, (values,))
+            known = {fingerprint for (fingerprint,) in found}
+            self._db.execute(_ADD_SEEN, (values,))
+        except sqlite3.Error as exc:
+            raise StorageError(f"The import's duplicate check failed: {exc}") from None
+        return known
 
     def close(self) -> None:
         self._db.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from identitystore import IdentityStore, PasswordHasher, errors
+from identitystore._import import BATCH_SIZE
 from identitystore.storage import Backend, BulkBackend, open_backend
 from identitystore.testing.backend_suite import BackendSuite
 
@@ -92,11 +93,11 @@ def test_an_import_user_by_user_into_a_deleted_connection_fails_the_rest() -> No
         store.create_connection("Elsewhere", strategy="auth0")
 
         def delete_after_first(done: int, total: int | None) -> None:
-            if done == 1000:
+            if done == BATCH_SIZE:
                 store.delete_connection("Elsewhere")
 
-        users = [{"email": f"p{n}@example.com"} for n in range(1500)]
+        users = [{"email": f"p{n}@example.com"} for n in range(BATCH_SIZE + 500)]
         result = store.import_users("Elsewhere", users, progress=delete_after_first)
-        assert (result.inserted, result.failed) == (1000, 500)
+        assert (result.inserted, result.failed) == (BATCH_SIZE, 500)
         assert {e["errors"][0]["code"] for e in result.errors} == {"CONNECTION_NOT_FOUND"}
-    assert len(backend.trail) == 1000
+    assert len(backend.trail) == BATCH_SIZE

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import os
 import sqlite3
 import threading
@@ -761,7 +762,7 @@ class SQLiteBackend(SQLBackend):
             size = next(n for n in _CHUNKS if n <= len(records) - start)
             chunk = records[start : start + size]
             start += size
-            values = [value for record in chunk for value in user_values(record)]
+            values = list(itertools.chain.from_iterable(map(user_values, chunk)))
             try:
                 db.execute(_insert_users(size), values)
             except sqlite3.IntegrityError:

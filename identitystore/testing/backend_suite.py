@@ -393,9 +393,7 @@ class BackendSuite:
         assert connected.list_events() == [signup]
         assert bulk.write_users("con_c1", []) == []
 
-    def test_a_large_bulk_write_refuses_taken_keys_anywhere_in_it(
-        self, connected: Backend
-    ) -> None:
+    def test_a_large_bulk_write_refuses_taken_keys_anywhere_in_it(self, connected: Backend) -> None:
         bulk = self._bulk(connected)
         connected.insert_user(_user(0, email="stored@x.io", username="stored"))
         size = 1234  # more than one statement's rows on any backend that writes in parts
