@@ -270,14 +270,28 @@ def _choice(value: object, prop: str, choices: Iterable[str]) -> str:
     return value
 
 
+def _storable(value: str, prop: str) -> str:
+    """``value``, or the problem of a NUL or a lone surrogate in it (no backend keeps those:
+    docs/decisions.md, "NUL characters and lone surrogates")."""
+    if "\x00" in value:
+        raise _problem("String contains a NUL character (U+0000), not stored", prop, prop)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "String contains a lone surrogate, which is not valid Unicode"
+        raise _problem(text, prop, prop) from None
+    return value
+
+
 def _strings(value: object, prop: str) -> tuple[str, ...]:
     """``value`` as an array of strings, or the schema problem (naming the item)."""
     if not isinstance(value, list):
         raise _problem(f"Expected type array but found type {json_type(value)}", prop, prop)
     for index, item in enumerate(value):
+        where = f"{prop}[{index}]"
         if not isinstance(item, str):
-            where = f"{prop}[{index}]"
             raise _problem(f"Expected type string but found type {json_type(item)}", where, where)
+        _storable(item, where)
     return tuple(value)
 
 
@@ -533,6 +547,9 @@ class Tenant:
         ``client_settings`` are kept; Auth0's other properties are accepted and not kept.
         """
         body = _check_body(body, required=("name",), types=_CLIENT_TYPES)
+        for prop in ("name", "description"):
+            if prop in body:
+                _storable(body[prop], prop)
         name = body["name"]
         if not name:
             raise _problem("String is too short (0 chars), minimum 1", "name", "name")
@@ -558,6 +575,9 @@ class Tenant:
             ApiError: 404 for an unknown client.
         """
         body = _check_body(body, required=(), types=_CLIENT_TYPES)
+        for prop in ("name", "description", "client_secret"):
+            if isinstance(body.get(prop), str):
+                _storable(body[prop], prop)
         changes: dict[str, Any] = {}
         if "name" in body:
             if not body["name"]:
