@@ -5,7 +5,6 @@ which client needs a secret at ``/oauth/token``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +31,6 @@ REFRESH_DEFAULT = {
     "idle_token_lifetime": 2592000,
     "infinite_idle_token_lifetime": True,
 }
-
-
-@pytest.fixture
-def emu(identity_emulator: Emulator) -> Emulator:
-    return identity_emulator
-
-
-@pytest.fixture
-def client(emu: Emulator) -> Iterator[httpx.Client]:
-    with api(emu) as http:
-        yield http
 
 
 def _problem(prop: str, text: str) -> dict[str, Any]:
