@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -200,4 +199,4 @@ class RefreshTokenMachine(RuleBasedStateMachine):
 RefreshTokenMachine.TestCase.settings = settings(
     max_examples=100, stateful_step_count=40, deadline=None, suppress_health_check=list(HealthCheck)
 )
-TestRefreshTokens = pytest.mark.filterwarnings("error")(RefreshTokenMachine.TestCase)
+TestRefreshTokens = RefreshTokenMachine.TestCase
