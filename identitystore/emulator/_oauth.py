@@ -143,7 +143,11 @@ async def openid_configuration(call: Call) -> Response:
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
             "grant_types_supported": ["client_credentials", *sorted(signin.GRANTS)],
             "scopes_supported": [
                 *("openid", "profile", "email", "phone", "offline_access"),
