@@ -10,10 +10,11 @@ million users, ``--users 100000`` about two)::
    bcrypt ``password_hash``, a ``user_id``, names and a small ``user_metadata``) into a fresh
    store, against writing the very rows the import stored into a fresh database with the same
    schema: on SQLite a raw ``executemany`` in transactions of as many rows as the import's batch
-   (``BATCH_SIZE``), with the same durability (WAL, ``synchronous=FULL``; shown too for
-   reference: one ``executemany`` of all the rows in one transaction, and multi-row ``INSERT``s
-   of 1,000 rows in the import's transactions, which is how the import writes); on PostgreSQL
-   one ``COPY``. Only the writes
+   (``BATCH_SIZE``), and one ``executemany`` of all the rows in one transaction (what a raw
+   loader would write), both with the same durability (WAL, ``synchronous=FULL``); the ratio is
+   taken against the faster of the two. Shown for reference: multi-row ``INSERT``s of 1,000 rows
+   in the import's transactions, which is how the import writes. On PostgreSQL one ``COPY`` of
+   all the rows in one transaction. Only the writes
    are timed for the baseline; the import is timed whole (reading and checking the file included).
    Goal: at least 0.5x the baseline's throughput.
 2. ``memory``: the peak resident memory of a process importing N/10 users and of one importing N
@@ -143,11 +144,17 @@ def sqlite_import(folder: Path, users_file: Path, count: int) -> Path:
     multi.close()
     source.close()
     print(f"SQLite import: {count:,} users from a newline-delimited file")
-    report("executemany", count, ours, seconds, ">= 0.5x")
-    print(f"  (one executemany in one transaction: {rate(count, at_once)},", end=" ")
-    print(f"{at_once / ours:.2f}x)")
-    print(f"  (multi-row INSERTs of 1,000 rows:     {rate(count, multi_rows)},", end=" ")
-    print(f"{multi_rows / ours:.2f}x)")
+    lines = [
+        ("identitystore", ours),
+        (f"executemany, {BATCH:,} rows a transaction", seconds),
+        ("executemany, one transaction", at_once),
+    ]
+    for label, taken in lines:
+        print(f"  {label:<38} {rate(count, taken)}  {taken / ours:.2f}x")
+    judged = min(seconds, at_once)  # the faster of the two raw baselines
+    print(f"  ratio {judged / ours:.2f}x of the faster executemany's throughput   (goal >= 0.5x)")
+    print("  (for reference, multi-row INSERTs of 1,000 rows, as the import writes them, in")
+    print(f"  transactions of {BATCH:,}: {rate(count, multi_rows)}, {multi_rows / ours:.2f}x)")
     return path
 
 
