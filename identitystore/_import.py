@@ -1,8 +1,8 @@
 """Bulk import in Auth0's users-file format: reading, checking, upsert rules, error entries.
 
 A source is read as a stream (a JSON array or newline-delimited JSON, gzip or not, or an iterable
-of dicts): memory does not grow with the file, but for the 64-bit fingerprints of the keys the
-duplicate check keeps (``_Seen``). A file that can be read twice is first parsed
+of dicts): memory does not grow with the file (the duplicate check keeps its fingerprints in a
+temporary file, ``_Seen``). A file that can be read twice is first parsed
 once through without storing anything: a file that does not parse is refused whole, as Auth0
 refuses it, and the pass counts the users for the progress callback.
 
@@ -11,7 +11,8 @@ carry the create-user rules of ``CREATE_USER_SCHEMA``), its password fields by
 ``_imported_hashes``, its metadata and the connection's own rules by ``_validation``; every
 problem becomes an entry of Auth0's error report and the user is skipped. Valid users are written
 in batches (``writer``: the backend's ``write_users``, or user by user), each user whole or not
-at all; a batch is written in a thread of its own while the next one is checked.
+at all; a batch is checked for duplicates and written in a thread of its own while the next one
+is checked.
 """
 
 from __future__ import annotations
