@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
-from typing import IO, Any, ClassVar, NamedTuple, cast
+from typing import IO, Any, NamedTuple, cast
 
 from . import _imported_hashes
 from ._jsonschema import js_regex, json_type, schema_problems
@@ -615,9 +615,6 @@ class _Seen:
     file sharing a fingerprint (odds about 1 in 10^19 a pair) would make the second a false
     duplicate."""
 
-    #: Whether SQLite has ``RETURNING`` (3.35): then a call looks each key up once.
-    returning: ClassVar[bool] = sqlite3.sqlite_version_info >= (3, 35)
-
     def __init__(self) -> None:
         # "": a temporary file of its own, deleted on close; nothing of it needs to last
         self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
@@ -631,8 +628,7 @@ class _Seen:
         """For each user's keys (in ``_UNIQUE_KEYS`` order, None for none), the first that a
         user before it had (here or in an earlier call), or None; every key is recorded.
 
-        One or two statements a call, whatever its size: SQLite lets other threads run
-        meanwhile."""
+        Two statements a call, whatever its size: SQLite lets other threads run meanwhile."""
         kinds = self._kinds
         prints = [
             [None if v is None else hash(v) ^ kind for v, kind in zip(keys, kinds, strict=True)]
@@ -654,7 +650,9 @@ class _Seen:
         return duplicates
 
     def _known(self, batch: set[int]) -> set[int]:
-        """Which of ``batch`` were recorded before; all of them are now.
+        """Which of ``batch`` were recorded before; all of them are now. Two statements, each
+        one step but for the rows found (the duplicates): the import's thread waits for the GIL
+        after each step (``INSERT ... RETURNING`` would step once a new key).
 
         Raises:
             StorageError: the temporary file cannot be written (no space in the temporary
@@ -662,9 +660,6 @@ class _Seen:
         """
         values = json.dumps(sorted(batch))  # in the index's order: fewer pages to visit
         try:
-            if self.returning:  # one pass over the index
-                added = self._db.execute(_ADD_SEEN + " RETURNING fingerprint", (values,))
-                return batch.difference(fingerprint for (fingerprint,) in added)
             found = self._db.execute(_FIND_SEEN, (values,))
             known = {fingerprint for (fingerprint,) in found}
             self._db.execute(_ADD_SEEN, (values,))

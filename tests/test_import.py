@@ -579,11 +579,7 @@ def test_a_username_connection_requires_and_checks_usernames(store: IdentityStor
 # -- duplicates ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("returning", [True, False], ids=["sqlite-returning", "older-sqlite"])
-def test_duplicates_are_found_across_batches(
-    store: IdentityStore, monkeypatch: pytest.MonkeyPatch, returning: bool
-) -> None:
-    monkeypatch.setattr(_import._Seen, "returning", returning)
+def test_duplicates_are_found_across_batches(store: IdentityStore) -> None:
     count = 2 * _import.BATCH_SIZE + 7
     users: list[dict[str, Any]] = [
         {"email": f"u{n}@example.com", "user_id": f"id-{n}"} for n in range(count)
