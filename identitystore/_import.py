@@ -604,8 +604,12 @@ def _connection_problems(exc: IdentityStoreError) -> list[Entry]:
     raise exc
 
 
-_ADD_SEEN = "INSERT OR IGNORE INTO seen SELECT value FROM json_each(?)"
-_FIND_SEEN = "SELECT fingerprint FROM seen WHERE fingerprint IN (SELECT value FROM json_each(?))"
+#: A batch's fingerprints recorded: those there already marked with the batch's number.
+_ADD_SEEN = (
+    "INSERT INTO seen (fingerprint) SELECT value FROM json_each(?) WHERE true "
+    "ON CONFLICT (fingerprint) DO UPDATE SET batch = ?"
+)
+_FIND_SEEN = "SELECT fingerprint FROM seen WHERE batch = ?"
 
 
 class _Seen:
@@ -619,7 +623,11 @@ class _Seen:
         # "": a temporary file of its own, deleted on close; nothing of it needs to last
         self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode = OFF")
-        self._db.execute("CREATE TABLE seen (fingerprint INTEGER PRIMARY KEY)")
+        # a fingerprint's row is marked with the number of the last batch that had it again;
+        # only those rows are indexed by it
+        self._db.execute("CREATE TABLE seen (fingerprint INTEGER PRIMARY KEY, batch INTEGER)")
+        self._db.execute("CREATE INDEX seen_again ON seen (batch) WHERE batch IS NOT NULL")
+        self._batches = 0
         self._db.execute("BEGIN")  # never committed: pages go to the file as the cache fills
         #: What sets each kind of key apart, XORed with its hash.
         self._kinds = [int.from_bytes(os.urandom(8), "big", signed=True) for _ in _UNIQUE_KEYS]
@@ -628,7 +636,8 @@ class _Seen:
         """For each user's keys (in ``_UNIQUE_KEYS`` order, None for none), the first that a
         user before it had (here or in an earlier call), or None; every key is recorded.
 
-        Two statements a call, whatever its size: SQLite lets other threads run meanwhile."""
+        Two statements a call, whatever its size: SQLite lets other threads run meanwhile.
+        Needs SQLite 3.24 (upserts)."""
         kinds = self._kinds
         prints = [
             [None if v is None else hash(v) ^ kind for v, kind in zip(keys, kinds, strict=True)]
@@ -650,22 +659,22 @@ class _Seen:
         return duplicates
 
     def _known(self, batch: set[int]) -> set[int]:
-        """Which of ``batch`` were recorded before; all of them are now. Two statements, each
-        one step but for the rows found (the duplicates): the import's thread waits for the GIL
-        after each step (``INSERT ... RETURNING`` would step once a new key).
+        """Which of ``batch`` were recorded before; all of them are now. One pass over the
+        index, then a look-up of the few found, each statement one step but for the rows found
+        (the import's thread waits for the GIL after each step).
 
         Raises:
             StorageError: the temporary file cannot be written (no space in the temporary
                 directory, or no access to it).
         """
+        self._batches += 1
         values = json.dumps(sorted(batch))  # in the index's order: fewer pages to visit
         try:
-            found = self._db.execute(_FIND_SEEN, (values,))
-            known = {fingerprint for (fingerprint,) in found}
-            self._db.execute(_ADD_SEEN, (values,))
+            self._db.execute(_ADD_SEEN, (values, self._batches))
+            found = self._db.execute(_FIND_SEEN, (self._batches,))
+            return {fingerprint for (fingerprint,) in found}
         except sqlite3.Error as exc:
             raise StorageError(f"The import's duplicate check failed: {exc}") from None
-        return known
 
     def close(self) -> None:
         self._db.close()
