@@ -612,6 +612,31 @@ _ADD_SEEN = (
 _FIND_SEEN = "SELECT fingerprint FROM seen WHERE batch = ?"
 
 
+class _Fingerprints(NamedTuple):
+    """A batch's keys for ``_Seen.first_duplicates``."""
+
+    prints: list[list[int | None]]  # a user's keys' fingerprints, None for those it has not
+    values: str  # every fingerprint once, as a JSON array in order
+    within: list[str | None]  # the first key a user repeats of one before it in the batch
+
+
+def _first_repeats(prints: list[list[int | None]], known: set[int]) -> list[str | None]:
+    """For each user's fingerprints, the first key in ``known`` or a user before it had (all
+    added to ``known``), or None."""
+    repeats: list[str | None] = []
+    for user in prints:
+        first = None
+        for key, fingerprint in zip(_UNIQUE_KEYS, user, strict=True):
+            if fingerprint is None:
+                continue
+            if fingerprint in known:
+                first = first or key
+            else:
+                known.add(fingerprint)
+        repeats.append(first)
+    return repeats
+
+
 class _Seen:
     """The unique keys of the users seen so far (``_UNIQUE_KEYS``), each kept as a 64-bit
     fingerprint (its hash, told apart by kind) in a private temporary SQLite database on disk,
@@ -632,43 +657,38 @@ class _Seen:
         #: What sets each kind of key apart, XORed with its hash.
         self._kinds = [int.from_bytes(os.urandom(8), "big", signed=True) for _ in _UNIQUE_KEYS]
 
-    def first_duplicates(self, users: Sequence[Sequence[str | None]]) -> list[str | None]:
-        """For each user's keys (in ``_UNIQUE_KEYS`` order, None for none), the first that a
-        user before it had (here or in an earlier call), or None; every key is recorded.
-
-        Two statements a call, whatever its size: SQLite lets other threads run meanwhile.
-        Needs SQLite 3.24 (upserts)."""
+    def fingerprints(self, users: Sequence[Sequence[str | None]]) -> _Fingerprints:
+        """The fingerprints of each user's keys (in ``_UNIQUE_KEYS`` order, None for none), for
+        ``first_duplicates``: made apart, in the import's thread, so that the writer's thread
+        needs the GIL little."""
         kinds = self._kinds
         prints = [
             [None if v is None else hash(v) ^ kind for v, kind in zip(keys, kinds, strict=True)]
             for keys in users
         ]
+        within = _first_repeats(prints, set())
         batch = {f for user in prints for f in user if f is not None}
-        known = self._known(batch)
-        duplicates: list[str | None] = []
-        for user in prints:
-            first = None
-            for key, fingerprint in zip(_UNIQUE_KEYS, user, strict=True):
-                if fingerprint is None:
-                    continue
-                if fingerprint in known:
-                    first = first or key
-                else:
-                    known.add(fingerprint)
-            duplicates.append(first)
-        return duplicates
+        return _Fingerprints(prints, json.dumps(sorted(batch)), within)  # the index's order
 
-    def _known(self, batch: set[int]) -> set[int]:
-        """Which of ``batch`` were recorded before; all of them are now. One pass over the
-        index, then a look-up of the few found, each statement one step but for the rows found
-        (the import's thread waits for the GIL after each step).
+    def first_duplicates(self, users: _Fingerprints) -> list[str | None]:
+        """For each user, the first of its keys that a user before it had (of this batch or of
+        one before), or None; every key is recorded.
+
+        Two statements a call, whatever its size: SQLite lets other threads run meanwhile.
+        Needs SQLite 3.24 (upserts)."""
+        known = self._known(users.values)
+        return _first_repeats(users.prints, known) if known else users.within
+
+    def _known(self, values: str) -> set[int]:
+        """Which fingerprints of ``values`` (a JSON array) were recorded before; all of them
+        are now. One pass over the index, then a look-up of the few found, each statement one
+        step but for the rows found (the writer's thread waits for the GIL after each step).
 
         Raises:
             StorageError: the temporary file cannot be written (no space in the temporary
                 directory, or no access to it).
         """
         self._batches += 1
-        values = json.dumps(sorted(batch))  # in the index's order: fewer pages to visit
         try:
             self._db.execute(_ADD_SEEN, (values, self._batches))
             found = self._db.execute(_FIND_SEEN, (self._batches,))
@@ -847,17 +867,19 @@ class _Import:
         """Hand the users read since the last batch to the writer's thread, once the batch
         before is written and counted: the next ones are checked meanwhile."""
         read, self.read = self.read, []
+        prints = self.seen.fingerprints([keys for _, _, keys in read if keys is not None])
         self.settle()
         if read:
-            self.pending = (self.writer.submit(self.verdicts, read), read)
+            self.pending = (self.writer.submit(self.verdicts, read, prints), read)
 
-    def verdicts(self, read: list[_Read]) -> list[list[Entry] | WriteOutcome]:
+    def verdicts(
+        self, read: list[_Read], prints: _Fingerprints
+    ) -> list[list[Entry] | WriteOutcome]:
         """What became of each user of ``read`` (in the writer's thread): the problems of one
         that failed a check or repeats a key of a user before it, else the outcome of writing
         it (the others in one transaction)."""
         verdicts: list[list[Entry] | None] = []  # None: to write
-        unique = [keys for _, _, keys in read if keys is not None]
-        duplicates = iter(self.seen.first_duplicates(unique))
+        duplicates = iter(self.seen.first_duplicates(prints))
         batch: list[BulkUser] = []
         for _, checked, keys in read:
             if keys is None:
