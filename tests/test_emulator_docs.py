@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_support import chromium
 from tests.emulator_support import node_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "emulator.md"
 EXAMPLE = ROOT / "docs" / "examples" / "auth0_app"
+WEBAPP = ROOT / "docs" / "examples" / "webapp"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.M | re.S)
 
 
@@ -43,6 +45,15 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
 def test_the_example_app_passes() -> None:
     done = _run([sys.executable, "-m", "pytest", str(EXAMPLE.relative_to(ROOT)), "-q"], ROOT)
     assert " passed" in done.stdout
+    assert "failed" not in done.stdout
+
+
+@pytest.mark.slow
+def test_the_web_app_example_passes_in_the_browser() -> None:
+    chromium()  # skips without a browser, as the example's own tests would, silently
+    done = _run([sys.executable, "-m", "pytest", str(WEBAPP.relative_to(ROOT)), "-q", "-rs"], ROOT)
+    assert " passed" in done.stdout
+    assert "skipped" not in done.stdout
     assert "failed" not in done.stdout
 
 
