@@ -61,7 +61,8 @@ def app(tenant: Emulator) -> Iterator[RelyingParty]:
 
 
 @pytest.fixture
-def browser(tenant: Emulator) -> Iterator[WebDriver]:
+def browser(tenant: Emulator, app: RelyingParty) -> Iterator[WebDriver]:
+    """Chromium trusting the tenant's CA; it quits before the app stops."""
     with browser_for(tenant) as driver:
         yield driver
 

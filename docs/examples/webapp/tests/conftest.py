@@ -81,11 +81,11 @@ def app_url(auth0_tenant: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 @pytest.fixture
-def browser(auth0_tenant: Emulator) -> Iterator[WebDriver]:
+def browser(auth0_tenant: Emulator, app_url: str) -> Iterator[WebDriver]:
     """Headless chromium trusting the emulator's CA (by its public key). Chromium and
     chromedriver are Debian's (``apt-get install chromium chromium-driver``), named by path so
     Selenium downloads nothing. Without them the tests skip, unless ``IDENTITYSTORE_TEST_CHROMIUM``
-    (the browser's path) or ``CI=true`` says they must run."""
+    (the browser's path) or ``CI=true`` says they must run. It quits before the app stops."""
     binary = os.environ.get("IDENTITYSTORE_TEST_CHROMIUM") or shutil.which("chromium")
     driver = shutil.which("chromedriver")
     if binary is None or driver is None:
