@@ -186,6 +186,8 @@ ROUTES: tuple[Route, ...] = (
     _api("GET", "/clients/{}", management.get_client,
          "read:clients read:client_keys read:client_credentials read:client_summary",
          "Get client by ID"),
+    _api("PATCH", "/clients/{}", management.update_client, "update:clients update:client_keys",
+         "Update a client"),
     _api("DELETE", "/clients/{}", management.delete_client, "delete:clients", "Delete a client"),
     _api("GET", "/client-grants", management.list_client_grants, "read:client_grants",
          "Get client grants"),

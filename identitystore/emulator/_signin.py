@@ -70,8 +70,6 @@ _OPENID = frozenset({"openid", "profile", "email", "phone", "offline_access"})
 _REFRESH_TOKEN = "refresh_token"
 #: Seconds an ID token lives (Auth0's default, 10 hours).
 ID_TOKEN_LIFETIME = 36000
-#: App types whose clients hold a secret and must send it (the others are public clients).
-_CONFIDENTIAL = frozenset({"non_interactive", "regular_web"})
 _NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 #: The claims each OpenID scope adds (user field -> claim).
 _SCOPE_CLAIMS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -125,8 +123,8 @@ async def _client(
 ) -> tuple[Client, bool]:
     """The calling client, and whether it proved itself with its secret (constant time).
 
-    A confidential client (machine-to-machine, regular web app) must send its secret; a public
-    one (SPA, native) may not have one. The emulator's default client (first-party) may use
+    A confidential client must send its secret; a public one (``token_endpoint_auth_method``
+    ``none``: SPAs and native apps by default) need not. The emulator's default client may use
     every grant; another client only those in its ``grant_types`` (``grant`` None: no grant
     is asked, e.g. to revoke a token).
     """
@@ -142,7 +140,7 @@ async def _client(
             client = await call.off_loop(tenant.get_client, client_id)
         except ApiError:
             raise OAuthError(401, "access_denied", "Unauthorized") from None
-        if client.app_type in _CONFIDENTIAL:
+        if not client.public:
             raise OAuthError(401, "access_denied", "Unauthorized")
         authenticated = False
     first_party = client.client_id == call.emu.client.client_id
