@@ -51,28 +51,6 @@ _CHALLENGE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 _MAX_PARAM = 2048
 
 
-# -- the client's registered URLs -----------------------------------------------------------------
-
-
-def callbacks(client: Client) -> tuple[str, ...]:
-    """The client's allowed callback URLs (``redirect_uri`` must be one of them exactly)."""
-    return tuple(getattr(client, "callbacks", None) or ())
-
-
-def logout_urls(client: Client) -> tuple[str, ...]:
-    """The client's allowed logout URLs (``returnTo`` must be one of them exactly)."""
-    return tuple(getattr(client, "allowed_logout_urls", None) or ())
-
-
-def is_public(client: Client) -> bool:
-    """Whether the client holds no secret (``token_endpoint_auth_method: none``): it must use
-    PKCE."""
-    method = getattr(client, "token_endpoint_auth_method", None)
-    if method is not None:
-        return bool(method == "none")
-    return client.app_type in ("spa", "native")
-
-
 # -- answers ------------------------------------------------------------------------------------
 
 
@@ -223,7 +201,7 @@ async def authorize(call: Call) -> Response:
     client = await _client(call, client_id)
     if client is None:
         return error_page(400, "invalid_request", f"Unknown client: {client_id}")
-    registered = callbacks(client)
+    registered = client.callbacks
     redirect_uri = call.query("redirect_uri")
     sent = bool(redirect_uri)
     if not redirect_uri:
@@ -304,7 +282,7 @@ async def _refusal(
             return "invalid_request", "code_challenge must be 43 to 128 base64url characters"
     elif method is not None:
         return "invalid_request", "Missing required parameter: code_challenge"
-    elif is_public(client):
+    elif client.public:
         return "invalid_request", "Missing required parameter: code_challenge (PKCE is required)"
     prompts = (tx.prompt or "").split()
     unknown = [p for p in prompts if p not in _PROMPTS]
@@ -407,7 +385,7 @@ async def logout(call: Call) -> Response:
     await _end_session(call, client.client_id if client is not None else None)
     if not return_to:
         return _logged_out(call)
-    if client is None or return_to not in logout_urls(client):
+    if client is None or return_to not in client.allowed_logout_urls:
         return _logged_out(
             call,
             f'The "returnTo" querystring parameter "{return_to[:512]}" is not defined as a valid '
@@ -437,7 +415,7 @@ async def oidc_logout(call: Call) -> Response:
     target = call.query("post_logout_redirect_uri")
     if not target:
         return _logged_out(call)
-    if client is None or target not in logout_urls(client):
+    if client is None or target not in client.allowed_logout_urls:
         return _logged_out(
             call,
             f'The "post_logout_redirect_uri" parameter "{target[:512]}" is not defined as a '
