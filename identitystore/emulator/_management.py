@@ -50,6 +50,7 @@ __all__ = [
     "list_users",
     "post_email_verification_ticket",
     "post_verification_email_job",
+    "update_client",
     "update_connection",
     "update_user",
     "users_by_email",
@@ -438,6 +439,12 @@ async def get_client(call: Call) -> Response:
     """GET /api/v2/clients/{id}."""
     client = await call.off_loop(call.emu.tenant.get_client, call.params[0])
     return json_response(_project(client.to_dict(), _projection(call)))
+
+
+async def update_client(call: Call) -> Response:
+    """PATCH /api/v2/clients/{id}: the properties the body names (200, no secret shown)."""
+    client = await call.off_loop(call.emu.tenant.update_client, call.params[0], await call.json())
+    return json_response(client.to_dict())
 
 
 async def delete_client(call: Call) -> Response:

@@ -10,7 +10,9 @@ events. This module names the client, picks the connection, and mints the tokens
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +31,7 @@ from identitystore.errors import (
 from ._apis import Api, find_api
 from ._errors import ApiError, OAuthError, grant_not_allowed
 from ._http import Call, json_response
+from ._sessions import pkce_challenge
 from ._tenant import Client
 from ._tokens import TOKEN_LIFETIME, TokenVerifier
 
@@ -36,6 +39,8 @@ __all__ = [
     "CLAIMS",
     "GRANTS",
     "ID_TOKEN_LIFETIME",
+    "audience_api",
+    "default_directory",
     "get_tenant_settings",
     "profile_claims",
     "revoke",
@@ -48,14 +53,16 @@ PASSWORD = "password"
 PASSWORD_REALM = "http://auth0.com/oauth/grant-type/password-realm"
 OTP = "http://auth0.com/oauth/grant-type/passwordless/otp"
 REFRESH = "refresh_token"
+AUTHORIZATION_CODE = "authorization_code"
 #: The user grants this module answers on ``/oauth/token``.
-GRANTS = frozenset({PASSWORD, PASSWORD_REALM, OTP, REFRESH})
+GRANTS = frozenset({PASSWORD, PASSWORD_REALM, OTP, REFRESH, AUTHORIZATION_CODE})
 #: The log types of each grant's success and failure.
 _LOG_TYPES = {
     PASSWORD: ("sepft", "fepft"),
     PASSWORD_REALM: ("sepft", "fepft"),
     OTP: ("seotpft", "feotpft"),
     REFRESH: ("sertft", "fertft"),
+    AUTHORIZATION_CODE: ("seacft", "feacft"),
 }
 #: The OpenID Connect scopes, which any token of a user may carry.
 _OPENID = frozenset({"openid", "profile", "email", "phone", "offline_access"})
@@ -63,8 +70,6 @@ _OPENID = frozenset({"openid", "profile", "email", "phone", "offline_access"})
 _REFRESH_TOKEN = "refresh_token"
 #: Seconds an ID token lives (Auth0's default, 10 hours).
 ID_TOKEN_LIFETIME = 36000
-#: App types whose clients hold a secret and must send it (the others are public clients).
-_CONFIDENTIAL = frozenset({"non_interactive", "regular_web"})
 _NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 #: The claims each OpenID scope adds (user field -> claim).
 _SCOPE_CLAIMS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -81,6 +86,8 @@ _SCOPE_CLAIMS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 #: Every profile claim an ID token or ``/userinfo`` may carry.
 CLAIMS = frozenset(claim for fields in _SCOPE_CLAIMS.values() for _, claim in fields)
+#: A PKCE ``code_verifier`` (RFC 7636, 4.1).
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 #: The tenant setting's record (kind, key).
 _DEFAULT_DIRECTORY = ("emulator", "default_directory")
 
@@ -116,8 +123,8 @@ async def _client(
 ) -> tuple[Client, bool]:
     """The calling client, and whether it proved itself with its secret (constant time).
 
-    A confidential client (machine-to-machine, regular web app) must send its secret; a public
-    one (SPA, native) may not have one. The emulator's default client (first-party) may use
+    A confidential client must send its secret; a public one (``token_endpoint_auth_method``
+    ``none``: SPAs and native apps by default) need not. The emulator's default client may use
     every grant; another client only those in its ``grant_types`` (``grant`` None: no grant
     is asked, e.g. to revoke a token).
     """
@@ -133,7 +140,7 @@ async def _client(
             client = await call.off_loop(tenant.get_client, client_id)
         except ApiError:
             raise OAuthError(401, "access_denied", "Unauthorized") from None
-        if client.app_type in _CONFIDENTIAL:
+        if not client.public:
             raise OAuthError(401, "access_denied", "Unauthorized")
         authenticated = False
     first_party = client.client_id == call.emu.client.client_id
@@ -142,9 +149,15 @@ async def _client(
     return client, authenticated
 
 
-async def _default_directory(call: Call) -> str:
+async def default_directory(call: Call) -> str | None:
+    """The tenant's ``default_directory`` setting (a connection name), if set."""
     backend = call.emu.store.backend
-    name = await call.off_loop(backend.get_record, *_DEFAULT_DIRECTORY)
+    name: str | None = await call.off_loop(backend.get_record, *_DEFAULT_DIRECTORY)
+    return name
+
+
+async def _default_directory(call: Call) -> str:
+    name = await default_directory(call)
     if name is None:
         raise OAuthError(
             500,
@@ -195,11 +208,13 @@ async def user_token(
         raise OAuthError(400, "invalid_scope", "Scope must be an array or a string")
     if grant == REFRESH:
         user, scope, audience = await _refreshed(call, params, client, scope)
-        api = await _api(call, audience)
+        api = await audience_api(call, audience)
         body = await _tokens(call, client, user, scope, api)
         return json_response(body, headers=_NO_STORE)
+    if grant == AUTHORIZATION_CODE:
+        return await _exchange_code(call, params, client)
     audience = params.get("audience")
-    api = await _api(call, audience)
+    api = await audience_api(call, audience)
     nonce = params.get("nonce")
     if nonce is not None and not isinstance(nonce, str):
         raise OAuthError(400, "invalid_request", "Invalid parameter: nonce must be a string")
@@ -214,7 +229,7 @@ async def user_token(
     return json_response(body, headers=_NO_STORE)
 
 
-async def _api(call: Call, audience: object) -> Api | None:
+async def audience_api(call: Call, audience: object) -> Api | None:
     """The API a token is asked for: None for ``/userinfo`` only (no audience, or its own)."""
     tenant = call.emu.tenant
     if audience is None or audience == f"{tenant.issuer}userinfo":
@@ -252,6 +267,7 @@ async def _tokens(
     api: Api | None,
     *,
     nonce: str | None = None,
+    auth_time: int | None = None,
 ) -> dict[str, Any]:
     """The access token of ``user`` (for ``api``, and ``/userinfo`` with ``openid``), and its ID
     token if ``scope`` has ``openid``: the token response's body."""
@@ -287,9 +303,59 @@ async def _tokens(
         }
         if nonce is not None:
             claims["nonce"] = nonce
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
         body["id_token"] = tenant.key.sign(claims)
     body.update({"scope": scope, "expires_in": lifetime, "token_type": "Bearer"})
     return body
+
+
+# -- authorization codes ---------------------------------------------------------------------
+
+
+def _invalid_code() -> OAuthError:
+    return OAuthError(403, "invalid_grant", "Invalid authorization code")
+
+
+async def _exchange_code(call: Call, params: Mapping[str, Any], client: Client) -> Response:
+    """The ``authorization_code`` grant: the code is used up by the first attempt, right or
+    wrong; it must be this client's, name the same ``redirect_uri`` as ``/authorize`` (when that
+    named one) and, with PKCE, come with the ``code_verifier`` of its challenge."""
+    code = _text(params, "code")
+    grant = await call.off_loop(call.emu.sessions.take_code, code)
+    if grant is None or grant.client_id != client.client_id:
+        raise _invalid_code()
+    redirect_uri = params.get("redirect_uri")
+    if (grant.redirect_uri_sent or redirect_uri is not None) and redirect_uri != grant.redirect_uri:
+        raise OAuthError(
+            403, "invalid_grant", "The redirect_uri does not match the authorization request's"
+        )
+    verifier = params.get("code_verifier")
+    if grant.code_challenge is not None or verifier is not None:
+        if (
+            grant.code_challenge is None
+            or not isinstance(verifier, str)
+            or not _VERIFIER.fullmatch(verifier)
+            or not hmac.compare_digest(pkce_challenge(verifier), grant.code_challenge)
+        ):
+            raise OAuthError(403, "invalid_grant", "Failed to verify code verifier")
+    try:
+        user: User = await call.store.get_user(grant.user_id)
+    except StorageError:
+        raise
+    except IdentityStoreError:
+        raise _invalid_code() from None
+    if user.blocked:
+        raise OAuthError(403, "invalid_grant", "user is blocked")
+    api = await audience_api(call, grant.audience)
+    body = await _tokens(
+        call, client, user, grant.scope, api, nonce=grant.nonce, auth_time=grant.auth_time
+    )
+    if "offline_access" in body["scope"].split():
+        body["refresh_token"] = await _new_refresh_token(
+            call, client, user, body["scope"], None if api is None else api.identifier
+        )
+    return json_response(body, headers=_NO_STORE)
 
 
 # -- refresh tokens ---------------------------------------------------------------------------

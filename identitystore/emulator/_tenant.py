@@ -16,7 +16,7 @@ import secrets
 import string
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -39,6 +39,17 @@ DEFAULT_GRANT_TYPES: dict[str, tuple[str, ...]] = {
     "native": ("implicit", "authorization_code", "refresh_token"),
     "regular_web": ("implicit", "authorization_code", "refresh_token", "client_credentials"),
 }
+#: App types whose clients are public: no secret at ``/oauth/token`` (``token_endpoint_auth_method``
+#: ``none`` by default); the others send theirs (``client_secret_post``).
+PUBLIC_APP_TYPES = ("spa", "native")
+#: Auth0's ``token_endpoint_auth_method`` values.
+AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")
+#: The URL lists of a client (arrays of strings), in Auth0's names.
+URL_LISTS = ("callbacks", "allowed_logout_urls", "web_origins", "allowed_origins")
+#: Bounds of ``jwt_configuration.lifetime_in_seconds`` (an ID token lives at most 30 days).
+ID_TOKEN_LIFETIME_RANGE = (1, 2592000)
+#: Bounds of the refresh-token periods (seconds): the document's ``token_lifetime`` maximum.
+REFRESH_PERIOD_MAX = 157788000
 
 
 def iso(moment: datetime) -> str:
@@ -60,8 +71,71 @@ def _hash(secret: str) -> str:
 
 
 @dataclass(frozen=True)
+class JwtConfiguration:
+    """A client's ``jwt_configuration``: how long its ID tokens live (``exp - iat``)."""
+
+    lifetime_in_seconds: int = 36000
+    alg: str = "RS256"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Auth0's ``jwt_configuration`` object."""
+        return {
+            "alg": self.alg,
+            "lifetime_in_seconds": self.lifetime_in_seconds,
+            "secret_encoded": False,
+        }
+
+
+@dataclass(frozen=True)
+class RefreshTokenConfiguration:
+    """A client's ``refresh_token`` settings (Auth0's defaults: non-rotating, non-expiring).
+
+    ``rotating``: each exchange answers a new refresh token; the one used keeps working for
+    ``leeway`` seconds, and used after that it revokes its whole family (reuse detection).
+    ``expiring``: a family lives ``token_lifetime`` seconds from its sign-in and a token
+    ``idle_token_lifetime`` seconds from its last exchange, unless the ``infinite_*`` flag says
+    otherwise.
+    """
+
+    rotation_type: str = "non-rotating"
+    expiration_type: str = "non-expiring"
+    leeway: int = 0
+    token_lifetime: int = 31557600
+    infinite_token_lifetime: bool = True
+    idle_token_lifetime: int = 2592000
+    infinite_idle_token_lifetime: bool = True
+
+    @property
+    def rotating(self) -> bool:
+        """Whether each exchange answers a new refresh token."""
+        return self.rotation_type == "rotating"
+
+    @property
+    def absolute_lifetime(self) -> int | None:
+        """Seconds a token family lives from its sign-in, None for no limit."""
+        if self.expiration_type != "expiring" or self.infinite_token_lifetime:
+            return None
+        return self.token_lifetime
+
+    @property
+    def idle_lifetime(self) -> int | None:
+        """Seconds a token lives from its last exchange, None for no limit."""
+        if self.expiration_type != "expiring" or self.infinite_idle_token_lifetime:
+            return None
+        return self.idle_token_lifetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """Auth0's ``refresh_token`` object."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Client:
-    """A machine-to-machine application that gets tokens with ``client_credentials``."""
+    """An application of the tenant, with Auth0's settings of it (names as Auth0's).
+
+    ``token_endpoint_auth_method`` ``none`` makes it a public client: it needs no secret at
+    ``/oauth/token``. ``jwt_configuration`` and ``refresh_token`` set its tokens' lifetimes.
+    """
 
     client_id: str
     name: str
@@ -70,6 +144,19 @@ class Client:
     description: str | None = None
     grant_types: tuple[str, ...] = ("client_credentials",)
     created_at: str = ""
+    callbacks: tuple[str, ...] = ()
+    allowed_logout_urls: tuple[str, ...] = ()
+    web_origins: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    is_first_party: bool = True
+    token_endpoint_auth_method: str = "client_secret_post"
+    jwt_configuration: JwtConfiguration = JwtConfiguration()
+    refresh_token: RefreshTokenConfiguration = RefreshTokenConfiguration()
+
+    @property
+    def public(self) -> bool:
+        """Whether it authenticates with no secret (``token_endpoint_auth_method: none``)."""
+        return self.token_endpoint_auth_method == "none"
 
     def to_dict(self, secret: str | None = None) -> dict[str, Any]:
         """Auth0's client body; ``client_secret`` only when given (at creation)."""
@@ -79,29 +166,30 @@ class Client:
             "description": self.description,
             "app_type": self.app_type,
             "grant_types": list(self.grant_types),
-            "is_first_party": True,
-            "token_endpoint_auth_method": "client_secret_post",
+            **{name: list(getattr(self, name)) for name in URL_LISTS},
+            "is_first_party": self.is_first_party,
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "jwt_configuration": self.jwt_configuration.to_dict(),
+            "refresh_token": self.refresh_token.to_dict(),
             "client_secret": secret,
         }
         return {k: v for k, v in body.items() if v is not None}
 
     def to_record(self) -> str:
-        return json.dumps(
-            {
-                "client_id": self.client_id,
-                "name": self.name,
-                "secret_hash": self.secret_hash,
-                "app_type": self.app_type,
-                "description": self.description,
-                "grant_types": list(self.grant_types),
-                "created_at": self.created_at,
-            }
-        )
+        return json.dumps(asdict(self))
 
     @classmethod
     def from_record(cls, text: str) -> Client:
+        """The client of ``to_record``'s text (a record of an older version gets the defaults
+        of the fields it lacks)."""
         data = json.loads(text)
-        data["grant_types"] = tuple(data["grant_types"])
+        for name in ("grant_types", *URL_LISTS):
+            if name in data:
+                data[name] = tuple(data[name])
+        if "jwt_configuration" in data:
+            data["jwt_configuration"] = JwtConfiguration(**data["jwt_configuration"])
+        if "refresh_token" in data:
+            data["refresh_token"] = RefreshTokenConfiguration(**data["refresh_token"])
         return cls(**data)
 
 
@@ -157,6 +245,136 @@ def _check_body(
     return body
 
 
+def _integer(value: object, prop: str, low: int, high: int) -> int:
+    """``value`` as an integer from ``low`` to ``high``, or the schema problem."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _problem(f"Expected type integer but found type {json_type(value)}", prop, prop)
+    if value < low:
+        raise _problem(f"Value {value} is less than minimum {low}", prop, prop)
+    if value > high:
+        raise _problem(f"Value {value} is greater than maximum {high}", prop, prop)
+    return value
+
+
+def _boolean(value: object, prop: str) -> bool:
+    if not isinstance(value, bool):
+        raise _problem(f"Expected type boolean but found type {json_type(value)}", prop, prop)
+    return value
+
+
+def _choice(value: object, prop: str, choices: Iterable[str]) -> str:
+    if not isinstance(value, str):
+        raise _problem(f"Expected type string but found type {json_type(value)}", prop, prop)
+    if value not in choices:
+        raise _problem(f"No enum match for: {json.dumps(value)}", prop, prop)
+    return value
+
+
+def _strings(value: object, prop: str) -> tuple[str, ...]:
+    """``value`` as an array of strings, or the schema problem (naming the item)."""
+    if not isinstance(value, list):
+        raise _problem(f"Expected type array but found type {json_type(value)}", prop, prop)
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            where = f"{prop}[{index}]"
+            raise _problem(f"Expected type string but found type {json_type(item)}", where, where)
+    return tuple(value)
+
+
+def _object(value: object, prop: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _problem(f"Expected type object but found type {json_type(value)}", prop, prop)
+    return value
+
+
+def _jwt_configuration(value: object, current: JwtConfiguration) -> JwtConfiguration:
+    """``current`` with the body's ``jwt_configuration`` properties (the others are kept;
+    ``secret_encoded`` and ``scopes`` are accepted and not used)."""
+    body = _object(value, "jwt_configuration")
+    changes: dict[str, Any] = {}
+    if "lifetime_in_seconds" in body:
+        prop = "jwt_configuration.lifetime_in_seconds"
+        changes["lifetime_in_seconds"] = _integer(
+            body["lifetime_in_seconds"], prop, *ID_TOKEN_LIFETIME_RANGE
+        )
+    if "alg" in body:
+        prop = "jwt_configuration.alg"
+        alg = _choice(body["alg"], prop, ("HS256", "RS256", "RS512", "PS256"))
+        if alg != "RS256":
+            raise _problem("The emulator signs with RS256 only", prop, prop)
+    if "secret_encoded" in body:
+        _boolean(body["secret_encoded"], "jwt_configuration.secret_encoded")
+    return replace(current, **changes)
+
+
+def _refresh_token(value: object) -> RefreshTokenConfiguration:
+    """The body's ``refresh_token`` object, whole (``null``: Auth0's defaults); what it leaves
+    out is the default, and the ``infinite_*`` flags default to ``expiration_type`` being
+    ``non-expiring``. ``policies`` is accepted and not used."""
+    if value is None:
+        return RefreshTokenConfiguration()
+    body = _object(value, "refresh_token")
+    known = {f for f in RefreshTokenConfiguration.__dataclass_fields__} | {"policies"}
+    extra = [k for k in body if k not in known]
+    if extra:
+        text = f"Additional properties not allowed: {','.join(extra)}"
+        raise _problem(text, "refresh_token", "refresh_token")
+    for name in ("rotation_type", "expiration_type"):
+        if name not in body:
+            raise _problem(f"Missing required property: {name}", "refresh_token", "refresh_token")
+    rotation = _choice(
+        body["rotation_type"], "refresh_token.rotation_type", ("rotating", "non-rotating")
+    )
+    expiration = _choice(
+        body["expiration_type"], "refresh_token.expiration_type", ("expiring", "non-expiring")
+    )
+    fields: dict[str, Any] = {"rotation_type": rotation, "expiration_type": expiration}
+    lows = {"leeway": 0, "token_lifetime": 1, "idle_token_lifetime": 1}
+    for name, low in lows.items():
+        if name in body:
+            fields[name] = _integer(body[name], f"refresh_token.{name}", low, REFRESH_PERIOD_MAX)
+    for name in ("infinite_token_lifetime", "infinite_idle_token_lifetime"):
+        fields[name] = expiration == "non-expiring"
+        if name in body:
+            fields[name] = _boolean(body[name], f"refresh_token.{name}")
+    policies = body.get("policies")
+    if policies is not None and not isinstance(policies, list):
+        text = f"Expected type array but found type {json_type(policies)}"
+        raise _problem(text, "refresh_token.policies", "refresh_token.policies")
+    return RefreshTokenConfiguration(**fields)
+
+
+def client_settings(body: Mapping[str, Any], current: Client | None = None) -> dict[str, Any]:
+    """The settings of a ``POST`` (``current`` None) or ``PATCH /clients`` body, checked, as
+    ``Client`` fields: only those the body names, except that a new client gets its
+    ``token_endpoint_auth_method`` from its ``app_type`` (``none`` for spa and native).
+
+    Raises:
+        PayloadValidationError: the first property of the wrong type or value.
+    """
+    fields: dict[str, Any] = {}
+    for name in URL_LISTS:
+        if name in body:
+            fields[name] = _strings(body[name], name)
+    if "is_first_party" in body:
+        fields["is_first_party"] = _boolean(body["is_first_party"], "is_first_party")
+    method = body.get("token_endpoint_auth_method")
+    app_type = body.get("app_type", current.app_type if current else "non_interactive")
+    if method is not None:
+        fields["token_endpoint_auth_method"] = _choice(
+            method, "token_endpoint_auth_method", AUTH_METHODS
+        )
+    elif current is None or "token_endpoint_auth_method" in body:  # null: the app type's
+        public = app_type in PUBLIC_APP_TYPES
+        fields["token_endpoint_auth_method"] = "none" if public else "client_secret_post"
+    if "jwt_configuration" in body:
+        base = current.jwt_configuration if current else JwtConfiguration()
+        fields["jwt_configuration"] = _jwt_configuration(body["jwt_configuration"], base)
+    if "refresh_token" in body:
+        fields["refresh_token"] = _refresh_token(body["refresh_token"])
+    return fields
+
+
 def json_type(value: object) -> str:
     """The JSON Schema type name of a parsed JSON value (z-schema's words)."""
     if value is None:
@@ -172,6 +390,15 @@ def json_type(value: object) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+#: The types of a client body's plain properties (``client_settings`` checks the others).
+_CLIENT_TYPES: Mapping[str, tuple[type, str]] = {
+    "name": (str, "string"),
+    "description": (str, "string"),
+    "app_type": (str, "string"),
+    "grant_types": (list, "array"),
+}
 
 
 class Tenant:
@@ -302,19 +529,10 @@ class Tenant:
     def create_client(self, body: object) -> tuple[Client, str]:
         """A new client from Auth0's ``POST /clients`` body, and its secret (shown once).
 
-        ``name``, ``description``, ``app_type`` and ``grant_types`` are kept; Auth0's other
-        properties are accepted and not kept.
+        ``name``, ``description``, ``app_type``, ``grant_types`` and the settings of
+        ``client_settings`` are kept; Auth0's other properties are accepted and not kept.
         """
-        body = _check_body(
-            body,
-            required=("name",),
-            types={
-                "name": (str, "string"),
-                "description": (str, "string"),
-                "app_type": (str, "string"),
-                "grant_types": (list, "array"),
-            },
-        )
+        body = _check_body(body, required=("name",), types=_CLIENT_TYPES)
         name = body["name"]
         if not name:
             raise _problem("String is too short (0 chars), minimum 1", "name", "name")
@@ -322,14 +540,48 @@ class Tenant:
         if app_type not in APP_TYPES:
             raise _problem(f"No enum match for: {json.dumps(app_type)}", "app_type", "app_type")
         grant_types = body.get("grant_types", list(DEFAULT_GRANT_TYPES[app_type]))
-        if not all(isinstance(g, str) for g in grant_types):
-            raise _problem("Expected type string", "grant_types", "grant_types")
         return self._new_client(
             name=name,
             description=body.get("description"),
             app_type=app_type,
-            grant_types=tuple(grant_types),
+            grant_types=_strings(grant_types, "grant_types"),
+            **client_settings(body),
         )
+
+    def update_client(self, client_id: str, body: object) -> Client:
+        """The client changed by Auth0's ``PATCH /clients/{id}`` body: the properties it names
+        (``client_secret`` sets a new secret); Auth0's other properties are accepted and not
+        kept.
+
+        Raises:
+            PayloadValidationError: a property of the wrong type or value (nothing changes).
+            ApiError: 404 for an unknown client.
+        """
+        body = _check_body(body, required=(), types=_CLIENT_TYPES)
+        changes: dict[str, Any] = {}
+        if "name" in body:
+            if not body["name"]:
+                raise _problem("String is too short (0 chars), minimum 1", "name", "name")
+            changes["name"] = body["name"]
+        if "description" in body:
+            changes["description"] = body["description"]
+        if "app_type" in body:
+            changes["app_type"] = _choice(body["app_type"], "app_type", APP_TYPES)
+        if "grant_types" in body:
+            changes["grant_types"] = _strings(body["grant_types"], "grant_types")
+        secret = body.get("client_secret")
+        if "client_secret" in body:
+            if not isinstance(secret, str) or not secret:
+                found = json_type(secret)
+                text = f"Expected a non-empty string but found type {found}"
+                raise _problem(text, "client_secret", "client_secret")
+            changes["secret_hash"] = _hash(secret)
+        with self._lock:
+            client = self.get_client(client_id)
+            client = replace(client, **changes, **client_settings(body, client))
+            self._records.put_record("client", client.client_id, client.to_record())
+            self._names.pop(client_id, None)
+        return client
 
     def _new_client(
         self,
