@@ -226,7 +226,8 @@ class RelyingParty:
 
     def authorize_url(self, **params: str) -> str:
         """A fresh ``/authorize`` address of this app (new state, nonce and verifier)."""
-        state, nonce, verifier = (secrets.token_urlsafe(24) for _ in range(3))
+        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)  # 64 characters (RFC 7636: 43 to 128)
         self._pending[state] = (verifier, nonce)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
         query = {
