@@ -75,9 +75,12 @@ def _spki_pin(ca_file: str) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
-def start_browser(ca_file: str | None, size: tuple[int, int] = DESKTOP) -> WebDriver:
+def start_browser(
+    ca_file: str | None, size: tuple[int, int] = DESKTOP, *, phone: bool = False
+) -> WebDriver:
     """Headless chromium through chromedriver, both named by path (Selenium Manager downloads
-    nothing), trusting ``ca_file``'s certificates only, with a window of ``size``."""
+    nothing), trusting ``ca_file``'s certificates only, with a window of ``size`` (CSS pixels);
+    ``phone``: a touch screen of two device pixels a CSS pixel, as a phone's."""
     binary, driver_path = chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
@@ -99,11 +102,16 @@ def start_browser(ca_file: str | None, size: tuple[int, int] = DESKTOP) -> WebDr
     driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
     driver.set_page_load_timeout(WAIT)
     driver.set_script_timeout(WAIT)
-    if size != DESKTOP:  # --window-size counts the outer window; make the page itself `size`
-        driver.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": size[0], "height": size[1], "deviceScaleFactor": 2, "mobile": True},
-        )
+    # --window-size counts the window's frame too: make the page itself `size`
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {
+            "width": size[0],
+            "height": size[1],
+            "deviceScaleFactor": 2 if phone else 1,
+            "mobile": phone,
+        },
+    )
     return driver
 
 
@@ -180,7 +188,7 @@ class RelyingParty:
     Each callback is in ``callbacks``; its page shows ``id="signed-in"`` (the ``sub``) or
     ``id="callback-error"``. Its client is made with ``POST /api/v2/clients``."""
 
-    def __init__(self, emu: Emulator, *, name: str = "Browser tests") -> None:
+    def __init__(self, emu: Emulator, *, name: str = "Example App") -> None:
         assert emu.ca_file is not None, "the hosted pages run over TLS"
         self.emu = emu
         self._tls = ssl.create_default_context(cafile=emu.ca_file)
@@ -345,9 +353,11 @@ class RelyingParty:
 
 
 @contextmanager
-def browser_for(emu: Emulator, size: tuple[int, int] = DESKTOP) -> Iterator[WebDriver]:
-    """A browser trusting ``emu``'s CA, quit afterwards."""
-    driver = start_browser(emu.ca_file, size)
+def browser_for(
+    emu: Emulator, size: tuple[int, int] = DESKTOP, *, phone: bool = False
+) -> Iterator[WebDriver]:
+    """A browser trusting ``emu``'s CA (``start_browser``), quit afterwards."""
+    driver = start_browser(emu.ca_file, size, phone=phone)
     try:
         yield driver
     finally:

@@ -361,7 +361,7 @@ def _fits(browser: WebDriver) -> None:
 
 
 def test_the_pages_fit_a_phone(tenant: Emulator, app: RelyingParty, ann: str) -> None:
-    with browser_for(tenant, PHONE) as phone:
+    with browser_for(tenant, PHONE, phone=True) as phone:
         for link in ("#signup-link", "#forgot-link", "#passwordless-email-link"):
             phone.get(f"{app.url}/login")
             element(phone, "form#login-form")
@@ -394,7 +394,7 @@ def test_screenshots_of_the_pages(
     ``IDENTITYSTORE_WRITE_SCREENSHOTS=1``."""
     folder = IMAGES if os.environ.get("IDENTITYSTORE_WRITE_SCREENSHOTS") == "1" else tmp_path
     shots: list[str] = []
-    with browser_for(tenant, (480, 640)) as browser:
+    with browser_for(tenant, (480, 720)) as browser:
 
         def shot(name: str) -> None:
             element(browser, "form, #check-email, #reset-done")
