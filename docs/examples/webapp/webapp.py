@@ -57,11 +57,16 @@ def create_app() -> Starlette:
         )
 
     async def login(request: Request) -> Response:
-        return await auth0.authorize_redirect(request, request.url_for("callback"))
+        # off to Auth0 with state, nonce and a PKCE challenge (kept in the session)
+        redirect: Response = await auth0.authorize_redirect(request, request.url_for("callback"))
+        return redirect
 
     async def signup(request: Request) -> Response:
         redirect_uri = request.url_for("callback")
-        return await auth0.authorize_redirect(request, redirect_uri, screen_hint="signup")
+        redirect: Response = await auth0.authorize_redirect(
+            request, redirect_uri, screen_hint="signup"
+        )
+        return redirect
 
     async def callback(request: Request) -> Response:
         try:

@@ -3,7 +3,10 @@ emulator's login pages, Authlib in the app exchanging the code and checking the 
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -19,9 +22,13 @@ PASSWORD = "Corr3ct-horse-battery"
 
 def find(browser: WebDriver, css: str) -> WebElement:
     """The element, once the page shows it (at most 20 seconds)."""
-    found: WebElement = WebDriverWait(browser, 20).until(
-        shown.visibility_of_element_located((By.CSS_SELECTOR, css))
-    )
+    try:
+        found: WebElement = WebDriverWait(browser, 20).until(
+            shown.visibility_of_element_located((By.CSS_SELECTOR, css))
+        )
+    except TimeoutException:
+        page = browser.find_element(By.TAG_NAME, "body").text
+        raise AssertionError(f"no {css} at {browser.current_url}: {page}") from None
     return found
 
 
@@ -75,7 +82,7 @@ def test_the_next_sign_in_is_silent_until_sign_out(
     browser.get(f"{app_url}/login")
     type_into(browser, "login-form", username="ann@example.com", password=PASSWORD)
     find(browser, "#user")
-    browser.delete_all_cookies()  # the app's session only: Auth0's (the emulator's) stays
+    browser.delete_cookie("session")  # the app's session ends; Auth0's (the emulator's) stays
     browser.get(app_url)
     find(browser, "#login").click()  # no login page this time
     assert find(browser, "#user").text == "Signed in as ann@example.com"
@@ -92,7 +99,8 @@ def test_passwordless_with_the_code_from_the_outbox(
     type_into(browser, "passwordless-form", email="cy@example.com")
     find(browser, "form#code-form")
     # the emails the emulator sent, over HTTP (a test in any language can read them)
-    outbox = httpx.get(f"{auth0_tenant.url}/emulator/v1/outbox", verify=auth0_tenant.ca_file)
+    trust = ssl.create_default_context(cafile=auth0_tenant.ca_file)
+    outbox = httpx.get(f"{auth0_tenant.url}/emulator/v1/outbox", verify=trust)
     (message,) = [m for m in outbox.json() if m["recipient"] == "cy@example.com"]
     type_into(browser, "code-form", code=message["token"])
     assert find(browser, "#user").text == "Signed in as cy@example.com"
