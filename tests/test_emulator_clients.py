@@ -96,7 +96,7 @@ def test_the_default_client_is_a_first_party_confidential_client(
 
 
 def test_a_client_keeps_the_settings_it_is_made_with(client: httpx.Client) -> None:
-    settings = {
+    settings: dict[str, Any] = {
         "callbacks": ["https://app.example.com/callback", "http://localhost:3000/cb"],
         "allowed_logout_urls": ["https://app.example.com/"],
         "web_origins": ["https://app.example.com"],
