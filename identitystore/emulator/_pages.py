@@ -1,6 +1,6 @@
 """The login pages under ``/u/`` (paths as Auth0's New Universal Login): sign in, sign up,
 passwordless by email or SMS code, forgot password, and the reset page of a password change
-ticket (docs/emulator.md#testing-a-web-apps-login).
+ticket (docs/emulator.md#browser-sign-in-authorize-the-login-pages-logout).
 
 Each page is a plain HTML form that works without JavaScript. Every form carries a CSRF token
 bound to the browser's cookie and to its transaction (or ticket); a page of a transaction
