@@ -271,3 +271,9 @@ def test_token_endpoint_auth_method_decides_who_needs_a_secret(
     assert httpx.post(f"{emu.url}/oauth/token", data=wrong).status_code == 401
     assert client.patch(path, json={"token_endpoint_auth_method": "client_secret_post"}).is_success
     assert httpx.post(f"{emu.url}/oauth/token", data=without_secret).status_code == 401
+    document = httpx.get(f"{emu.url}/.well-known/openid-configuration").json()
+    assert sorted(document["token_endpoint_auth_methods_supported"]) == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]
