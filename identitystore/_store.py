@@ -748,7 +748,13 @@ class IdentityStore:
         """Send a one-time code (or magic link) like Auth0's ``POST /passwordless/start``.
 
         The user is created on first use unless the connection has ``disable_signup``. The code
-        is stored hashed; the message sent (also returned) carries it.
+        is stored hashed; the message sent (also returned) carries it. Logged as ``cs`` (a code)
+        or ``cls`` (a link).
+
+        Raises:
+            UserBlockedError: the user is blocked: no code is made or sent (its ``user_id`` names
+                the user, so that a caller can answer as if one was).
+            SignupDisabledError: no such user, and the connection does not sign users up.
         """
         _check_ip(ip)
         conn, key, value = self._passwordless_target(connection, email, phone_number)
@@ -779,6 +785,8 @@ class IdentityStore:
                 user = found[0]
         else:
             user = found[0]
+        if user.blocked:  # Auth0: blocked users get no code
+            raise UserBlockedError(user_id=user.user_id)
         code = _passwordless.new_code(length)
         now = self.clock()
         expires = format_timestamp(now + lifetime)
@@ -802,7 +810,8 @@ class IdentityStore:
             token=code,
             expires_at=expires,
         )
-        self._record(self._event("cls", user=user, connection=conn, ip=ip))
+        sent = "cs" if send == "code" else "cls"  # Auth0's "code sent", "code/link sent"
+        self._record(self._event(sent, user=user, connection=conn, ip=ip))
         self._notify(message)
         return message
 
@@ -1254,8 +1263,8 @@ class IdentityStore:
 
         Types are Auth0's log codes: ``ss`` signup, ``s`` sign-in, ``f``/``fp``/``fu`` failed
         sign-in, ``scp`` password change, ``sce``/``scu`` email/username change, ``sapi`` API
-        change, ``sdu`` user deleted, ``cls`` code or link sent, ``sv``/``fv`` email
-        verification, ``limit_wc`` blocked sign-in.
+        change, ``sdu`` user deleted, ``cs``/``cls`` passwordless code/link sent,
+        ``sv``/``fv`` email verification, ``limit_wc`` blocked sign-in.
         """
         if not _is_int(limit) or limit < 0:
             raise InvalidQueryError("limit must be an integer >= 0")

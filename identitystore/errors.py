@@ -464,11 +464,20 @@ class CodeAttemptsExceededError(AuthenticationError):
 
 
 class UserBlockedError(AuthenticationError):
-    """The user is blocked (``blocked: true``)."""
+    """The user is blocked (``blocked: true``).
+
+    Attributes:
+        user_id: the blocked user, where the refusal may be answered as a success to hide the
+            block (``start_passwordless``); else None. It is in no error body.
+    """
 
     status_code = 401
     error_code = "unauthorized"
     default_message = "user is blocked"
+
+    def __init__(self, message: str | None = None, *, user_id: str | None = None) -> None:
+        super().__init__(message)
+        self.user_id = user_id
 
 
 class TooManyAttemptsError(AuthenticationError):

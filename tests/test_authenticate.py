@@ -469,7 +469,7 @@ def test_no_secret_ever_reaches_the_log(guarded: IdentityStore, clock: ManualClo
     with pytest.raises(errors.InvalidTicketError):
         guarded.verify_email(ticket.token)
     logged = set(types(guarded))
-    assert {"ss", "s", "fp", "limit_wc", "cls", "f", "sv", "fv"} <= logged
+    assert {"ss", "s", "fp", "limit_wc", "cs", "cls", "f", "sv", "fv"} <= logged
     text = events_text(guarded)
     for secret in (PASSWORD, WRONG, *codes, str(sms.token), ticket.token, "000000x"):
         assert secret not in text

@@ -287,6 +287,63 @@ def test_passwordless_start_with_signup_disabled(emu: Emulator) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("connection", "identifier", "send"),
+    [
+        ("email", {"email": "bob@example.com"}, "code"),
+        ("email", {"email": "bob@example.com"}, "link"),
+        ("sms", {"phone_number": "+14155550100"}, "code"),
+    ],
+)
+def test_passwordless_start_sends_nothing_to_a_blocked_user(
+    emu: Emulator,
+    identity_outbox: Outbox,
+    connection: str,
+    identifier: dict[str, str],
+    send: str,
+) -> None:
+    body = {"client_id": emu.client_id, "connection": connection, "send": send, **identifier}
+    before = post(emu, "/passwordless/start", body)
+    assert before.status_code == 200, before.text
+    user_id = f"{connection}|{before.json()['_id']}"
+    old_code = str(identity_outbox.last(to=next(iter(identifier.values()))).token)
+    emu.store.update_user(user_id, blocked=True)
+    identity_outbox.clear()
+    blocked = post(emu, "/passwordless/start", body)
+    assert (blocked.status_code, blocked.json()) == (200, before.json())  # the block is not told
+    assert len(identity_outbox) == 0
+    assert httpx.get(f"{emu.url}/emulator/v1/outbox").json() == []
+    types = [e.type for e in emu.store.list_events(user_id=user_id)]
+    assert types.count("cs" if send == "code" else "cls") == 1  # the first one only
+    refused = httpx.post(
+        f"{emu.url}/oauth/token",
+        json={
+            "grant_type": "http://auth0.com/oauth/grant-type/passwordless/otp",
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "realm": connection,
+            "username": next(iter(identifier.values())),
+            "otp": old_code,
+        },
+    )
+    assert refused.json()["error_description"] == "user is blocked"  # the earlier code too
+    emu.store.update_user(user_id, blocked=False)
+    assert post(emu, "/passwordless/start", body).json() == before.json()
+    assert len(identity_outbox) == 1
+
+
+def test_auth0_python_passwordless_for_a_blocked_user(
+    emu: Emulator, identity_outbox: Outbox
+) -> None:
+    passwordless = Passwordless(emu.domain, emu.client_id, protocol="http")
+    first = passwordless.email("pat@example.com", send="code")
+    emu.store.update_user(f"email|{first['_id']}", blocked=True)
+    identity_outbox.clear()
+    assert passwordless.email("pat@example.com", send="code") == first
+    assert passwordless.email("pat@example.com") == first  # a link: none either
+    assert len(identity_outbox) == 0
+
+
 # -- POST /api/v2/tickets/password-change ---------------------------------------------------------
 
 

@@ -507,3 +507,15 @@ def test_secure_cookies_under_tls() -> None:
             assert "secure" in session.lower()
         finally:
             b.close()
+
+
+def test_passwordless_page_does_not_reveal_a_blocked_user(
+    emu: Emulator, app: dict[str, Any], browser: Browser
+) -> None:
+    user = emu.store.create_user("email", email="pat@example.com")
+    emu.store.update_user(user.user_id, blocked=True)
+    url = str(location(browser.authorize(app["client_id"], connection="email")))
+    _, page = browser.page(url)
+    sent = location(browser.submit(page, "passwordless-form", email="pat@example.com"))
+    assert sent.path == "/u/login/passwordless/code"  # as for anyone
+    assert [m for m in emu.outbox if m.kind.startswith("passwordless")] == []

@@ -96,7 +96,7 @@ def test_the_default_client_is_a_first_party_confidential_client(
 
 
 def test_a_client_keeps_the_settings_it_is_made_with(client: httpx.Client) -> None:
-    settings = {
+    settings: dict[str, Any] = {
         "callbacks": ["https://app.example.com/callback", "http://localhost:3000/cb"],
         "allowed_logout_urls": ["https://app.example.com/"],
         "web_origins": ["https://app.example.com"],
@@ -271,3 +271,9 @@ def test_token_endpoint_auth_method_decides_who_needs_a_secret(
     assert httpx.post(f"{emu.url}/oauth/token", data=wrong).status_code == 401
     assert client.patch(path, json={"token_endpoint_auth_method": "client_secret_post"}).is_success
     assert httpx.post(f"{emu.url}/oauth/token", data=without_secret).status_code == 401
+    document = httpx.get(f"{emu.url}/.well-known/openid-configuration").json()
+    assert sorted(document["token_endpoint_auth_methods_supported"]) == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+    ]

@@ -62,13 +62,13 @@ TESTS = [code for code in _blocks("python") if "def test_" in code]
 
 
 def test_the_page_has_its_recipes() -> None:
-    assert len(SCRIPTS) == 2
+    assert len(SCRIPTS) == 3
     assert len(TESTS) == 2
     assert len(_blocks("javascript")) == 2
     assert len(_blocks("sh")) >= 3
 
 
-@pytest.mark.parametrize("code", SCRIPTS, ids=["tls", "plain-http"])
+@pytest.mark.parametrize("code", SCRIPTS, ids=["tls", "plain-http", "browser-sign-in"])
 def test_python_recipes(code: str, tmp_path: Path) -> None:
     script = tmp_path / "recipe.py"
     script.write_text(code, encoding="utf-8")

@@ -8,7 +8,7 @@ import sqlite3
 import urllib.parse
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -45,13 +45,13 @@ def test_first_code_creates_the_user(store: IdentityStore, clock: ManualClock) -
     assert user.logins_count is None
     (signup,) = store.list_events(type="ss")
     assert signup.user_id == user.user_id
-    (sent,) = store.list_events(type="cls")
+    (sent,) = store.list_events(type="cs")
     assert (sent.user_id, sent.ip) == (user.user_id, "10.1.1.1")
     # a second code does not create another user
     second = store.start_passwordless("email", email="pat@example.com")
     assert second.user_id == user.user_id
     assert len(store.list_events(type="ss")) == 1
-    assert len(store.list_events(type="cls")) == 2
+    assert len(store.list_events(type="cs")) == 2
 
 
 def test_right_code_signs_in_and_verifies_the_email(
@@ -299,6 +299,39 @@ def test_codes_are_stored_hashed(tmp_path: Path) -> None:
         assert len(rows) == 1
         assert all(code not in str(value) for value in rows[0])
         s.verify_passwordless("otp", email="pat@example.com", code=code)
+
+
+def test_a_link_is_logged_as_cls_and_a_code_as_cs(store: IdentityStore) -> None:
+    store.start_passwordless("sms", phone_number=PHONE, send="link", ip="10.3.3.3")
+    store.start_passwordless("sms", phone_number=PHONE)
+    assert [e.type for e in store.list_events() if e.type in ("cs", "cls")] == ["cls", "cs"]
+    (link,) = store.list_events(type="cls")
+    assert (link.ip, link.connection) == ("10.3.3.3", "sms")
+
+
+@pytest.mark.parametrize("send", ["code", "link"])
+def test_a_blocked_user_is_sent_no_code(
+    store: IdentityStore, send: Literal["code", "link"]
+) -> None:
+    first = store.start_passwordless("sms", phone_number=PHONE, send=send)
+    store.update_user(first.user_id, blocked=True)
+    events = store.list_events()
+    with pytest.raises(errors.UserBlockedError) as refused:
+        store.start_passwordless("sms", phone_number=PHONE, send=send)
+    assert refused.value.user_id == first.user_id
+    assert refused.value.to_dict() == {  # the user id is in no error body
+        "statusCode": 401,
+        "error": "Unauthorized",
+        "message": "user is blocked",
+        "errorCode": "unauthorized",
+    }
+    assert store.outbox == [first]
+    assert store.list_events() == events  # nothing logged, no code made
+    with pytest.raises(errors.UserBlockedError):
+        store.verify_passwordless("sms", phone_number=PHONE, code=str(first.token))
+    store.update_user(first.user_id, blocked=False)
+    again = store.start_passwordless("sms", phone_number=PHONE, send=send)
+    assert store.outbox == [first, again]
 
 
 def test_blocked_user_cannot_use_a_code(store: IdentityStore) -> None:

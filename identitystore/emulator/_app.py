@@ -22,6 +22,7 @@ from ._http import Call, json_response
 from ._jobs import Jobs
 from ._logs import record
 from ._ratelimit import RateLimiter
+from ._refresh import RefreshTokens
 from ._routes import MANAGEMENT_SCOPES, Router
 from ._sessions import Sessions
 from ._tenant import Client, Tenant
@@ -73,6 +74,7 @@ class Emulation:
         self.client, self.client_secret = self.tenant.ensure_default_client(
             client_id, client_secret
         )
+        self.refresh_tokens = RefreshTokens(store.backend, store.clock)
         self.verifier = TokenVerifier(
             self.tenant.public_key, issuer=self.tenant.issuer, audience=self.tenant.audience
         )

@@ -25,6 +25,7 @@ from identitystore.errors import (
     PasswordStrengthError,
     PayloadValidationError,
     StorageError,
+    UserBlockedError,
     UserExistsError,
     UsernameInUseError,
 )
@@ -285,7 +286,7 @@ async def change_password(call: Call) -> Response:
 async def passwordless_start(call: Call) -> Response:
     """POST /passwordless/start: a one-time code (``send: code``) or a magic link (``send:
     link``; the default by email, codes by SMS); 200 ``{_id, email, email_verified}`` or
-    ``{_id, phone_number, phone_verified}``."""
+    ``{_id, phone_number, phone_verified}``, the same for a blocked user, who is sent nothing."""
     call.emu.check_rate(call, oauth=True)
     params = await _parameters(call, "bad.request")
     extra = [k for k in params if k not in _PASSWORDLESS_FIELDS]
@@ -324,14 +325,20 @@ async def passwordless_start(call: Call) -> Response:
     if send not in ("code", "link"):
         raise OAuthError(400, "bad.request", "send must be code or link")
     try:
-        message = await call.store.start_passwordless(
-            connection,
-            email=params.get("email"),
-            phone_number=params.get("phone_number"),
-            send=send,
-            ip=call.ip,
-        )
-        user = await call.store.get_user(message.user_id)
+        try:
+            message = await call.store.start_passwordless(
+                connection,
+                email=params.get("email"),
+                phone_number=params.get("phone_number"),
+                send=send,
+                ip=call.ip,
+            )
+            user_id = message.user_id
+        except UserBlockedError as exc:  # no code was sent; the answer does not tell
+            if exc.user_id is None:
+                raise
+            user_id = exc.user_id
+        user = await call.store.get_user(user_id)
     except FieldNotAllowedError as exc:
         problem = f"the following properties are not allowed: {', '.join(exc.fields)}"
         raise OAuthError(400, "bad.request", problem) from None

@@ -1,6 +1,6 @@
 """``GET /authorize`` (OpenID Connect's authorization code flow with PKCE, Auth0's parameters),
 the answer that ends a sign-in (a code, or an error, back to the app), the session cookie, and
-logout (``/v2/logout``, ``/oidc/logout``); docs/emulator.md#testing-a-web-apps-login.
+logout (``/v2/logout``, ``/oidc/logout``); docs/emulator.md, "Browser sign-in".
 
 Nothing is ever sent to a URL the client did not register: a ``redirect_uri`` that is not exactly
 one of the client's ``callbacks`` gets an error page, and so does a logout ``returnTo`` that is

@@ -1,6 +1,6 @@
 """The login pages under ``/u/`` (paths as Auth0's New Universal Login): sign in, sign up,
 passwordless by email or SMS code, forgot password, and the reset page of a password change
-ticket (docs/emulator.md#testing-a-web-apps-login).
+ticket (docs/emulator.md, "Browser sign-in").
 
 Each page is a plain HTML form that works without JavaScript. Every form carries a CSRF token
 bound to the browser's cookie and to its transaction (or ticket); a page of a transaction
@@ -326,6 +326,8 @@ async def passwordless(call: Call) -> Response:
         return _passwordless_page(call, flow, conn, purpose, value=value, error=text)
     try:
         await call.store.start_passwordless(conn.name, send="code", ip=call.ip, **{key: value})
+    except UserBlockedError:
+        pass  # no code, and the same next page: the block is not shown to whoever typed this
     except StorageError:
         raise
     except IdentityStoreError as exc:

@@ -1,5 +1,5 @@
 """What a browser sign-in keeps between requests: login transactions, sessions, authorization
-codes, and the CSRF tokens of the login pages (docs/emulator.md#testing-a-web-apps-login).
+codes, and the CSRF tokens of the login pages (docs/emulator.md, "Browser sign-in").
 
 Each secret handed out (a transaction id, a session cookie, a code) is kept as its SHA-256 in the
 backend's records, with an expiry on the store's clock, so a restart on the same database keeps

@@ -1,5 +1,6 @@
-"""Users signing in through ``/oauth/token``: the ``password``, ``password-realm`` and
-``passwordless/otp`` grants, their ID and access tokens, ``GET /userinfo``, and the tenant
+"""Users signing in through ``/oauth/token``: the ``password``, ``password-realm``,
+``passwordless/otp`` and ``authorization_code`` (a code of ``/authorize``, with PKCE) grants, their
+ID and access tokens, ``GET /userinfo``, and the tenant
 setting the ``password`` grant needs (``default_directory``); docs/auth0-reference-http.md.
 
 The store checks the credentials (``authenticate``, ``verify_passwordless``): its refusals carry
@@ -9,11 +10,8 @@ events. This module names the client, picks the connection, and mints the tokens
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 import re
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +29,7 @@ from identitystore.errors import (
 from ._apis import Api, find_api
 from ._errors import ApiError, OAuthError, grant_not_allowed
 from ._http import Call, json_response
+from ._refresh import Grant, invalid_refresh_token
 from ._sessions import pkce_challenge
 from ._tenant import Client
 from ._tokens import TOKEN_LIFETIME, TokenVerifier
@@ -38,7 +37,6 @@ from ._tokens import TOKEN_LIFETIME, TokenVerifier
 __all__ = [
     "CLAIMS",
     "GRANTS",
-    "ID_TOKEN_LIFETIME",
     "audience_api",
     "default_directory",
     "get_tenant_settings",
@@ -66,10 +64,6 @@ _LOG_TYPES = {
 }
 #: The OpenID Connect scopes, which any token of a user may carry.
 _OPENID = frozenset({"openid", "profile", "email", "phone", "offline_access"})
-#: The record kind refresh tokens are kept under (keyed by their SHA-256).
-_REFRESH_TOKEN = "refresh_token"
-#: Seconds an ID token lives (Auth0's default, 10 hours).
-ID_TOKEN_LIFETIME = 36000
 _NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 #: The claims each OpenID scope adds (user field -> claim).
 _SCOPE_CLAIMS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -207,9 +201,11 @@ async def user_token(
     if not isinstance(scope, str):
         raise OAuthError(400, "invalid_scope", "Scope must be an array or a string")
     if grant == REFRESH:
-        user, scope, audience = await _refreshed(call, params, client, scope)
+        user, scope, audience, renewed = await _refreshed(call, params, client, scope)
         api = await audience_api(call, audience)
         body = await _tokens(call, client, user, scope, api)
+        if renewed is not None:
+            body["refresh_token"] = renewed
         return json_response(body, headers=_NO_STORE)
     if grant == AUTHORIZATION_CODE:
         return await _exchange_code(call, params, client)
@@ -222,11 +218,18 @@ async def user_token(
     ip = forwarded.split(",")[0].strip() if forwarded and authenticated else call.ip
     user = await _sign_in(call, params, grant, ip)
     body = await _tokens(call, client, user, scope, api, nonce=nonce)
-    if "offline_access" in body["scope"].split():
-        body["refresh_token"] = await _new_refresh_token(
-            call, client, user, body["scope"], None if api is None else api.identifier
-        )
+    await _add_refresh_token(call, client, user, api, body)
     return json_response(body, headers=_NO_STORE)
+
+
+async def _add_refresh_token(
+    call: Call, client: Client, user: User, api: Api | None, body: dict[str, Any]
+) -> None:
+    """Add a refresh token to a sign-in's token ``body`` when its scope has ``offline_access``."""
+    if "offline_access" in body["scope"].split():
+        api_id = None if api is None else api.identifier
+        held = Grant(user.user_id, client.client_id, body["scope"], api_id)
+        body["refresh_token"] = await call.off_loop(call.emu.refresh_tokens.issue, client, held)
 
 
 async def audience_api(call: Call, audience: object) -> Api | None:
@@ -298,7 +301,7 @@ async def _tokens(
             "iss": tenant.issuer,
             "aud": client.client_id,
             "iat": now,
-            "exp": now + ID_TOKEN_LIFETIME,
+            "exp": now + client.jwt_configuration.lifetime_in_seconds,
             **profile_claims(user, scopes),
         }
         if nonce is not None:
@@ -351,69 +354,37 @@ async def _exchange_code(call: Call, params: Mapping[str, Any], client: Client) 
     body = await _tokens(
         call, client, user, grant.scope, api, nonce=grant.nonce, auth_time=grant.auth_time
     )
-    if "offline_access" in body["scope"].split():
-        body["refresh_token"] = await _new_refresh_token(
-            call, client, user, body["scope"], None if api is None else api.identifier
-        )
+    await _add_refresh_token(call, client, user, api, body)
     return json_response(body, headers=_NO_STORE)
 
 
 # -- refresh tokens ---------------------------------------------------------------------------
 
 
-def _refresh_key(token: str) -> str:
-    """What is stored of a refresh token: its SHA-256 (the token is random)."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-async def _new_refresh_token(
-    call: Call, client: Client, user: User, scope: str, audience: str | None
-) -> str:
-    """A new refresh token of ``user`` for ``client``, ``scope`` and ``audience`` (None: no API),
-    kept hashed, without expiry."""
-    token = secrets.token_urlsafe(48)
-    record = json.dumps(
-        {
-            "user_id": user.user_id,
-            "client_id": client.client_id,
-            "scope": scope,
-            "audience": audience,
-        }
-    )
-    backend = call.emu.store.backend
-    await call.off_loop(backend.put_record, _REFRESH_TOKEN, _refresh_key(token), record)
-    return token
-
-
-def _invalid_refresh() -> OAuthError:
-    return OAuthError(403, "invalid_grant", "Unknown or invalid refresh token.")
-
-
 async def _refreshed(
     call: Call, params: Mapping[str, Any], client: Client, scope: str
-) -> tuple[User, str, str | None]:
-    """The user, scope and audience of the request's refresh token: an empty ``scope`` keeps
-    the token's, another must be part of it."""
+) -> tuple[User, str, str | None, str | None]:
+    """The user, scope and audience of the request's refresh token, and the token that replaces
+    it (a rotating client's; else None): an empty ``scope`` keeps the token's, another must be
+    part of it. The token is exchanged only once the user and scope pass."""
     token = params.get("refresh_token")
     if token is None or token == "":
         raise _missing("refresh_token")
     if not isinstance(token, str):
-        raise _invalid_refresh()
-    backend = call.emu.store.backend
-    text = await call.off_loop(backend.get_record, _REFRESH_TOKEN, _refresh_key(token))
-    granted = json.loads(text) if text is not None else None
-    if granted is None or granted["client_id"] != client.client_id:
-        raise _invalid_refresh()
-    allowed = granted["scope"].split()
+        raise invalid_refresh_token()
+    tokens = call.emu.refresh_tokens
+    granted, _ = await call.off_loop(tokens.exchange, client, token, commit=False)
+    allowed = granted.scope.split()
     if scope and not set(scope.split()) <= set(allowed):
         raise OAuthError(403, "invalid_scope", "Scope must be a subset of the refresh token's")
     try:
-        user: User = await call.store.get_user(granted["user_id"])
+        user: User = await call.store.get_user(granted.user_id)
     except IdentityStoreError:
-        raise _invalid_refresh() from None
+        raise invalid_refresh_token() from None
     if user.blocked:
         raise OAuthError(403, "invalid_grant", "user is blocked")
-    return user, scope or granted["scope"], granted.get("audience")
+    granted, renewed = await call.off_loop(tokens.exchange, client, token)
+    return user, scope or granted.scope, granted.audience, renewed
 
 
 async def revoke(call: Call) -> Response:
@@ -430,15 +401,7 @@ async def revoke(call: Call) -> Response:
     client_id = _text(params, "client_id")
     client, _ = await _client(call, client_id, params.get("client_secret"), None)
     token = _text(params, "token")
-    backend = call.emu.store.backend
-    key = _refresh_key(token)
-    text = await call.off_loop(backend.get_record, _REFRESH_TOKEN, key)
-    if text is not None:
-        if json.loads(text)["client_id"] != client.client_id:
-            raise OAuthError(
-                400, "invalid_request", "The refresh token was not issued to this client"
-            )
-        await call.off_loop(backend.delete_record, _REFRESH_TOKEN, key)
+    await call.off_loop(call.emu.refresh_tokens.revoke, client, token)
     return Response(b"", status_code=200)
 
 

@@ -650,9 +650,14 @@ class IdentityStoreMachine(RuleBasedStateMachine):
         key = "email" if connection == _EMAIL else "phone_number"
         value = identifier.lower() if connection == _EMAIL else identifier
         m = self.find(connection, key, value)
-        message = self.call(
-            None, self.store.start_passwordless, connection, **{key: identifier}, send=send, ip=ip
-        )
+        start = self.store.start_passwordless
+        if m is not None and m.blocked:  # no code for a blocked user; an earlier one stays
+            sent = list(self.store.outbox)
+            kw = {key: identifier, "send": send, "ip": ip}
+            self.call(errors.UserBlockedError, start, connection, **kw)
+            assert self.store.outbox == sent
+            return
+        message = self.call(None, start, connection, **{key: identifier}, send=send, ip=ip)
         if m is None:
             user = self.store.get_user(message.user_id)
             by_email = connection == _EMAIL
