@@ -57,15 +57,25 @@ def test_the_web_app_example_passes_in_the_browser() -> None:
     assert "failed" not in done.stdout
 
 
-SCRIPTS = [code for code in _blocks("python") if "Emulator(" in code]
-TESTS = [code for code in _blocks("python") if "def test_" in code]
+EXCERPT = "# from examples/"  # the first line of a block quoting a file of an example
+EXCERPTS = [code for code in _blocks("python") if code.startswith(EXCERPT)]
+SCRIPTS = [code for code in _blocks("python") if "Emulator(" in code and code not in EXCERPTS]
+TESTS = [code for code in _blocks("python") if "def test_" in code and code not in EXCERPTS]
 
 
 def test_the_page_has_its_recipes() -> None:
     assert len(SCRIPTS) == 3
     assert len(TESTS) == 2
+    assert len(EXCERPTS) == 2
     assert len(_blocks("javascript")) == 2
     assert len(_blocks("sh")) >= 3
+
+
+@pytest.mark.parametrize("code", EXCERPTS, ids=["browser-fixture", "browser-test"])
+def test_the_web_app_excerpts_are_the_tested_code(code: str) -> None:
+    source, _, excerpt = code.partition("\n")
+    path = PAGE.parent / source.removeprefix("# from ")
+    assert excerpt in path.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("code", SCRIPTS, ids=["tls", "plain-http", "browser-sign-in"])
