@@ -76,11 +76,16 @@ def _spki_pin(ca_file: str) -> str:
 
 
 def start_browser(
-    ca_file: str | None, size: tuple[int, int] = DESKTOP, *, phone: bool = False
+    ca_file: str | None,
+    size: tuple[int, int] = DESKTOP,
+    *,
+    phone: bool = False,
+    javascript: bool = True,
 ) -> WebDriver:
     """Headless chromium through chromedriver, both named by path (Selenium Manager downloads
     nothing), trusting ``ca_file``'s certificates only, with a window of ``size`` (CSS pixels);
-    ``phone``: a touch screen of two device pixels a CSS pixel, as a phone's."""
+    ``phone``: a touch screen of two device pixels a CSS pixel, as a phone's; ``javascript``
+    False: no script runs in any page."""
     binary, driver_path = chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
@@ -97,6 +102,10 @@ def start_browser(
         f"--window-size={size[0]},{size[1]}",
     ):
         options.add_argument(argument)
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
     if ca_file is not None:
         options.add_argument(f"--ignore-certificate-errors-spki-list={_spki_pin(ca_file)}")
     driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
@@ -203,6 +212,7 @@ class RelyingParty:
             self._socket.close()
             raise
         self.callbacks: list[Callback] = []
+        self.logged_out: list[dict[str, str]] = []  # the query of each visit to /logged-out
         self._pending: dict[str, tuple[str, str]] = {}  # state -> (code verifier, nonce)
         self.app = Starlette(
             routes=[
@@ -256,6 +266,18 @@ class RelyingParty:
         query = urlencode({"client_id": self.client_id, "returnTo": self.logged_out_url})
         return f"{self.emu.url}/v2/logout?{query}"
 
+    def oidc_logout_url(self, id_token: str, state: str) -> str:
+        """OpenID Connect's ``/oidc/logout`` with the ID token as the hint, back to
+        ``/logged-out``."""
+        query = urlencode(
+            {
+                "id_token_hint": id_token,
+                "post_logout_redirect_uri": self.logged_out_url,
+                "state": state,
+            }
+        )
+        return f"{self.emu.url}/oidc/logout?{query}"
+
     @property
     def last(self) -> Callback:
         """The newest callback (fails if none came)."""
@@ -266,6 +288,7 @@ class RelyingParty:
         return RedirectResponse(self.authorize_url(**request.query_params), status_code=302)
 
     async def _logged_out(self, request: Request) -> Response:
+        self.logged_out.append(dict(request.query_params))
         return HTMLResponse('<!doctype html><title>Bye</title><p id="logged-out">Signed out</p>')
 
     async def _callback(self, request: Request) -> Response:
@@ -354,10 +377,10 @@ class RelyingParty:
 
 @contextmanager
 def browser_for(
-    emu: Emulator, size: tuple[int, int] = DESKTOP, *, phone: bool = False
+    emu: Emulator, size: tuple[int, int] = DESKTOP, *, phone: bool = False, javascript: bool = True
 ) -> Iterator[WebDriver]:
     """A browser trusting ``emu``'s CA (``start_browser``), quit afterwards."""
-    driver = start_browser(emu.ca_file, size, phone=phone)
+    driver = start_browser(emu.ca_file, size, phone=phone, javascript=javascript)
     try:
         yield driver
     finally:

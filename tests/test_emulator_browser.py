@@ -317,6 +317,63 @@ def test_logout_ends_the_session(browser: WebDriver, app: RelyingParty, ann: str
     assert app.last.error == "login_required"
 
 
+def test_oidc_logout_with_the_id_token_as_hint(
+    browser: WebDriver, app: RelyingParty, ann: str
+) -> None:
+    signed = sign_in_with_password(browser, app)
+    browser.get(app.oidc_logout_url(signed.tokens["id_token"], state="bye-1"))
+    element(browser, "#logged-out")
+    assert app.logged_out == [{"state": "bye-1"}]
+    assert session_cookie(browser) is None
+
+
+def test_offline_access_brings_a_refresh_token(
+    browser: WebDriver, app: RelyingParty, ann: str
+) -> None:
+    result = sign_in_with_password(browser, app, scope="openid email offline_access")
+    assert result.tokens["refresh_token"]
+    assert "offline_access" in result.tokens["scope"].split()
+
+
+def test_passwordless_by_sms_code(
+    browser: WebDriver, app: RelyingParty, tenant: Emulator, identity_store: IdentityStore
+) -> None:
+    phone = "+14155550100"
+    browser.get(f"{app.url}/login")
+    element(browser, "#passwordless-sms-link").click()
+    submit(browser, "passwordless-form", phone_number=phone)
+    code = last_message(tenant, "passwordless", phone).token
+    assert code is not None
+    submit(browser, "code-form", code=code)
+    result = signed_in(browser, app)
+    (user,) = identity_store.list_users(connection="sms")
+    assert user.phone_number == phone
+    assert result.claims is not None
+    assert result.claims["sub"] == user.user_id
+
+
+# -- without JavaScript, by keyboard and on a phone ----------------------------------------------
+
+
+def test_the_pages_work_without_javascript(tenant: Emulator, app: RelyingParty, ann: str) -> None:
+    with browser_for(tenant, javascript=False) as browser:
+        browser.get("data:text/html,<title>off</title><script>document.title='on'</script>")
+        assert browser.title == "off"  # no page's script runs
+        browser.get(f"{app.url}/login")
+        submit(browser, "login-form", username=EMAIL, password=PASSWORD)
+        assert signed_in(browser, app).method == "GET"
+        browser.get(f"{app.url}/login?prompt=login&response_mode=form_post")
+        submit(browser, "login-form", username=EMAIL, password=PASSWORD)
+        submit(browser, "form-post")  # the page a script would have posted: its Continue button
+        result = signed_in(browser, app)
+        assert result.method == "POST"
+        assert result.claims is not None
+        assert result.claims["sub"] == ann
+        browser.get(f"{app.url}/login?screen_hint=signup&prompt=login")
+        submit(browser, "signup-form", email="bob@example.com", password=PASSWORD)
+        assert signed_in(browser, app).claims is not None
+
+
 # -- usable by keyboard and on a phone ---------------------------------------------------------
 
 
