@@ -28,6 +28,7 @@ import uvicorn
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -127,8 +128,10 @@ def start_browser(
 def wait_until(driver: WebDriver, condition: Callable[[WebDriver], T], what: str) -> T:
     """``condition``'s first truthy answer within ``WAIT`` seconds; else fails naming ``what``,
     the page's address and its text."""
-    try:
-        return WebDriverWait(driver, WAIT).until(condition)
+    try:  # a page navigating away can fail a check ("inspector error"): check again
+        return WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
+            condition
+        )
     except Exception as exc:  # TimeoutException, or the condition's own error
         body = driver.find_element(By.TAG_NAME, "body").text[:2000]
         pytest.fail(f"waited {WAIT} s for {what}; at {driver.current_url}:\n{body}\n({exc!r})")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ssl
 
 import httpx
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -22,10 +22,10 @@ PASSWORD = "Corr3ct-horse-battery"
 
 def find(browser: WebDriver, css: str) -> WebElement:
     """The element, once the page shows it (at most 20 seconds)."""
-    try:
-        found: WebElement = WebDriverWait(browser, 20).until(
-            shown.visibility_of_element_located((By.CSS_SELECTOR, css))
-        )
+    try:  # a check that meets a page navigating away fails; it is made again
+        found: WebElement = WebDriverWait(
+            browser, 20, ignored_exceptions=(WebDriverException,)
+        ).until(shown.visibility_of_element_located((By.CSS_SELECTOR, css)))
     except TimeoutException:
         page = browser.find_element(By.TAG_NAME, "body").text
         raise AssertionError(f"no {css} at {browser.current_url}: {page}") from None
