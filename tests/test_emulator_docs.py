@@ -55,6 +55,7 @@ def test_the_web_app_example_passes_in_the_browser() -> None:
     assert " passed" in done.stdout
     assert "skipped" not in done.stdout
     assert "failed" not in done.stdout
+    assert "warning" not in done.stdout
 
 
 EXCERPT = "# from examples/"  # the first line of a block quoting a file of an example

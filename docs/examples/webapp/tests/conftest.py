@@ -12,10 +12,12 @@ import shutil
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+import authlib.deprecate  # noqa: F401 - its import adds an "always" filter, before ours below
 import pytest
 import uvicorn
 from auth0.management import ManagementClient
@@ -24,11 +26,15 @@ from cryptography.hazmat.primitives import serialization
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
-from webapp import create_app
 
 from identitystore import IdentityStore
 from identitystore.emulator import Emulator
 from identitystore.testing.helpers import ManualClock
+
+with warnings.catch_warnings():
+    # Authlib prefers its fork httpx2 and warns when it runs on httpx (which auth0-python needs)
+    warnings.filterwarnings("ignore", "The httpx module is deprecated", DeprecationWarning)
+    from webapp import create_app
 
 
 @pytest.fixture
