@@ -380,16 +380,30 @@ def test_the_pages_work_without_javascript(tenant: Emulator, app: RelyingParty, 
 def test_sign_in_with_the_keyboard_only(browser: WebDriver, app: RelyingParty, ann: str) -> None:
     browser.get(f"{app.url}/login")
     element(browser, "form#login-form")
-    keys = ActionChains(browser)
-    for _ in range(12):  # from the top of the page to the first field, by Tab alone
-        if browser.switch_to.active_element.get_attribute("name") == "username":
-            break
-        keys.send_keys(Keys.TAB).perform()
-    assert browser.switch_to.active_element.get_attribute("name") == "username"
-    keys.send_keys(EMAIL, Keys.TAB).perform()
-    assert browser.switch_to.active_element.get_attribute("name") == "password"
-    keys.send_keys(PASSWORD, Keys.ENTER).perform()
-    assert signed_in(browser, app).claims is not None
+
+    def focused() -> str:
+        """What has the focus: its name, or its tag and id."""
+        now = browser.switch_to.active_element
+        return now.get_attribute("name") or f"{now.tag_name}#{now.get_attribute('id')}"
+
+    def press(*keys: str) -> str:
+        ActionChains(browser).send_keys(*keys).perform()
+        return focused()
+
+    def shift_tab() -> str:
+        ActionChains(browser).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(Keys.SHIFT).perform()
+        return focused()
+
+    assert focused() == "username"  # the page opens with the focus in its first field
+    assert press(EMAIL, Keys.TAB) == "password"
+    assert shift_tab() == "username"  # and back
+    assert press(Keys.TAB, PASSWORD, Keys.TAB) == "action"  # the Continue button
+    assert press(Keys.TAB) == "a#forgot-link"  # the links come after it
+    assert shift_tab() == "action"
+    press(Keys.ENTER)
+    result = signed_in(browser, app)
+    assert result.claims is not None
+    assert result.claims["sub"] == ann
 
 
 def _fits(browser: WebDriver) -> None:
