@@ -433,16 +433,35 @@ def _fits(browser: WebDriver) -> None:
 
 def test_the_pages_fit_a_phone(tenant: Emulator, app: RelyingParty, ann: str) -> None:
     with browser_for(tenant, PHONE, phone=True) as phone:
-        for link in ("#signup-link", "#forgot-link", "#passwordless-email-link"):
-            phone.get(f"{app.url}/login")
-            element(phone, "form#login-form")
+        checked: list[str] = []
+
+        def fits(css: str) -> None:
+            element(phone, css)
             _fits(phone)
+            checked.append(css)
+
+        for link, form, then in [
+            ("#signup-link", "signup-form", {"email": EMAIL, "password": "short"}),
+            ("#passwordless-email-link", "passwordless-form", {"email": "bob@example.com"}),
+            ("#passwordless-sms-link", "passwordless-form", {"phone_number": "+14155550100"}),
+            ("#forgot-link", "reset-request-form", {"email": EMAIL}),
+        ]:
+            phone.get(f"{app.url}/login?prompt=login")
+            fits("form#login-form")
             element(phone, link).click()
-            element(phone, "form")
-            _fits(phone)
+            fits(f"form#{form}")
+            submit(phone, form, **then)
+            fits("#error, form#code-form, #check-email")  # what comes next
+        phone.get(reset_link(tenant, EMAIL))
+        fits("form#reset-form")
+        submit(phone, "reset-form", password="x", password_confirm="x")
+        fits("#error")
         phone.get(f"{app.url}/login")
+        submit(phone, "login-form", username=EMAIL, password="Wrong-horse-battery-1")
+        fits("#error")
         submit(phone, "login-form", username=EMAIL, password=PASSWORD)
         assert signed_in(phone, app).claims is not None
+        assert len(checked) == 15
 
 
 # -- screenshots for the docs -----------------------------------------------------------------
