@@ -23,6 +23,7 @@ from .login_pages import (
     PASSWORD,
     Browser,
     Page,
+    exchange,
     location,
     pkce,
     web_app,
@@ -70,20 +71,6 @@ def sign_in(
     _, page = login_page(browser, client_id, **params)
     return location(
         browser.submit(page, "login-form", username="jane@example.com", password=password)
-    )
-
-
-def exchange(emu: Emulator, app: dict[str, Any], code: str, **fields: str | None) -> httpx.Response:
-    form: dict[str, str | None] = {
-        "grant_type": "authorization_code",
-        "client_id": app["client_id"],
-        "client_secret": app.get("client_secret"),
-        "code": code,
-        "redirect_uri": CALLBACK,
-        **fields,
-    }
-    return httpx.post(
-        f"{emu.url}/oauth/token", data={k: v for k, v in form.items() if v is not None}
     )
 
 

@@ -24,6 +24,7 @@ from .login_pages import (
     PASSWORD,
     Browser,
     Page,
+    exchange,
     location,
     pkce,
     web_app,
@@ -88,20 +89,6 @@ def code_for(browser: Browser, client_id: str, **params: str | None) -> str:
             browser.submit(page, "login-form", username="jane@example.com", password=PASSWORD)
         )
     return target.params["code"]
-
-
-def exchange(emu: Emulator, app: dict[str, Any], code: str, **fields: str | None) -> httpx.Response:
-    form: dict[str, str | None] = {
-        "grant_type": "authorization_code",
-        "client_id": app["client_id"],
-        "client_secret": app.get("client_secret"),
-        "code": code,
-        "redirect_uri": CALLBACK,
-        **fields,
-    }
-    return httpx.post(
-        f"{emu.url}/oauth/token", data={k: v for k, v in form.items() if v is not None}
-    )
 
 
 def refused(response: httpx.Response, status: int, error: str) -> str:

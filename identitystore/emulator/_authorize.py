@@ -77,6 +77,8 @@ def to_app(redirect_uri: str, mode: str, params: Mapping[str, str | None]) -> Re
         return page("form_post.html", title="Continue", action=redirect_uri, fields=fields)
     parts = urllib.parse.urlsplit(redirect_uri)
     encoded = urllib.parse.urlencode(fields)
+    if not encoded:
+        return redirect(redirect_uri)
     if mode == "fragment":
         url = urllib.parse.urlunsplit(parts._replace(fragment=encoded))
     else:
@@ -240,8 +242,8 @@ async def authorize(call: Call) -> Response:
     if found is not None and "login" not in prompts:
         session, user = found
         if user.blocked:
-            await log_event(call, "f", client_id=client.client_id, user=user,
-                            description="user is blocked")  # fmt: skip
+            blocked = "user is blocked"
+            await log_event(call, "f", client_id=client.client_id, user=user, description=blocked)
             return _error_to_app(tx, "access_denied", "user is blocked")
         if "none" in prompts:
             await log_event(call, "ssa", client_id=client.client_id, user=user)
@@ -380,21 +382,7 @@ async def logout(call: Call) -> Response:
     """GET /v2/logout?client_id=&returnTo=: the session ends; the browser goes to ``returnTo``
     if it is one of the client's allowed logout URLs, else it sees a page saying so."""
     client_id = _param(call, "client_id")
-    return_to = call.query("returnTo")
-    client = await _client(call, client_id) if client_id is not None else None
-    await _end_session(call, client.client_id if client is not None else None)
-    if not return_to:
-        return _logged_out(call)
-    if client is None or return_to not in client.allowed_logout_urls:
-        return _logged_out(
-            call,
-            f'The "returnTo" querystring parameter "{return_to[:512]}" is not defined as a valid '
-            'URL in "Allowed Logout URLs".',
-            400,
-        )
-    response = redirect(return_to)
-    _clear_session(call, response)
-    return response
+    return await _log_out(call, client_id, "returnTo", call.query("returnTo"))
 
 
 async def oidc_logout(call: Call) -> Response:
@@ -410,20 +398,27 @@ async def oidc_logout(call: Call) -> Response:
         if client_id is not None and client_id != audience:
             return _logged_out(call, "The client_id does not match the id_token_hint", 400)
         client_id = audience
+    target = call.query("post_logout_redirect_uri")
+    return await _log_out(call, client_id, "post_logout_redirect_uri", target, call.query("state"))
+
+
+async def _log_out(
+    call: Call, client_id: str | None, name: str, target: str | None, state: str | None = None
+) -> Response:
+    """End the session; then a redirect to ``target`` (parameter ``name``) with ``state`` if it
+    is one of the client's allowed logout URLs, else a page."""
     client = await _client(call, client_id) if client_id is not None else None
     await _end_session(call, client.client_id if client is not None else None)
-    target = call.query("post_logout_redirect_uri")
     if not target:
         return _logged_out(call)
     if client is None or target not in client.allowed_logout_urls:
         return _logged_out(
             call,
-            f'The "post_logout_redirect_uri" parameter "{target[:512]}" is not defined as a '
-            'valid URL in "Allowed Logout URLs".',
+            f'The "{name}" parameter "{target[:512]}" is not defined as a valid URL in '
+            '"Allowed Logout URLs".',
             400,
         )
-    state = call.query("state")
-    response = to_app(target, "query", {"state": state}) if state else redirect(target)
+    response = to_app(target, "query", {"state": state or None})
     _clear_session(call, response)
     return response
 
