@@ -510,3 +510,15 @@ def test_error_bodies_are_bounded(emu: Emulator, app: dict[str, Any], browser: B
     assert len(answer.text) < 20_000
     target = location(browser.authorize(app["client_id"], response_type=long))
     assert len(str(target)) < 5_000
+
+
+def test_a_long_state_comes_back_whole_or_is_refused(
+    emu: Emulator, app: dict[str, Any], jane: str, browser: Browser
+) -> None:
+    whole = "s" * 4096
+    target = location(browser.authorize(app["client_id"], prompt="none", state=whole))
+    assert target.params["state"] == whole
+    too_long = location(browser.authorize(app["client_id"], state="s" * 4097))
+    assert target.params["state"] != too_long.params["state"]
+    assert too_long.params["error"] == "invalid_request"
+    assert "state is too long" in too_long.params["error_description"]

@@ -47,8 +47,10 @@ _MODES = ("query", "fragment", "form_post")
 _PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 #: A PKCE ``code_challenge``: an S256 digest is 43 base64url characters (RFC 7636: 43 to 128).
 _CHALLENGE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-#: Longest text kept from a parameter that is echoed or stored (``state``, ``nonce``, ...).
-_MAX_PARAM = 2048
+#: The longest ``state``, ``nonce``, ``scope``, ... taken (longer ones are refused, never cut:
+#: ``state`` must come back unchanged).
+_MAX_PARAM = 4096
+_BOUNDED = ("state", "nonce", "scope", "audience", "connection", "prompt", "login_hint")
 
 
 # -- answers ------------------------------------------------------------------------------------
@@ -183,7 +185,7 @@ async def log_event(
 
 def _param(call: Call, name: str) -> str | None:
     value = call.query(name)
-    return None if value is None or value == "" else value[:_MAX_PARAM]
+    return None if value is None or value == "" else value
 
 
 async def _client(call: Call, client_id: str) -> Client | None:
@@ -263,6 +265,9 @@ async def _refusal(
 ) -> tuple[str, str] | None:
     """What is wrong with an ``/authorize`` request whose ``redirect_uri`` is good, as
     ``(error, error_description)`` for the app; None if nothing."""
+    for name in _BOUNDED:
+        if len(call.query(name) or "") > _MAX_PARAM:
+            return "invalid_request", f"{name} is too long (at most {_MAX_PARAM} characters)"
     response_type = call.query("response_type")
     if not response_type:
         return "invalid_request", "Missing required parameter: response_type"
