@@ -16,7 +16,12 @@ from collections.abc import Mapping
 from starlette.responses import Response
 
 from identitystore import User
-from identitystore.errors import ConnectionNotFoundError, IdentityStoreError, StorageError
+from identitystore.errors import (
+    ConnectionNotFoundError,
+    IdentityStoreError,
+    StorageError,
+    UserBlockedError,
+)
 
 from . import _signin as signin
 from ._errors import ApiError, OAuthError
@@ -244,9 +249,9 @@ async def authorize(call: Call) -> Response:
     if found is not None and "login" not in prompts:
         session, user = found
         if user.blocked:
-            blocked = "user is blocked"
+            blocked = UserBlockedError.default_message
             await log_event(call, "f", client_id=client.client_id, user=user, description=blocked)
-            return _error_to_app(tx, "access_denied", "user is blocked")
+            return _error_to_app(tx, "access_denied", blocked)
         if "none" in prompts:
             await log_event(call, "ssa", client_id=client.client_id, user=user)
         return await finish(call, None, tx, user, auth_time=session.auth_time)
