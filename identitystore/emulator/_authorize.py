@@ -246,6 +246,9 @@ async def authorize(call: Call) -> Response:
         return _error_to_app(tx, *problem)
     prompts = set((tx.prompt or "").split())
     found = await current_session(call)
+    max_age = call.query("max_age")
+    if found is not None and max_age and call.emu.now() - found[0].auth_time > int(max_age):
+        found = None  # signed in too long ago: sign in again
     if found is not None and "login" not in prompts:
         session, user = found
         if user.blocked:
@@ -273,6 +276,9 @@ async def _refusal(
     for name in _BOUNDED:
         if len(call.query(name) or "") > _MAX_PARAM:
             return "invalid_request", f"{name} is too long (at most {_MAX_PARAM} characters)"
+    max_age = call.query("max_age")
+    if max_age and not (max_age.isascii() and max_age.isdigit() and len(max_age) <= 10):
+        return "invalid_request", "max_age must be a number of seconds"
     response_type = call.query("response_type")
     if not response_type:
         return "invalid_request", "Missing required parameter: response_type"
