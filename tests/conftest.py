@@ -15,13 +15,18 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from identitystore import IdentityStore, PasswordHasher
 from identitystore.testing.helpers import ManualClock
+
+if TYPE_CHECKING:
+    import httpx
+
+    from identitystore.emulator import Emulator
 
 settings.register_profile(
     "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -209,3 +214,18 @@ def store(
 def file_store(tmp_path: Path) -> Iterator[IdentityStore]:
     with IdentityStore(tmp_path / "users.db", hasher=FAST) as s:
         yield s
+
+
+@pytest.fixture
+def emu(identity_emulator: Emulator) -> Emulator:
+    """The plugin's ``identity_emulator``, by the emulator tests' short name."""
+    return identity_emulator
+
+
+@pytest.fixture
+def client(emu: Emulator) -> Iterator[httpx.Client]:
+    """A client of ``emu``'s Management API (``/api/v2``) with its default client's token."""
+    from tests.emulator_support import api
+
+    with api(emu) as http:
+        yield http

@@ -23,11 +23,6 @@ PASSWORD = "Corr3ct-horse-battery"
 NEW_PASSWORD = "N3w-staple-battery"
 
 
-@pytest.fixture
-def emu(identity_emulator: Emulator) -> Emulator:
-    return identity_emulator
-
-
 def post(emu: Emulator, path: str, body: Any, **kwargs: Any) -> httpx.Response:
     return httpx.post(f"{emu.url}{path}", json=body, **kwargs)
 

@@ -4,7 +4,7 @@ which client needs a secret at ``/oauth/token``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +31,6 @@ REFRESH_DEFAULT = {
     "idle_token_lifetime": 2592000,
     "infinite_idle_token_lifetime": True,
 }
-
-
-@pytest.fixture
-def emu(identity_emulator: Emulator) -> Emulator:
-    return identity_emulator
-
-
-@pytest.fixture
-def client(emu: Emulator) -> Iterator[httpx.Client]:
-    with api(emu) as http:
-        yield http
 
 
 def _problem(prop: str, text: str) -> dict[str, Any]:
@@ -211,19 +200,30 @@ def test_patch_sets_a_new_secret(client: httpx.Client, emu: Emulator) -> None:
          "157788000"),
         ({"refresh_token": {**REFRESH_DEFAULT, "infinite_token_lifetime": 1}},
          "refresh_token.infinite_token_lifetime", "Expected type boolean but found type integer"),
+        ({"callbacks": ["https://a.example.com/\x00"]}, "callbacks[0]",
+         "String contains a NUL character (U+0000), not stored"),
+        ({"allowed_logout_urls": ["ok", "https://\ud800.example.com"]}, "allowed_logout_urls[1]",
+         "String contains a lone surrogate, which is not valid Unicode"),
+        ({"description": "a\x00b"}, "description",
+         "String contains a NUL character (U+0000), not stored"),
     ],
 )  # fmt: skip
 def test_settings_of_the_wrong_shape_are_refused_and_nothing_is_written(
     client: httpx.Client, changes: dict[str, Any], prop: str, text: str
 ) -> None:
     clients_before = client.get("/clients").json()
-    made = client.post("/clients", json={"name": "bad", **changes})
+    json_text = {"content-type": "application/json"}  # json.dumps escapes a lone surrogate
+    made = client.post(
+        "/clients", content=json.dumps({"name": "bad", **changes}), headers=json_text
+    )
     assert (made.status_code, made.json()) == (400, _problem(prop, text))
     assert client.get("/clients").json() == clients_before
     kept = client.post("/clients", json={"name": "good"}).json()
     path = f"/clients/{kept['client_id']}"
     before = client.get(path).json()
-    changed = client.patch(path, json={"name": "renamed", **changes})
+    changed = client.patch(
+        path, content=json.dumps({"name": "renamed", **changes}), headers=json_text
+    )
     assert (changed.status_code, changed.json()) == (400, _problem(prop, text))
     assert client.get(path).json() == before
 

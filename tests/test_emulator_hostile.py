@@ -19,18 +19,6 @@ import httpx
 import pytest
 
 from identitystore.emulator import Emulator
-from tests.emulator_support import api
-
-
-@pytest.fixture
-def emu(identity_emulator: Emulator) -> Emulator:
-    return identity_emulator
-
-
-@pytest.fixture
-def client(emu: Emulator) -> Iterator[httpx.Client]:
-    with api(emu) as http:
-        yield http
 
 
 def _connect(emu: Emulator) -> socket.socket:

@@ -36,17 +36,6 @@ from tests.emulator_support import (
 DB = "Username-Password-Authentication"
 
 
-@pytest.fixture
-def emu(identity_emulator: Emulator) -> Emulator:
-    return identity_emulator
-
-
-@pytest.fixture
-def client(emu: Emulator) -> Iterator[httpx.Client]:
-    with api(emu) as http:
-        yield http
-
-
 def _quoted(user_id: str) -> str:
     return urllib.parse.quote(user_id, safe="")
 

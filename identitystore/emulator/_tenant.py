@@ -26,7 +26,14 @@ from identitystore.storage import Backend
 from ._errors import ApiError
 from ._tokens import TOKEN_LIFETIME, SigningKey, public_key_from_jwk
 
-__all__ = ["Client", "ClientGrant", "Tenant", "iso"]
+__all__ = [
+    "Client",
+    "ClientGrant",
+    "JwtConfiguration",
+    "RefreshTokenConfiguration",
+    "Tenant",
+    "iso",
+]
 
 _ALNUM = string.ascii_letters + string.digits
 #: Auth0's application types.
@@ -270,14 +277,28 @@ def _choice(value: object, prop: str, choices: Iterable[str]) -> str:
     return value
 
 
+def _storable(value: str, prop: str) -> str:
+    """``value``, or the problem of a NUL or a lone surrogate in it (no backend keeps those:
+    docs/decisions.md, "NUL characters and lone surrogates")."""
+    if "\x00" in value:
+        raise _problem("String contains a NUL character (U+0000), not stored", prop, prop)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "String contains a lone surrogate, which is not valid Unicode"
+        raise _problem(text, prop, prop) from None
+    return value
+
+
 def _strings(value: object, prop: str) -> tuple[str, ...]:
     """``value`` as an array of strings, or the schema problem (naming the item)."""
     if not isinstance(value, list):
         raise _problem(f"Expected type array but found type {json_type(value)}", prop, prop)
     for index, item in enumerate(value):
+        where = f"{prop}[{index}]"
         if not isinstance(item, str):
-            where = f"{prop}[{index}]"
             raise _problem(f"Expected type string but found type {json_type(item)}", where, where)
+        _storable(item, where)
     return tuple(value)
 
 
@@ -344,7 +365,7 @@ def _refresh_token(value: object) -> RefreshTokenConfiguration:
     return RefreshTokenConfiguration(**fields)
 
 
-def client_settings(body: Mapping[str, Any], current: Client | None = None) -> dict[str, Any]:
+def _client_settings(body: Mapping[str, Any], current: Client | None = None) -> dict[str, Any]:
     """The settings of a ``POST`` (``current`` None) or ``PATCH /clients`` body, checked, as
     ``Client`` fields: only those the body names, except that a new client gets its
     ``token_endpoint_auth_method`` from its ``app_type`` (``none`` for spa and native).
@@ -392,7 +413,7 @@ def json_type(value: object) -> str:
     return "object"
 
 
-#: The types of a client body's plain properties (``client_settings`` checks the others).
+#: The types of a client body's plain properties (``_client_settings`` checks the others).
 _CLIENT_TYPES: Mapping[str, tuple[type, str]] = {
     "name": (str, "string"),
     "description": (str, "string"),
@@ -530,9 +551,12 @@ class Tenant:
         """A new client from Auth0's ``POST /clients`` body, and its secret (shown once).
 
         ``name``, ``description``, ``app_type``, ``grant_types`` and the settings of
-        ``client_settings`` are kept; Auth0's other properties are accepted and not kept.
+        ``_client_settings`` are kept; Auth0's other properties are accepted and not kept.
         """
         body = _check_body(body, required=("name",), types=_CLIENT_TYPES)
+        for prop in ("name", "description"):
+            if prop in body:
+                _storable(body[prop], prop)
         name = body["name"]
         if not name:
             raise _problem("String is too short (0 chars), minimum 1", "name", "name")
@@ -545,7 +569,7 @@ class Tenant:
             description=body.get("description"),
             app_type=app_type,
             grant_types=_strings(grant_types, "grant_types"),
-            **client_settings(body),
+            **_client_settings(body),
         )
 
     def update_client(self, client_id: str, body: object) -> Client:
@@ -558,6 +582,9 @@ class Tenant:
             ApiError: 404 for an unknown client.
         """
         body = _check_body(body, required=(), types=_CLIENT_TYPES)
+        for prop in ("name", "description", "client_secret"):
+            if isinstance(body.get(prop), str):
+                _storable(body[prop], prop)
         changes: dict[str, Any] = {}
         if "name" in body:
             if not body["name"]:
@@ -578,7 +605,7 @@ class Tenant:
             changes["secret_hash"] = _hash(secret)
         with self._lock:
             client = self.get_client(client_id)
-            client = replace(client, **changes, **client_settings(body, client))
+            client = replace(client, **changes, **_client_settings(body, client))
             self._records.put_record("client", client.client_id, client.to_record())
             self._names.pop(client_id, None)
         return client
