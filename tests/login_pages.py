@@ -152,3 +152,19 @@ def web_app(emu: Emulator, **settings: Any) -> dict[str, Any]:
         **settings,
     }
     return emu.create_client(**body)
+
+
+def exchange(emu: Emulator, app: dict[str, Any], code: str, **fields: str | None) -> httpx.Response:
+    """``POST /oauth/token`` with the ``authorization_code`` grant as ``app`` (its secret if it
+    has one) for ``CALLBACK``; ``fields`` add or replace (None drops one)."""
+    form: dict[str, str | None] = {
+        "grant_type": "authorization_code",
+        "client_id": app["client_id"],
+        "client_secret": app.get("client_secret"),
+        "code": code,
+        "redirect_uri": CALLBACK,
+        **fields,
+    }
+    return httpx.post(
+        f"{emu.url}/oauth/token", data={k: v for k, v in form.items() if v is not None}
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from .login_pages import (
     PASSWORD,
     Browser,
     Page,
+    exchange,
     location,
     pkce,
     web_app,
@@ -70,20 +72,6 @@ def sign_in(
     _, page = login_page(browser, client_id, **params)
     return location(
         browser.submit(page, "login-form", username="jane@example.com", password=password)
-    )
-
-
-def exchange(emu: Emulator, app: dict[str, Any], code: str, **fields: str | None) -> httpx.Response:
-    form: dict[str, str | None] = {
-        "grant_type": "authorization_code",
-        "client_id": app["client_id"],
-        "client_secret": app.get("client_secret"),
-        "code": code,
-        "redirect_uri": CALLBACK,
-        **fields,
-    }
-    return httpx.post(
-        f"{emu.url}/oauth/token", data={k: v for k, v in form.items() if v is not None}
     )
 
 
@@ -519,3 +507,17 @@ def test_passwordless_page_does_not_reveal_a_blocked_user(
     sent = location(browser.submit(page, "passwordless-form", email="pat@example.com"))
     assert sent.path == "/u/login/passwordless/code"  # as for anyone
     assert [m for m in emu.outbox if m.kind.startswith("passwordless")] == []
+
+
+def test_max_age_asks_for_a_fresh_sign_in(
+    emu: Emulator, app: dict[str, Any], jane: str, browser: Browser
+) -> None:
+    sign_in(browser, app["client_id"])
+    emu.advance_clock(timedelta(seconds=120))
+    fresh_enough = location(browser.authorize(app["client_id"], max_age="300", prompt="none"))
+    assert "code" in fresh_enough.params
+    too_old = location(browser.authorize(app["client_id"], max_age="60", prompt="none"))
+    assert too_old.params["error"] == "login_required"
+    assert location(browser.authorize(app["client_id"], max_age="60")).path == "/u/login"
+    bad = location(browser.authorize(app["client_id"], max_age="soon"))
+    assert bad.params["error"] == "invalid_request"

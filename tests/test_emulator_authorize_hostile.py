@@ -24,6 +24,7 @@ from .login_pages import (
     PASSWORD,
     Browser,
     Page,
+    exchange,
     location,
     pkce,
     web_app,
@@ -88,20 +89,6 @@ def code_for(browser: Browser, client_id: str, **params: str | None) -> str:
             browser.submit(page, "login-form", username="jane@example.com", password=PASSWORD)
         )
     return target.params["code"]
-
-
-def exchange(emu: Emulator, app: dict[str, Any], code: str, **fields: str | None) -> httpx.Response:
-    form: dict[str, str | None] = {
-        "grant_type": "authorization_code",
-        "client_id": app["client_id"],
-        "client_secret": app.get("client_secret"),
-        "code": code,
-        "redirect_uri": CALLBACK,
-        **fields,
-    }
-    return httpx.post(
-        f"{emu.url}/oauth/token", data={k: v for k, v in form.items() if v is not None}
-    )
 
 
 def refused(response: httpx.Response, status: int, error: str) -> str:
@@ -523,3 +510,15 @@ def test_error_bodies_are_bounded(emu: Emulator, app: dict[str, Any], browser: B
     assert len(answer.text) < 20_000
     target = location(browser.authorize(app["client_id"], response_type=long))
     assert len(str(target)) < 5_000
+
+
+def test_a_long_state_comes_back_whole_or_is_refused(
+    emu: Emulator, app: dict[str, Any], jane: str, browser: Browser
+) -> None:
+    whole = "s" * 4096
+    target = location(browser.authorize(app["client_id"], prompt="none", state=whole))
+    assert target.params["state"] == whole
+    too_long = location(browser.authorize(app["client_id"], state="s" * 4097))
+    assert target.params["state"] != too_long.params["state"]
+    assert too_long.params["error"] == "invalid_request"
+    assert "state is too long" in too_long.params["error_description"]

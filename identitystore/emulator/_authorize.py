@@ -16,7 +16,12 @@ from collections.abc import Mapping
 from starlette.responses import Response
 
 from identitystore import User
-from identitystore.errors import ConnectionNotFoundError, IdentityStoreError, StorageError
+from identitystore.errors import (
+    ConnectionNotFoundError,
+    IdentityStoreError,
+    StorageError,
+    UserBlockedError,
+)
 
 from . import _signin as signin
 from ._errors import ApiError, OAuthError
@@ -47,8 +52,10 @@ _MODES = ("query", "fragment", "form_post")
 _PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 #: A PKCE ``code_challenge``: an S256 digest is 43 base64url characters (RFC 7636: 43 to 128).
 _CHALLENGE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-#: Longest text kept from a parameter that is echoed or stored (``state``, ``nonce``, ...).
-_MAX_PARAM = 2048
+#: The longest ``state``, ``nonce``, ``scope``, ... taken (longer ones are refused, never cut:
+#: ``state`` must come back unchanged).
+_MAX_PARAM = 4096
+_BOUNDED = ("state", "nonce", "scope", "audience", "connection", "prompt", "login_hint")
 
 
 # -- answers ------------------------------------------------------------------------------------
@@ -77,6 +84,8 @@ def to_app(redirect_uri: str, mode: str, params: Mapping[str, str | None]) -> Re
         return page("form_post.html", title="Continue", action=redirect_uri, fields=fields)
     parts = urllib.parse.urlsplit(redirect_uri)
     encoded = urllib.parse.urlencode(fields)
+    if not encoded:
+        return redirect(redirect_uri)
     if mode == "fragment":
         url = urllib.parse.urlunsplit(parts._replace(fragment=encoded))
     else:
@@ -181,7 +190,7 @@ async def log_event(
 
 def _param(call: Call, name: str) -> str | None:
     value = call.query(name)
-    return None if value is None or value == "" else value[:_MAX_PARAM]
+    return None if value is None or value == "" else value
 
 
 async def _client(call: Call, client_id: str) -> Client | None:
@@ -237,12 +246,15 @@ async def authorize(call: Call) -> Response:
         return _error_to_app(tx, *problem)
     prompts = set((tx.prompt or "").split())
     found = await current_session(call)
+    max_age = call.query("max_age")
+    if found is not None and max_age and call.emu.now() - found[0].auth_time > int(max_age):
+        found = None  # signed in too long ago: sign in again
     if found is not None and "login" not in prompts:
         session, user = found
         if user.blocked:
-            await log_event(call, "f", client_id=client.client_id, user=user,
-                            description="user is blocked")  # fmt: skip
-            return _error_to_app(tx, "access_denied", "user is blocked")
+            blocked = UserBlockedError.default_message
+            await log_event(call, "f", client_id=client.client_id, user=user, description=blocked)
+            return _error_to_app(tx, "access_denied", blocked)
         if "none" in prompts:
             await log_event(call, "ssa", client_id=client.client_id, user=user)
         return await finish(call, None, tx, user, auth_time=session.auth_time)
@@ -261,6 +273,12 @@ async def _refusal(
 ) -> tuple[str, str] | None:
     """What is wrong with an ``/authorize`` request whose ``redirect_uri`` is good, as
     ``(error, error_description)`` for the app; None if nothing."""
+    for name in _BOUNDED:
+        if len(call.query(name) or "") > _MAX_PARAM:
+            return "invalid_request", f"{name} is too long (at most {_MAX_PARAM} characters)"
+    max_age = call.query("max_age")
+    if max_age and not (max_age.isascii() and max_age.isdigit() and len(max_age) <= 10):
+        return "invalid_request", "max_age must be a number of seconds"
     response_type = call.query("response_type")
     if not response_type:
         return "invalid_request", "Missing required parameter: response_type"
@@ -380,21 +398,7 @@ async def logout(call: Call) -> Response:
     """GET /v2/logout?client_id=&returnTo=: the session ends; the browser goes to ``returnTo``
     if it is one of the client's allowed logout URLs, else it sees a page saying so."""
     client_id = _param(call, "client_id")
-    return_to = call.query("returnTo")
-    client = await _client(call, client_id) if client_id is not None else None
-    await _end_session(call, client.client_id if client is not None else None)
-    if not return_to:
-        return _logged_out(call)
-    if client is None or return_to not in client.allowed_logout_urls:
-        return _logged_out(
-            call,
-            f'The "returnTo" querystring parameter "{return_to[:512]}" is not defined as a valid '
-            'URL in "Allowed Logout URLs".',
-            400,
-        )
-    response = redirect(return_to)
-    _clear_session(call, response)
-    return response
+    return await _log_out(call, client_id, "returnTo", call.query("returnTo"))
 
 
 async def oidc_logout(call: Call) -> Response:
@@ -410,20 +414,27 @@ async def oidc_logout(call: Call) -> Response:
         if client_id is not None and client_id != audience:
             return _logged_out(call, "The client_id does not match the id_token_hint", 400)
         client_id = audience
+    target = call.query("post_logout_redirect_uri")
+    return await _log_out(call, client_id, "post_logout_redirect_uri", target, call.query("state"))
+
+
+async def _log_out(
+    call: Call, client_id: str | None, name: str, target: str | None, state: str | None = None
+) -> Response:
+    """End the session; then a redirect to ``target`` (parameter ``name``) with ``state`` if it
+    is one of the client's allowed logout URLs, else a page."""
     client = await _client(call, client_id) if client_id is not None else None
     await _end_session(call, client.client_id if client is not None else None)
-    target = call.query("post_logout_redirect_uri")
     if not target:
         return _logged_out(call)
     if client is None or target not in client.allowed_logout_urls:
         return _logged_out(
             call,
-            f'The "post_logout_redirect_uri" parameter "{target[:512]}" is not defined as a '
-            'valid URL in "Allowed Logout URLs".',
+            f'The "{name}" parameter "{target[:512]}" is not defined as a valid URL in '
+            '"Allowed Logout URLs".',
             400,
         )
-    state = call.query("state")
-    response = to_app(target, "query", {"state": state}) if state else redirect(target)
+    response = to_app(target, "query", {"state": state or None})
     _clear_session(call, response)
     return response
 

@@ -73,7 +73,7 @@ class _Flow:
         return f"{path}?{urllib.parse.urlencode({'state': self.tid, **extra})}"
 
 
-async def _form(call: Call) -> dict[str, str]:
+async def _posted(call: Call) -> dict[str, str]:
     """A URL-encoded form body (last value wins); empty for any other body."""
     content_type = call.request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
@@ -106,8 +106,21 @@ async def _flow(call: Call) -> _Flow | Response:
     return _Flow(tid, tx, cookie)
 
 
-def _csrf(call: Call, cookie: str, purpose: str) -> str:
-    return call.emu.sessions.csrf_token(cookie, purpose)
+def _form_page(
+    call: Call,
+    template: str,
+    *,
+    cookie: str,
+    purpose: str,
+    action: str,
+    error: str | None,
+    **context: Any,
+) -> Response:
+    """A page whose form posts to ``action`` with the CSRF token of the browser's ``cookie``
+    for ``purpose``; a 400 when it shows an ``error``."""
+    token = call.emu.sessions.csrf_token(cookie, purpose)
+    status = 200 if error is None else 400
+    return page(template, status, action=action, csrf_token=token, error=error, **context)
 
 
 def _csrf_refused(call: Call, cookie: str | None, purpose: str, form: dict[str, str]) -> bool:
@@ -162,7 +175,7 @@ async def login(call: Call) -> Response:
         return _no_database()
     if call.request.method == "GET":
         return await _login_page(call, flow, conn, username=flow.tx.login_hint or "")
-    form = await _form(call)
+    form = await _posted(call)
     if _csrf_refused(call, flow.cookie, f"login:{flow.tid}", form):
         return _csrf_page()
     username, password = form.get("username", "").strip(), form.get("password", "")
@@ -197,14 +210,15 @@ async def _login_page(
                 }
             )
     requires_username = conn.options.get("requires_username") is True
-    return page(
+    return _form_page(
+        call,
         "login.html",
-        200 if error is None else 400,
         title="Welcome",
         client_name=await _client_name(call, flow.tx),
         error=error,
         action=flow.url("/u/login"),
-        csrf_token=_csrf(call, flow.cookie, f"login:{flow.tid}"),
+        cookie=flow.cookie,
+        purpose=f"login:{flow.tid}",
         username_label="Username or email address" if requires_username else "Email address",
         username=username,
         forgot_url=flow.url("/u/reset-password/request"),
@@ -228,7 +242,7 @@ async def signup(call: Call) -> Response:
         return error_page(403, "access_denied", "Public signup is disabled")
     if call.request.method == "GET":
         return await _signup_page(call, flow, conn, email=flow.tx.login_hint or "")
-    form = await _form(call)
+    form = await _posted(call)
     if _csrf_refused(call, flow.cookie, f"signup:{flow.tid}", form):
         return _csrf_page()
     email, password = form.get("email", "").strip(), form.get("password", "")
@@ -271,14 +285,15 @@ async def _signup_page(
         }
         for rule in call.emu.store.password_policy(conn).rules
     ]
-    return page(
+    return _form_page(
+        call,
         "signup.html",
-        200 if error is None else 400,
         title="Create your account",
         client_name=await _client_name(call, flow.tx),
         error=error,
         action=flow.url("/u/signup"),
-        csrf_token=_csrf(call, flow.cookie, f"signup:{flow.tid}"),
+        cookie=flow.cookie,
+        purpose=f"signup:{flow.tid}",
         email=email,
         username=username,
         username_required=conn.options.get("requires_username") is True,
@@ -314,7 +329,7 @@ async def passwordless(call: Call) -> Response:
     if call.request.method == "GET":
         hint = flow.tx.login_hint if conn.strategy == "email" else None
         return _passwordless_page(call, flow, conn, purpose, value=hint or "")
-    form = await _form(call)
+    form = await _posted(call)
     if _csrf_refused(call, flow.cookie, purpose, form):
         return _csrf_page()
     key = _key(conn)
@@ -341,16 +356,17 @@ def _passwordless_page(
     call: Call, flow: _Flow, conn: Connection, purpose: str, *, value: str, error: str | None = None
 ) -> Response:
     email = conn.strategy == "email"
-    return page(
+    return _form_page(
+        call,
         "passwordless.html",
-        200 if error is None else 400,
         title="Welcome",
         lead="Enter your email address to get a code."
         if email
         else "Enter your phone number to get a code by text message.",
         error=error,
         action=flow.url("/u/login/passwordless", connection=conn.name),
-        csrf_token=_csrf(call, flow.cookie, purpose),
+        cookie=flow.cookie,
+        purpose=purpose,
         key=_key(conn),
         value=value,
         login_url=flow.url("/u/login"),
@@ -368,7 +384,7 @@ async def passwordless_code(call: Call) -> Response:
     purpose = f"code:{flow.tid}"
     if call.request.method == "GET":
         return _code_page(call, flow, pending["value"], purpose)
-    form = await _form(call)
+    form = await _posted(call)
     if _csrf_refused(call, flow.cookie, purpose, form):
         return _csrf_page()
     code = form.get("code", "").strip()
@@ -388,14 +404,15 @@ async def passwordless_code(call: Call) -> Response:
 def _code_page(
     call: Call, flow: _Flow, recipient: str, purpose: str, *, error: str | None = None
 ) -> Response:
-    return page(
+    return _form_page(
+        call,
         "code.html",
-        200 if error is None else 400,
         title="Verify your identity",
         recipient=recipient,
         error=error,
         action=flow.url("/u/login/passwordless/code"),
-        csrf_token=_csrf(call, flow.cookie, purpose),
+        cookie=flow.cookie,
+        purpose=purpose,
         login_url=flow.url("/u/login"),
     )
 
@@ -415,7 +432,7 @@ async def reset_request(call: Call) -> Response:
     purpose = f"reset-request:{flow.tid}"
     if call.request.method == "GET":
         return _reset_request_page(call, flow, purpose, email=flow.tx.login_hint or "")
-    form = await _form(call)
+    form = await _posted(call)
     if _csrf_refused(call, flow.cookie, purpose, form):
         return _csrf_page()
     email = form.get("email", "").strip()
@@ -437,13 +454,14 @@ async def reset_request(call: Call) -> Response:
 def _reset_request_page(
     call: Call, flow: _Flow, purpose: str, *, email: str, error: str | None = None
 ) -> Response:
-    return page(
+    return _form_page(
+        call,
         "reset_request.html",
-        200 if error is None else 400,
         title="Forgot your password?",
         error=error,
         action=flow.url("/u/reset-password/request"),
-        csrf_token=_csrf(call, flow.cookie, purpose),
+        cookie=flow.cookie,
+        purpose=purpose,
         email=email,
         login_url=flow.url("/u/login"),
     )
@@ -468,7 +486,7 @@ async def reset_password(call: Call) -> Response:
         if call.request.method == "POST":
             return _csrf_page()
         return response
-    form = await _form(call)
+    form = await _posted(call)
     if _csrf_refused(call, cookie, purpose, form):
         return _csrf_page()
     password = form.get("password", "")
@@ -490,11 +508,12 @@ async def reset_password(call: Call) -> Response:
 def _reset_page(
     call: Call, cookie: str, purpose: str, action: str, *, error: str | None = None
 ) -> Response:
-    return page(
+    return _form_page(
+        call,
         "reset.html",
-        200 if error is None else 400,
         title="Change your password",
         error=error,
         action=action,
-        csrf_token=_csrf(call, cookie, purpose),
+        cookie=cookie,
+        purpose=purpose,
     )
