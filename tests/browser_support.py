@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -224,8 +223,6 @@ class RelyingParty:
                 Route("/logged-out", self._logged_out),
             ]
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
 
     def _make_client(self, name: str) -> tuple[str, str]:
         """A regular web app of the tenant with this app's callback and logout URLs."""
@@ -352,30 +349,27 @@ class RelyingParty:
 
     # -- serving ------------------------------------------------------------------------------
 
-    def __enter__(self) -> RelyingParty:
-        config = uvicorn.Config(self.app, lifespan="off", log_config=None, access_log=False)
-        self._server = server = uvicorn.Server(config)
-        self._thread = threading.Thread(
+    @contextmanager
+    def serving(self) -> Iterator[RelyingParty]:
+        """Serve the app on its socket from a thread, until the block ends."""
+        server = uvicorn.Server(
+            uvicorn.Config(self.app, lifespan="off", log_config=None, access_log=False)
+        )
+        thread = threading.Thread(
             target=server.run, kwargs={"sockets": [self._socket]}, daemon=True
         )
-        self._thread.start()
-        deadline = time.monotonic() + WAIT
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the app did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(WAIT)
-        self._socket.close()
+        thread.start()
+        try:
+            deadline = time.monotonic() + WAIT
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise RuntimeError("the app did not start")
+                time.sleep(0.01)
+            yield self
+        finally:
+            server.should_exit = True
+            thread.join(WAIT)
+            self._socket.close()
 
 
 @contextmanager

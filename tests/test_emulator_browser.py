@@ -57,7 +57,7 @@ def tenant(identity_store: IdentityStore, identity_clock: ManualClock) -> Iterat
 
 @pytest.fixture
 def app(tenant: Emulator) -> Iterator[RelyingParty]:
-    with RelyingParty(tenant) as rp:
+    with RelyingParty(tenant).serving() as rp:
         yield rp
 
 
