@@ -135,11 +135,16 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
                 "_signin",
                 "_apis",
                 "_jobs",
+                "_authorize",
+                "_pages",
+                "_html",
             )
         }
     ),
     "uvicorn": frozenset({"emulator._server"}),
     "jwt": frozenset({"emulator._tokens"}),
+    # the login pages' templates (autoescaped)
+    "jinja2": frozenset({"emulator._html"}),
     "cryptography": frozenset({"emulator._tokens", "emulator._tls"}),
 }
 #: Modules whose imports of identitystore must sit inside functions (or under TYPE_CHECKING).

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser_support import chromium
 from tests.emulator_support import node_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "emulator.md"
 EXAMPLE = ROOT / "docs" / "examples" / "auth0_app"
+WEBAPP = ROOT / "docs" / "examples" / "webapp"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```$", re.M | re.S)
 
 
@@ -46,18 +48,38 @@ def test_the_example_app_passes() -> None:
     assert "failed" not in done.stdout
 
 
-SCRIPTS = [code for code in _blocks("python") if "Emulator(" in code]
-TESTS = [code for code in _blocks("python") if "def test_" in code]
+@pytest.mark.slow
+def test_the_web_app_example_passes_in_the_browser() -> None:
+    chromium()  # skips without a browser, as the example's own tests would, silently
+    done = _run([sys.executable, "-m", "pytest", str(WEBAPP.relative_to(ROOT)), "-q", "-rs"], ROOT)
+    assert " passed" in done.stdout
+    assert "skipped" not in done.stdout
+    assert "failed" not in done.stdout
+    assert "warning" not in done.stdout
+
+
+EXCERPT = "# from examples/"  # the first line of a block quoting a file of an example
+EXCERPTS = [code for code in _blocks("python") if code.startswith(EXCERPT)]
+SCRIPTS = [code for code in _blocks("python") if "Emulator(" in code and code not in EXCERPTS]
+TESTS = [code for code in _blocks("python") if "def test_" in code and code not in EXCERPTS]
 
 
 def test_the_page_has_its_recipes() -> None:
-    assert len(SCRIPTS) == 2
+    assert len(SCRIPTS) == 3
     assert len(TESTS) == 2
+    assert len(EXCERPTS) == 2
     assert len(_blocks("javascript")) == 2
     assert len(_blocks("sh")) >= 3
 
 
-@pytest.mark.parametrize("code", SCRIPTS, ids=["tls", "plain-http"])
+@pytest.mark.parametrize("code", EXCERPTS, ids=["browser-fixture", "browser-test"])
+def test_the_web_app_excerpts_are_the_tested_code(code: str) -> None:
+    source, _, excerpt = code.partition("\n")
+    path = PAGE.parent / source.removeprefix("# from ")
+    assert excerpt in path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("code", SCRIPTS, ids=["tls", "plain-http", "browser-sign-in"])
 def test_python_recipes(code: str, tmp_path: Path) -> None:
     script = tmp_path / "recipe.py"
     script.write_text(code, encoding="utf-8")

@@ -125,11 +125,12 @@ def test_token_scope_parameter_narrows_the_grant(emu: Emulator) -> None:
             {"error": "access_denied", "error_description": "Unauthorized"},
         ),
         (
-            {"grant_type": "authorization_code"},  # needs /authorize, which is not served
+            {"grant_type": "urn:ietf:params:oauth:grant-type:device_code"},  # not served
             403,
             {
                 "error": "unauthorized_client",
-                "error_description": "Grant type 'authorization_code' not allowed for the client.",
+                "error_description": "Grant type 'urn:ietf:params:oauth:grant-type:device_code' "
+                "not allowed for the client.",
                 "error_uri": "https://auth0.com/docs/clients/client-grant-types",
             },
         ),

@@ -337,6 +337,19 @@ VALID_BODIES: dict[tuple[str, str], Callable[[Known, st.DataObject], dict[str, A
     ("PATCH", "/connections/{}"): _connection_changes,
     ("POST", "/client-grants"): _new_grant,
     ("POST", "/tickets/password-change"): _password_change_ticket,
+    ("POST", "/tickets/email-verification"): lambda known, data: {
+        "user_id": known.ids["user"],
+        **data.draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "ttl_sec": st.integers(min_value=0, max_value=2592000),
+                    "result_url": st.just("https://app.example.com/verified"),
+                },
+            ),
+            label="options",
+        ),
+    },
     ("POST", "/resource-servers"): lambda known, data: {
         "identifier": f"https://{data.draw(st.uuids(), label='api').hex}.example.com/",
         "scopes": [{"value": "read:things", "description": "Read things"}],

@@ -24,6 +24,7 @@ from ._logs import record
 from ._ratelimit import RateLimiter
 from ._refresh import RefreshTokens
 from ._routes import MANAGEMENT_SCOPES, Router
+from ._sessions import Sessions
 from ._tenant import Client, Tenant
 from ._tokens import TokenVerifier, scope_error
 
@@ -80,6 +81,7 @@ class Emulation:
         self.limiter = RateLimiter(rate_limit)
         self.controls = Controls(store)
         self.jobs = Jobs(self.tenant, self.astore)
+        self.sessions = Sessions(store.backend, store.clock)
         self.router = Router()
 
     def now(self) -> int:

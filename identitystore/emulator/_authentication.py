@@ -34,7 +34,14 @@ from ._errors import ApiError, OAuthError
 from ._http import Call, json_response
 from ._tenant import json_type
 
-__all__ = ["change_password", "passwordless_start", "post_password_change_ticket", "signup"]
+__all__ = [
+    "change_password",
+    "log_failed_signup",
+    "password_refusal",
+    "passwordless_start",
+    "post_password_change_ticket",
+    "signup",
+]
 
 #: What ``/dbconnections/signup`` takes (Auth0's documented body); anything else is refused.
 _SIGNUP_FIELDS = (
@@ -144,6 +151,13 @@ def _signup_error(
     return json_response(body, 400)
 
 
+def password_refusal(exc: PasswordPolicyError) -> str:
+    """A refused password's text as Auth0 words it on sign-up (no error class name)."""
+    if isinstance(exc, PasswordDictionaryError):
+        return _TOO_COMMON
+    return exc.message.removeprefix(f"{type(exc).__name__}: ")
+
+
 def _password_error(
     call: Call, exc: PasswordPolicyError, connection: str, password: str
 ) -> Response:
@@ -151,8 +165,7 @@ def _password_error(
     name = type(exc).__name__
     message = exc.message.removeprefix(f"{name}: ")
     if not isinstance(exc, PasswordStrengthError):
-        description = _TOO_COMMON if isinstance(exc, PasswordDictionaryError) else message
-        return _signup_error("invalid_password", description, name=name, message=message)
+        return _signup_error("invalid_password", password_refusal(exc), name=name, message=message)
     policy = call.emu.store.password_policy(call.emu.store.get_connection(connection))
     rules = [r for r in policy.rules if r.error is PasswordStrengthError]
     checked = [
@@ -207,7 +220,7 @@ async def signup(call: Call) -> Response:
     except IdentityStoreError as exc:
         if isinstance(exc, StorageError):
             raise
-        await _log_failed_signup(call, connection, params, exc)
+        await log_failed_signup(call, connection, params, exc)
         if isinstance(exc, UserExistsError):
             return _signup_error("invalid_signup", "Invalid sign up")
         if isinstance(exc, UsernameInUseError):
@@ -222,7 +235,7 @@ async def signup(call: Call) -> Response:
     return json_response(body)
 
 
-async def _log_failed_signup(
+async def log_failed_signup(
     call: Call, connection: str, params: Mapping[str, Any], exc: IdentityStoreError
 ) -> None:
     """Log a refused sign-up (``fs``): the refusal's text, never the password."""

@@ -136,11 +136,15 @@ async def openid_configuration(call: Call) -> Response:
     return json_response(
         {
             "issuer": base,
+            "authorization_endpoint": f"{base}authorize",
             "token_endpoint": f"{base}oauth/token",
             "userinfo_endpoint": f"{base}userinfo",
             "revocation_endpoint": f"{base}oauth/revoke",
             "jwks_uri": f"{base}.well-known/jwks.json",
-            "response_types_supported": ["token"],
+            "end_session_endpoint": f"{base}oidc/logout",
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "code_challenge_methods_supported": ["S256"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": [
@@ -154,9 +158,11 @@ async def openid_configuration(call: Call) -> Response:
                 *call.emu.tenant.scopes,
             ],
             "claims_supported": [
-                *("aud", "exp", "iat", "iss", "sub", "azp", "gty", "scope", "nonce"),
+                *("aud", "exp", "iat", "iss", "sub", "azp", "gty", "scope", "nonce", "auth_time"),
                 *sorted(signin.CLAIMS),
             ],
             "request_uri_parameter_supported": False,
+            "request_parameter_supported": False,
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
         }
     )

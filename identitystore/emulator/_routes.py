@@ -17,10 +17,12 @@ from starlette.responses import Response
 
 from . import _apis as apis
 from . import _authentication as authentication
+from . import _authorize as authorize
 from . import _controls as controls
 from . import _jobs as jobs
 from . import _management as management
 from . import _oauth as oauth
+from . import _pages as pages
 from . import _signin as signin
 from ._errors import method_not_allowed, not_found
 from ._http import Call
@@ -90,6 +92,22 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/dbconnections/change_password", authentication.change_password,
           access="public"),
     Route("POST", "/passwordless/start", authentication.passwordless_start, access="public"),
+    # -- browser sign-in: /authorize, the login pages, logout
+    Route("GET", "/authorize", authorize.authorize, access="public"),
+    *(
+        Route(method, path, handler, access="public")
+        for path, handler in (
+            ("/u/login", pages.login),
+            ("/u/signup", pages.signup),
+            ("/u/login/passwordless", pages.passwordless),
+            ("/u/login/passwordless/code", pages.passwordless_code),
+            ("/u/reset-password/request", pages.reset_request),
+            ("/u/reset-password", pages.reset_password),
+        )
+        for method in ("GET", "POST")
+    ),
+    Route("GET", "/v2/logout", authorize.logout, access="public"),
+    Route("GET", "/oidc/logout", authorize.oidc_logout, access="public"),
     # -- users (the store logs its own sapi for a PATCH)
     _api("GET", "/users", management.list_users, "read:users read:user_idp_tokens",
          "List or Search Users"),

@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
@@ -166,6 +167,18 @@ class Emulator:
     def client_secret(self) -> str:
         """That client's secret."""
         return self.app.client_secret
+
+    def create_client(self, **body: Any) -> dict[str, Any]:
+        """A new application, as ``POST /api/v2/clients`` makes it from ``body``; its Auth0
+        body, ``client_secret`` included (shown this once).
+
+        Examples:
+            >>> app = emu.create_client(  # doctest: +SKIP
+            ...     name="web", app_type="regular_web", callbacks=["http://127.0.0.1:8000/cb"]
+            ... )
+        """
+        client, secret = self.app.emulation.tenant.create_client(body)
+        return client.to_dict(secret)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""Users signing in through ``/oauth/token``: the ``password``, ``password-realm`` and
-``passwordless/otp`` grants, their ID and access tokens, ``GET /userinfo``, and the tenant
+"""Users signing in through ``/oauth/token``: the ``password``, ``password-realm``,
+``passwordless/otp`` and ``authorization_code`` (a code of ``/authorize``, with PKCE) grants, their
+ID and access tokens, ``GET /userinfo``, and the tenant
 setting the ``password`` grant needs (``default_directory``); docs/auth0-reference-http.md.
 
 The store checks the credentials (``authenticate``, ``verify_passwordless``): its refusals carry
@@ -9,6 +10,8 @@ events. This module names the client, picks the connection, and mints the tokens
 
 from __future__ import annotations
 
+import hmac
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,12 +30,15 @@ from ._apis import Api, find_api
 from ._errors import ApiError, OAuthError, grant_not_allowed
 from ._http import Call, json_response
 from ._refresh import Grant, invalid_refresh_token
+from ._sessions import pkce_challenge
 from ._tenant import Client
 from ._tokens import TOKEN_LIFETIME, TokenVerifier
 
 __all__ = [
     "CLAIMS",
     "GRANTS",
+    "audience_api",
+    "default_directory",
     "get_tenant_settings",
     "profile_claims",
     "revoke",
@@ -45,14 +51,16 @@ PASSWORD = "password"
 PASSWORD_REALM = "http://auth0.com/oauth/grant-type/password-realm"
 OTP = "http://auth0.com/oauth/grant-type/passwordless/otp"
 REFRESH = "refresh_token"
+AUTHORIZATION_CODE = "authorization_code"
 #: The user grants this module answers on ``/oauth/token``.
-GRANTS = frozenset({PASSWORD, PASSWORD_REALM, OTP, REFRESH})
+GRANTS = frozenset({PASSWORD, PASSWORD_REALM, OTP, REFRESH, AUTHORIZATION_CODE})
 #: The log types of each grant's success and failure.
 _LOG_TYPES = {
     PASSWORD: ("sepft", "fepft"),
     PASSWORD_REALM: ("sepft", "fepft"),
     OTP: ("seotpft", "feotpft"),
     REFRESH: ("sertft", "fertft"),
+    AUTHORIZATION_CODE: ("seacft", "feacft"),
 }
 #: The OpenID Connect scopes, which any token of a user may carry.
 _OPENID = frozenset({"openid", "profile", "email", "phone", "offline_access"})
@@ -72,6 +80,8 @@ _SCOPE_CLAIMS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 #: Every profile claim an ID token or ``/userinfo`` may carry.
 CLAIMS = frozenset(claim for fields in _SCOPE_CLAIMS.values() for _, claim in fields)
+#: A PKCE ``code_verifier`` (RFC 7636, 4.1).
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 #: The tenant setting's record (kind, key).
 _DEFAULT_DIRECTORY = ("emulator", "default_directory")
 
@@ -133,9 +143,15 @@ async def _client(
     return client, authenticated
 
 
-async def _default_directory(call: Call) -> str:
+async def default_directory(call: Call) -> str | None:
+    """The tenant's ``default_directory`` setting (a connection name), if set."""
     backend = call.emu.store.backend
-    name = await call.off_loop(backend.get_record, *_DEFAULT_DIRECTORY)
+    name: str | None = await call.off_loop(backend.get_record, *_DEFAULT_DIRECTORY)
+    return name
+
+
+async def _default_directory(call: Call) -> str:
+    name = await default_directory(call)
     if name is None:
         raise OAuthError(
             500,
@@ -186,13 +202,15 @@ async def user_token(
         raise OAuthError(400, "invalid_scope", "Scope must be an array or a string")
     if grant == REFRESH:
         user, scope, audience, renewed = await _refreshed(call, params, client, scope)
-        api = await _api(call, audience)
+        api = await audience_api(call, audience)
         body = await _tokens(call, client, user, scope, api)
         if renewed is not None:
             body["refresh_token"] = renewed
         return json_response(body, headers=_NO_STORE)
+    if grant == AUTHORIZATION_CODE:
+        return await _exchange_code(call, params, client)
     audience = params.get("audience")
-    api = await _api(call, audience)
+    api = await audience_api(call, audience)
     nonce = params.get("nonce")
     if nonce is not None and not isinstance(nonce, str):
         raise OAuthError(400, "invalid_request", "Invalid parameter: nonce must be a string")
@@ -200,14 +218,21 @@ async def user_token(
     ip = forwarded.split(",")[0].strip() if forwarded and authenticated else call.ip
     user = await _sign_in(call, params, grant, ip)
     body = await _tokens(call, client, user, scope, api, nonce=nonce)
+    await _add_refresh_token(call, client, user, api, body)
+    return json_response(body, headers=_NO_STORE)
+
+
+async def _add_refresh_token(
+    call: Call, client: Client, user: User, api: Api | None, body: dict[str, Any]
+) -> None:
+    """Add a refresh token to a sign-in's token ``body`` when its scope has ``offline_access``."""
     if "offline_access" in body["scope"].split():
         api_id = None if api is None else api.identifier
         held = Grant(user.user_id, client.client_id, body["scope"], api_id)
         body["refresh_token"] = await call.off_loop(call.emu.refresh_tokens.issue, client, held)
-    return json_response(body, headers=_NO_STORE)
 
 
-async def _api(call: Call, audience: object) -> Api | None:
+async def audience_api(call: Call, audience: object) -> Api | None:
     """The API a token is asked for: None for ``/userinfo`` only (no audience, or its own)."""
     tenant = call.emu.tenant
     if audience is None or audience == f"{tenant.issuer}userinfo":
@@ -245,6 +270,7 @@ async def _tokens(
     api: Api | None,
     *,
     nonce: str | None = None,
+    auth_time: int | None = None,
 ) -> dict[str, Any]:
     """The access token of ``user`` (for ``api``, and ``/userinfo`` with ``openid``), and its ID
     token if ``scope`` has ``openid``: the token response's body."""
@@ -280,9 +306,56 @@ async def _tokens(
         }
         if nonce is not None:
             claims["nonce"] = nonce
+        if auth_time is not None:
+            claims["auth_time"] = auth_time
         body["id_token"] = tenant.key.sign(claims)
     body.update({"scope": scope, "expires_in": lifetime, "token_type": "Bearer"})
     return body
+
+
+# -- authorization codes ---------------------------------------------------------------------
+
+
+def _invalid_code() -> OAuthError:
+    return OAuthError(403, "invalid_grant", "Invalid authorization code")
+
+
+async def _exchange_code(call: Call, params: Mapping[str, Any], client: Client) -> Response:
+    """The ``authorization_code`` grant: the code is used up by the first attempt, right or
+    wrong; it must be this client's, name the same ``redirect_uri`` as ``/authorize`` (when that
+    named one) and, with PKCE, come with the ``code_verifier`` of its challenge."""
+    code = _text(params, "code")
+    grant = await call.off_loop(call.emu.sessions.take_code, code)
+    if grant is None or grant.client_id != client.client_id:
+        raise _invalid_code()
+    redirect_uri = params.get("redirect_uri")
+    if (grant.redirect_uri_sent or redirect_uri is not None) and redirect_uri != grant.redirect_uri:
+        raise OAuthError(
+            403, "invalid_grant", "The redirect_uri does not match the authorization request's"
+        )
+    verifier = params.get("code_verifier")
+    if grant.code_challenge is not None or verifier is not None:
+        if (
+            grant.code_challenge is None
+            or not isinstance(verifier, str)
+            or not _VERIFIER.fullmatch(verifier)
+            or not hmac.compare_digest(pkce_challenge(verifier), grant.code_challenge)
+        ):
+            raise OAuthError(403, "invalid_grant", "Failed to verify code verifier")
+    try:
+        user: User = await call.store.get_user(grant.user_id)
+    except StorageError:
+        raise
+    except IdentityStoreError:
+        raise _invalid_code() from None
+    if user.blocked:
+        raise OAuthError(403, "invalid_grant", "user is blocked")
+    api = await audience_api(call, grant.audience)
+    body = await _tokens(
+        call, client, user, grant.scope, api, nonce=grant.nonce, auth_time=grant.auth_time
+    )
+    await _add_refresh_token(call, client, user, api, body)
+    return json_response(body, headers=_NO_STORE)
 
 
 # -- refresh tokens ---------------------------------------------------------------------------

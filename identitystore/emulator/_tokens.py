@@ -36,6 +36,7 @@ __all__ = [
     "TOKEN_LIFETIME",
     "SigningKey",
     "TokenVerifier",
+    "id_token_audience",
     "public_key_from_jwk",
     "scope_error",
 ]
@@ -181,3 +182,26 @@ def scope_error(granted: str, expected: tuple[str, ...]) -> ApiError | None:
     if not expected or set(granted.split()) & set(expected):
         return None
     return insufficient_scope(expected)
+
+
+def id_token_audience(
+    token: str, keys: Callable[[str], rsa.RSAPublicKey | None], *, issuer: str
+) -> str | None:
+    """The ``aud`` (a client id) of an ID token signed by one of ``keys`` for ``issuer``,
+    expired or not (an ``id_token_hint``); None for any other token."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        key = keys(kid) if isinstance(kid, str) else None
+        if key is None:
+            return None
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            issuer=issuer,
+            options={"verify_exp": False, "verify_aud": False, "verify_iat": False},
+        )
+    except jwt.PyJWTError:
+        return None
+    audience = claims.get("aud")
+    return audience if isinstance(audience, str) else None

@@ -177,8 +177,12 @@ class _Handle:
     def close(self) -> None:
         self.cache = None
         if not self.released:
-            with contextlib.suppress(sqlite3.Error):
+            # no contextlib here: ``__del__`` runs this at interpreter exit, when module globals
+            # may be gone already (``sqlite3.Error`` is looked up only if close fails)
+            try:
                 self.conn.close()
+            except sqlite3.Error:
+                pass
 
     def __del__(self) -> None:
         self.close()
