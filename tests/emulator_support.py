@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from identitystore.emulator import Emulator
+from identitystore import IdentityStore, PasswordHasher
+from identitystore.emulator import Emulator, OffsetClock
+
+
+@contextlib.contextmanager
+def real_time_emulator(**options: Any) -> Iterator[Emulator]:
+    """An emulator on a new in-memory store whose clock is the real time (SDKs and JWT verifiers
+    check ``exp`` against it), hashing fast; ``options`` go to ``IdentityStore``."""
+    store = IdentityStore(
+        ":memory:", hasher=PasswordHasher.fast_for_tests(), clock=OffsetClock(), **options
+    )
+    with Emulator(store) as emulator:
+        yield emulator
+    store.close()
 
 
 def token_form(emu: Emulator, **changes: str | None) -> dict[str, str]:

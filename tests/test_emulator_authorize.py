@@ -13,10 +13,9 @@ import httpx
 import jwt
 import pytest
 
-from identitystore import IdentityStore
-from identitystore.emulator import Emulator, OffsetClock
+from identitystore.emulator import Emulator
 
-from .conftest import FAST
+from .emulator_support import real_time_emulator
 from .login_pages import (
     CALLBACK,
     DB,
@@ -33,10 +32,8 @@ from .login_pages import (
 
 @pytest.fixture
 def emu() -> Iterator[Emulator]:
-    store = IdentityStore(":memory:", hasher=FAST, clock=OffsetClock(), max_login_attempts=3)
-    with Emulator(store) as emulator:
+    with real_time_emulator(max_login_attempts=3) as emulator:
         yield emulator
-    store.close()
 
 
 @pytest.fixture

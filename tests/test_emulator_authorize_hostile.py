@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from identitystore import IdentityStore
-from identitystore.emulator import Emulator, OffsetClock
+from identitystore.emulator import Emulator
 
-from .conftest import FAST
+from .emulator_support import real_time_emulator
 from .login_pages import (
     CALLBACK,
     DB,
@@ -56,10 +55,8 @@ def lookalikes(url: str) -> list[str]:
 
 @pytest.fixture
 def emu() -> Iterator[Emulator]:
-    store = IdentityStore(":memory:", hasher=FAST, clock=OffsetClock())
-    with Emulator(store) as emulator:
+    with real_time_emulator() as emulator:
         yield emulator
-    store.close()
 
 
 @pytest.fixture

@@ -15,10 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from identitystore import IdentityStore
-from identitystore.emulator import Emulator, OffsetClock
-from tests.conftest import FAST
-from tests.emulator_support import management_token, node_modules, signin_form
+from identitystore.emulator import Emulator
+from tests.emulator_support import (
+    management_token,
+    node_modules,
+    real_time_emulator,
+    signin_form,
+)
 
 DB = "Username-Password-Authentication"
 PASSWORD = "Corr3ct-horse-battery"
@@ -54,10 +57,8 @@ def modules() -> Path:
 
 @pytest.fixture
 def emu() -> Iterator[Emulator]:
-    store = IdentityStore(":memory:", hasher=FAST, clock=OffsetClock())  # jose checks exp
-    with Emulator(store) as emulator:
+    with real_time_emulator() as emulator:  # jose checks exp
         yield emulator
-    store.close()
 
 
 def verify(modules: Path, tmp_path: Path, config: dict[str, Any]) -> dict[str, Any]:

@@ -20,11 +20,9 @@ from auth0.authentication import GetToken
 from auth0.authentication.exceptions import Auth0Error
 from auth0.authentication.token_verifier import AsymmetricSignatureVerifier, TokenVerifier
 
-from identitystore import IdentityStore
-from identitystore.emulator import Emulator, OffsetClock
+from identitystore.emulator import Emulator
 
-from .conftest import FAST
-from .emulator_support import api, signin_form
+from .emulator_support import api, real_time_emulator, signin_form
 
 DB = "Username-Password-Authentication"
 PASSWORD = "Corr3ct-horse-battery"
@@ -36,10 +34,8 @@ WRONG = {"error": "invalid_grant", "error_description": "Wrong email or password
 @pytest.fixture
 def emu() -> Iterator[Emulator]:
     """An emulator on a store whose clock is the real time (SDKs check ``exp`` against it)."""
-    store = IdentityStore(":memory:", hasher=FAST, clock=OffsetClock(), max_login_attempts=3)
-    with Emulator(store) as emulator:
+    with real_time_emulator(max_login_attempts=3) as emulator:
         yield emulator
-    store.close()
 
 
 @pytest.fixture
