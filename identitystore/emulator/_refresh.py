@@ -14,7 +14,6 @@ the last one exchanged, its use is a reuse, and revokes the family (Auth0's reus
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import threading
@@ -26,7 +25,7 @@ from typing import Any
 from identitystore.storage import Backend
 
 from ._errors import OAuthError
-from ._tenant import Client, iso
+from ._tenant import Client, iso, secret_digest
 
 __all__ = ["Grant", "RefreshTokens", "invalid_refresh_token"]
 
@@ -47,11 +46,6 @@ class Grant:
     client_id: str
     scope: str
     audience: str | None
-
-
-def _key(token: str) -> str:
-    """What is stored of a refresh token: its SHA-256 (the token is random)."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class RefreshTokens:
@@ -85,7 +79,7 @@ class RefreshTokens:
             OAuthError: 403 ``invalid_grant`` for a token unknown, of another client, expired,
                 revoked or reused.
         """
-        key = _key(token)
+        key = secret_digest(token)
         with self._lock:
             now = self._clock()
             record = self._live(_TOKEN, key, now)
@@ -133,7 +127,7 @@ class RefreshTokens:
         Raises:
             OAuthError: 400 when the token is another client's.
         """
-        key = _key(token)
+        key = secret_digest(token)
         with self._lock:
             record = self._live(_TOKEN, key, self._clock())
             if record is None:
@@ -175,7 +169,7 @@ class RefreshTokens:
             "used_at": None,
         }
         expires_at = _earliest(self._clock(), family["idle"], family["expires_at"])
-        self._put(_TOKEN, _key(token), record, expires_at)
+        self._put(_TOKEN, secret_digest(token), record, expires_at)
         return token
 
     def _revoke_family(self, family_id: str | None, key: str) -> None:

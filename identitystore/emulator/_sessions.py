@@ -10,7 +10,6 @@ transaction or another ticket gets another token.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -22,7 +21,8 @@ from typing import Any
 
 from identitystore.storage import Backend
 
-from ._tenant import iso
+from ._tenant import iso, secret_digest
+from ._tokens import b64url
 
 __all__ = [
     "CODE_LIFETIME",
@@ -44,17 +44,9 @@ SESSION_MAX = timedelta(days=7)
 _TRANSACTION, _SESSION, _CODE = "authorize_transaction", "login_session", "authorization_code"
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def pkce_challenge(verifier: str) -> str:
     """The S256 ``code_challenge`` of a ``code_verifier`` (RFC 7636, 4.2)."""
-    return _b64url(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
+    return b64url(hashlib.sha256(verifier.encode("ascii", "replace")).digest())
 
 
 @dataclass(frozen=True)
@@ -131,14 +123,14 @@ class Sessions:
         now = self._clock()
         self._records.put_record(
             kind,
-            _digest(secret),
+            secret_digest(secret),
             json.dumps(value),
             expires_at=iso(now + lifetime),
             now=iso(now),  # purges the ones long expired
         )
 
     def _get(self, kind: str, secret: str) -> dict[str, Any] | None:
-        text = self._records.get_record(kind, _digest(secret), now=self._now())
+        text = self._records.get_record(kind, secret_digest(secret), now=self._now())
         return None if text is None else dict(json.loads(text))
 
     # -- transactions ---------------------------------------------------------------------------
@@ -162,7 +154,7 @@ class Sessions:
 
     def finish(self, tid: str) -> None:
         """Forget a transaction (it ended: a code or an error went back to the app)."""
-        self._records.delete_record(_TRANSACTION, _digest(tid))
+        self._records.delete_record(_TRANSACTION, secret_digest(tid))
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -194,7 +186,7 @@ class Sessions:
         """End the session of a cookie's value; the session it was, if live."""
         if not cookie:
             return None
-        text = self._records.take_record(_SESSION, _digest(cookie), now=self._now())
+        text = self._records.take_record(_SESSION, secret_digest(cookie), now=self._now())
         return None if text is None else Session(**json.loads(text))
 
     # -- authorization codes --------------------------------------------------------------------
@@ -208,7 +200,7 @@ class Sessions:
     def take_code(self, code: str) -> CodeGrant | None:
         """The grant of ``code``, which can never be taken again; None if unknown, used or
         expired (two exchanges at once cannot both get it)."""
-        text = self._records.take_record(_CODE, _digest(code), now=self._now())
+        text = self._records.take_record(_CODE, secret_digest(code), now=self._now())
         return None if text is None else CodeGrant(**json.loads(text))
 
     # -- CSRF -----------------------------------------------------------------------------------
@@ -216,12 +208,12 @@ class Sessions:
     @staticmethod
     def browser_id(cookie: str) -> str:
         """What a transaction keeps of the browser's CSRF cookie (its digest)."""
-        return _digest(cookie)
+        return secret_digest(cookie)
 
     def csrf_token(self, cookie: str, purpose: str) -> str:
         """The CSRF token of the browser with ``cookie`` for a form about ``purpose``."""
         mac = hmac.new(self._key, f"{cookie}\x00{purpose}".encode("utf-8", "replace"), "sha256")
-        return _b64url(mac.digest())
+        return b64url(mac.digest())
 
     def csrf_ok(self, cookie: str | None, purpose: str, token: object) -> bool:
         """Whether ``token`` is the CSRF token for ``cookie`` and ``purpose`` (constant time)."""

@@ -33,6 +33,7 @@ __all__ = [
     "RefreshTokenConfiguration",
     "Tenant",
     "iso",
+    "secret_digest",
 ]
 
 _ALNUM = string.ascii_letters + string.digits
@@ -70,8 +71,10 @@ def random_id(prefix: str, length: int) -> str:
     return prefix + "".join(secrets.choice(_ALNUM) for _ in range(length))
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+def secret_digest(secret: str) -> str:
+    """What is stored of a secret the emulator hands out or checks (a client secret, a refresh
+    token, a session cookie, a code): its SHA-256, in hex."""
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # -- clients and grants -------------------------------------------------------------------------
@@ -542,8 +545,8 @@ class Tenant:
         """The client if ``secret`` is its secret, else None (in constant time)."""
         text = self._client_record(client_id)
         client = Client.from_record(text) if text is not None else None
-        expected = client.secret_hash if client is not None else _hash("")
-        if not hmac.compare_digest(expected, _hash(secret)) or client is None:
+        expected = client.secret_hash if client is not None else secret_digest("")
+        if not hmac.compare_digest(expected, secret_digest(secret)) or client is None:
             return None
         return client
 
@@ -602,7 +605,7 @@ class Tenant:
                 found = json_type(secret)
                 text = f"Expected a non-empty string but found type {found}"
                 raise _problem(text, "client_secret", "client_secret")
-            changes["secret_hash"] = _hash(secret)
+            changes["secret_hash"] = secret_digest(secret)
         with self._lock:
             client = self.get_client(client_id)
             client = replace(client, **changes, **_client_settings(body, client))
@@ -622,7 +625,7 @@ class Tenant:
         client = Client(
             client_id=client_id or random_id("", 32),
             name=name,
-            secret_hash=_hash(secret),
+            secret_hash=secret_digest(secret),
             created_at=self.now(),
             **fields,
         )
@@ -663,7 +666,7 @@ class Tenant:
                 client = Client.from_record(text)
                 secret = secret if secret is not None else secrets.token_urlsafe(48)
                 client = Client(
-                    **{**vars(client), "secret_hash": _hash(secret)}  # a new secret
+                    **{**vars(client), "secret_hash": secret_digest(secret)}  # a new secret
                 )
                 self._records.put_record("client", client.client_id, client.to_record())
             if self.grant_for(client.client_id, self.audience) is None:

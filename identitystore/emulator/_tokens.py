@@ -33,6 +33,7 @@ from ._errors import (
 )
 
 __all__ = [
+    "b64url",
     "TOKEN_LIFETIME",
     "SigningKey",
     "TokenVerifier",
@@ -47,7 +48,7 @@ TOKEN_LIFETIME = 86400
 _CACHE_SIZE = 1024
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -69,7 +70,7 @@ class SigningKey:
             separators=(",", ":"),
             sort_keys=True,
         )
-        self.kid = _b64url(hashlib.sha256(canonical.encode()).digest())
+        self.kid = b64url(hashlib.sha256(canonical.encode()).digest())
         self.public_jwk["kid"] = self.kid
 
     def __repr__(self) -> str:
